@@ -1,0 +1,231 @@
+//! One compressed block: a meta section (timestamps, lengths, metadata) and a lines
+//! section, compressed separately. Byte layout in the crate docs.
+
+use crate::ChunkError;
+use crate::codec::Codec;
+use crate::varint::{Reader, put_uvarint};
+use skald_common::Label;
+use std::collections::HashMap;
+
+/// Most entries a block may claim (guards allocations when decoding corrupt bytes).
+const MAX_BLOCK_ENTRIES: usize = 1 << 24;
+/// Most raw bytes a block section may claim.
+const MAX_SECTION_BYTES: usize = 1 << 30;
+
+/// What the chunk index records about a block: enough to skip it or count it without
+/// decompressing anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BlockMeta {
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub entries: u32,
+    /// Bytes of line text.
+    pub raw_bytes: u64,
+    pub meta_len: u32,
+    pub meta_raw_len: u32,
+    pub meta_crc: u32,
+    pub lines_len: u32,
+    pub lines_raw_len: u32,
+    pub lines_crc: u32,
+}
+
+/// A block as held in memory by the ingester before its chunk is sealed.
+#[derive(Debug, Clone)]
+pub struct EncodedBlock {
+    pub meta: BlockMeta,
+    pub codec: Codec,
+    pub meta_section: Vec<u8>,
+    pub lines_section: Vec<u8>,
+}
+
+impl EncodedBlock {
+    pub fn compressed_bytes(&self) -> usize {
+        self.meta_section.len() + self.lines_section.len()
+    }
+
+    pub fn decode(&self, with_lines: bool) -> Result<DecodedBlock, ChunkError> {
+        let lines = with_lines.then_some(self.lines_section.as_slice());
+        DecodedBlock::decode(&self.meta, self.codec, &self.meta_section, lines)
+    }
+}
+
+/// Encodes sorted entries into a block. `count` and `raw_bytes` size the buffers.
+pub(crate) fn encode_block<'a>(
+    entries: impl Iterator<Item = (i64, &'a [u8], &'a [Label])> + Clone,
+    count: usize,
+    raw_bytes: usize,
+    codec: Codec,
+) -> EncodedBlock {
+    let mut ts_col = Vec::with_capacity(count * 5);
+    let mut len_col = Vec::with_capacity(count * 2);
+    let mut lines = Vec::with_capacity(raw_bytes);
+    let mut meta_col = Vec::new();
+    let mut symbols: HashMap<&str, u64> = HashMap::new();
+    let mut symbol_list: Vec<&str> = Vec::new();
+    let mut has_metadata = false;
+    let (mut min_ts, mut max_ts, mut prev) = (i64::MAX, i64::MIN, 0i64);
+    let mut n = 0u32;
+    for (ts, line, metadata) in entries.clone() {
+        if n == 0 {
+            min_ts = ts;
+            prev = ts;
+        }
+        debug_assert!(ts >= prev, "entries must be sorted");
+        put_uvarint(&mut ts_col, (ts - prev) as u64);
+        prev = ts;
+        max_ts = max_ts.max(ts);
+        put_uvarint(&mut len_col, line.len() as u64);
+        lines.extend_from_slice(line);
+        put_uvarint(&mut meta_col, metadata.len() as u64);
+        for label in metadata {
+            has_metadata = true;
+            for s in [label.name.as_str(), label.value.as_str()] {
+                let next = symbol_list.len() as u64;
+                let id = *symbols.entry(s).or_insert_with(|| {
+                    symbol_list.push(s);
+                    next
+                });
+                put_uvarint(&mut meta_col, id);
+            }
+        }
+        n += 1;
+    }
+    let mut meta_raw = Vec::with_capacity(ts_col.len() + len_col.len() + 16);
+    put_uvarint(&mut meta_raw, u64::from(n));
+    meta_raw.extend_from_slice(&ts_col);
+    meta_raw.extend_from_slice(&len_col);
+    meta_raw.push(u8::from(has_metadata));
+    if has_metadata {
+        put_uvarint(&mut meta_raw, symbol_list.len() as u64);
+        for s in &symbol_list {
+            put_uvarint(&mut meta_raw, s.len() as u64);
+            meta_raw.extend_from_slice(s.as_bytes());
+        }
+        meta_raw.extend_from_slice(&meta_col);
+    }
+    // The meta section is small and read by every count query: a fast codec level.
+    let meta_codec = match codec {
+        Codec::Zstd(_) => Codec::Zstd(1),
+        other => other,
+    };
+    let meta_section = meta_codec.compress(&meta_raw);
+    let lines_section = codec.compress(&lines);
+    let meta = BlockMeta {
+        min_ts,
+        max_ts,
+        entries: n,
+        raw_bytes: lines.len() as u64,
+        meta_len: meta_section.len() as u32,
+        meta_raw_len: meta_raw.len() as u32,
+        meta_crc: crc32c::crc32c(&meta_section),
+        lines_len: lines_section.len() as u32,
+        lines_raw_len: lines.len() as u32,
+        lines_crc: crc32c::crc32c(&lines_section),
+    };
+    EncodedBlock { meta, codec, meta_section, lines_section }
+}
+
+/// A decoded block: timestamps and line boundaries, and the lines when asked for.
+#[derive(Debug, Default)]
+pub struct DecodedBlock {
+    pub ts: Vec<i64>,
+    /// End offset of each line in `lines`.
+    pub ends: Vec<u32>,
+    /// Empty when decoded without lines.
+    pub lines: Vec<u8>,
+    /// Per entry metadata; empty when the block has none.
+    pub metadata: Vec<Vec<Label>>,
+}
+
+impl DecodedBlock {
+    pub fn decode(meta: &BlockMeta, codec: Codec, meta_section: &[u8], lines_section: Option<&[u8]>) -> Result<DecodedBlock, ChunkError> {
+        if crc32c::crc32c(meta_section) != meta.meta_crc {
+            return Err(ChunkError::Checksum("block meta section"));
+        }
+        let meta_codec = codec;
+        let mut raw = Vec::new();
+        meta_codec.decompress_into(meta_section, bounded(meta.meta_raw_len)?, &mut raw)?;
+        let mut r = Reader::new(&raw);
+        let n = r.len(MAX_BLOCK_ENTRIES)?;
+        if n != meta.entries as usize {
+            return Err(ChunkError::Corrupt("entry count mismatch".into()));
+        }
+        let mut block = DecodedBlock { ts: Vec::with_capacity(n), ends: Vec::with_capacity(n), ..Default::default() };
+        let mut ts = meta.min_ts;
+        for _ in 0..n {
+            let delta = r.uvarint()?;
+            ts = ts.checked_add(delta as i64).ok_or_else(|| ChunkError::Corrupt("timestamp overflow".into()))?;
+            block.ts.push(ts);
+        }
+        let mut end: u64 = 0;
+        for _ in 0..n {
+            end += r.uvarint()?;
+            if end > u64::from(meta.lines_raw_len) {
+                return Err(ChunkError::Corrupt("line lengths exceed the lines section".into()));
+            }
+            block.ends.push(end as u32);
+        }
+        if end != u64::from(meta.lines_raw_len) {
+            return Err(ChunkError::Corrupt("line lengths do not add up".into()));
+        }
+        if r.u8()? == 1 {
+            let count = r.len(r.remaining())?;
+            let mut symbols = Vec::with_capacity(count);
+            for _ in 0..count {
+                let len = r.len(r.remaining())?;
+                let bytes = r.take(len)?;
+                symbols.push(String::from_utf8_lossy(bytes).into_owned());
+            }
+            let symbol = |id: u64| symbols.get(id as usize).cloned().ok_or_else(|| ChunkError::Corrupt("bad symbol".into()));
+            block.metadata.reserve(n);
+            for _ in 0..n {
+                let pairs = r.len(r.remaining())?;
+                let mut labels = Vec::with_capacity(pairs);
+                for _ in 0..pairs {
+                    let name = symbol(r.uvarint()?)?;
+                    let value = symbol(r.uvarint()?)?;
+                    labels.push(Label { name, value });
+                }
+                block.metadata.push(labels);
+            }
+        }
+        if let Some(section) = lines_section {
+            if crc32c::crc32c(section) != meta.lines_crc {
+                return Err(ChunkError::Checksum("block lines section"));
+            }
+            codec.decompress_into(section, bounded(meta.lines_raw_len)?, &mut block.lines)?;
+        }
+        Ok(block)
+    }
+
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    /// The line bytes of entry `i` (requires a decode with lines).
+    pub fn line(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.lines[start..self.ends[i] as usize]
+    }
+
+    pub fn line_len(&self, i: usize) -> usize {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] } as usize;
+        self.ends[i] as usize - start
+    }
+
+    pub fn metadata(&self, i: usize) -> &[Label] {
+        self.metadata.get(i).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+fn bounded(len: u32) -> Result<usize, ChunkError> {
+    let len = len as usize;
+    if len > MAX_SECTION_BYTES {
+        return Err(ChunkError::Corrupt(format!("section of {len} bytes is too large")));
+    }
+    Ok(len)
+}

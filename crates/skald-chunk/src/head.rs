@@ -1,0 +1,131 @@
+//! The head block: the open, uncompressed tail of a stream that appends go to.
+
+use crate::block::{EncodedBlock, encode_block};
+use crate::codec::Codec;
+use skald_common::Label;
+
+/// Entries appended since the last cut, in arrival order (which may be out of time
+/// order within the ingester's accepted window; cutting sorts them).
+#[derive(Debug, Default, Clone)]
+pub struct HeadBlock {
+    ts: Vec<i64>,
+    /// End offset of each line in `lines`.
+    ends: Vec<u32>,
+    lines: Vec<u8>,
+    /// Structured metadata, sparse: (entry index, pairs).
+    metadata: Vec<(u32, Vec<Label>)>,
+    min_ts: i64,
+    max_ts: i64,
+    in_order: bool,
+}
+
+impl HeadBlock {
+    pub fn new() -> Self {
+        HeadBlock { in_order: true, ..Default::default() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    /// Bytes of line text held.
+    pub fn raw_bytes(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Approximate heap bytes held (for the ingester's memory budget).
+    pub fn memory_bytes(&self) -> usize {
+        self.lines.capacity() + self.ts.capacity() * 8 + self.ends.capacity() * 4 + self.metadata.len() * 64
+    }
+
+    pub fn min_ts(&self) -> i64 {
+        self.min_ts
+    }
+
+    pub fn max_ts(&self) -> i64 {
+        self.max_ts
+    }
+
+    pub fn append(&mut self, ts: i64, line: &str, metadata: &[Label]) {
+        if self.ts.is_empty() {
+            self.min_ts = ts;
+            self.max_ts = ts;
+        } else {
+            if ts < self.max_ts {
+                self.in_order = false;
+            }
+            self.min_ts = self.min_ts.min(ts);
+            self.max_ts = self.max_ts.max(ts);
+        }
+        if !metadata.is_empty() {
+            self.metadata.push((self.ts.len() as u32, metadata.to_vec()));
+        }
+        self.ts.push(ts);
+        self.lines.extend_from_slice(line.as_bytes());
+        self.ends.push(self.lines.len() as u32);
+    }
+
+    fn line_at(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let bytes = &self.lines[start..self.ends[i] as usize];
+        // Lines are appended from `&str`, so this never fails.
+        std::str::from_utf8(bytes).unwrap_or_default()
+    }
+
+    fn metadata_at(&self, i: usize) -> &[Label] {
+        match self.metadata.binary_search_by_key(&(i as u32), |(idx, _)| *idx) {
+            Ok(pos) => &self.metadata[pos].1,
+            Err(_) => &[],
+        }
+    }
+
+    /// Indices of the entries, sorted by timestamp (stable: arrival order breaks ties).
+    fn sorted_order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.ts.len() as u32).collect();
+        if !self.in_order {
+            order.sort_by_key(|&i| self.ts[i as usize]);
+        }
+        order
+    }
+
+    /// Visits entries with `from <= ts < through` in timestamp order.
+    pub fn for_each_in(&self, from: i64, through: i64, mut visit: impl FnMut(i64, &str, &[Label])) {
+        if self.ts.is_empty() || self.max_ts < from || self.min_ts >= through {
+            return;
+        }
+        for i in self.sorted_order() {
+            let i = i as usize;
+            let ts = self.ts[i];
+            if ts >= from && ts < through {
+                visit(ts, self.line_at(i), self.metadata_at(i));
+            }
+        }
+    }
+
+    /// Checks whether an entry with exactly this timestamp, line and metadata is held.
+    pub fn contains(&self, ts: i64, line: &str, metadata: &[Label]) -> bool {
+        if self.ts.is_empty() || ts < self.min_ts || ts > self.max_ts {
+            return false;
+        }
+        (0..self.ts.len()).rev().any(|i| self.ts[i] == ts && self.line_at(i) == line && self.metadata_at(i) == metadata)
+    }
+
+    /// Compresses the entries into a block (sorted by time) and empties the head.
+    pub fn cut(&mut self, codec: Codec) -> Option<EncodedBlock> {
+        if self.ts.is_empty() {
+            return None;
+        }
+        let order = self.sorted_order();
+        let entries = order.iter().map(|&i| {
+            let i = i as usize;
+            (self.ts[i], self.line_at(i).as_bytes(), self.metadata_at(i))
+        });
+        let block = encode_block(entries, self.ts.len(), self.lines.len(), codec);
+        *self = HeadBlock::new();
+        Some(block)
+    }
+}

@@ -1,0 +1,23 @@
+//! Types every Skald crate shares: label sets, log entries, streams, tenant IDs and
+//! Loki's timestamp conventions.
+//!
+//! This crate does no IO and has no async code, so that pure crates (LogQL, the chunk
+//! format, push decoding) can depend on it without pulling in a runtime.
+//!
+//! Invariants:
+//! - A [`LabelSet`] is always sorted by name and holds each name once; its `Display`
+//!   form is Loki's (`{a="1", b="2"}`) and is what stream identity is computed from.
+//! - Timestamps are `i64` nanoseconds since the Unix epoch everywhere.
+
+mod labels;
+mod model;
+mod tenant;
+mod time;
+
+pub use labels::{Label, LabelSet, LabelsError, go_quote, is_valid_label_name, parse_label_set};
+pub use model::{Entry, PushStream, fingerprint};
+pub use tenant::{TenantError, validate_tenant};
+pub use time::{
+    TimeError, format_duration, parse_duration, parse_duration_or_seconds, parse_timestamp,
+    unix_nanos_now,
+};
