@@ -69,6 +69,34 @@ impl HeadBlock {
         self.ends.push(self.lines.len() as u32);
     }
 
+    /// The most recently appended entry (arrival order).
+    pub fn last_entry(&self) -> Option<(i64, &str, &[Label])> {
+        let i = self.ts.len().checked_sub(1)?;
+        Some((self.ts[i], self.line_at(i), self.metadata_at(i)))
+    }
+
+    /// Copies the entries with `from <= ts < through` into an uncompressed block, so
+    /// readers can treat head data like any other block.
+    pub fn snapshot(&self, from: i64, through: i64) -> Option<EncodedBlock> {
+        if self.ts.is_empty() || self.max_ts < from || self.min_ts >= through {
+            return None;
+        }
+        let order: Vec<u32> = self
+            .sorted_order()
+            .into_iter()
+            .filter(|&i| (from..through).contains(&self.ts[i as usize]))
+            .collect();
+        if order.is_empty() {
+            return None;
+        }
+        let raw: usize = order.iter().map(|&i| self.line_at(i as usize).len()).sum();
+        let entries = order.iter().map(|&i| {
+            let i = i as usize;
+            (self.ts[i], self.line_at(i).as_bytes(), self.metadata_at(i))
+        });
+        Some(encode_block(entries, order.len(), raw, Codec::None))
+    }
+
     fn line_at(&self, i: usize) -> &str {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         let bytes = &self.lines[start..self.ends[i] as usize];

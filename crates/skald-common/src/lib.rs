@@ -10,14 +10,16 @@
 //! - Timestamps are `i64` nanoseconds since the Unix epoch everywhere.
 
 mod labels;
+pub mod limits;
 mod model;
 mod tenant;
 mod time;
 
 pub use labels::{Label, LabelSet, LabelsError, go_quote, is_valid_label_name, parse_label_set};
+pub use limits::{Limits, parse_base2_bytes, parse_bytes};
 pub use model::{Entry, PushStream, fingerprint};
 pub use tenant::{TenantError, validate_tenant};
 pub use time::{
-    TimeError, format_duration, parse_duration, parse_duration_or_seconds, parse_timestamp,
+    TimeError, format_duration, format_rfc3339_nanos, parse_duration, parse_duration_or_seconds, parse_timestamp,
     unix_nanos_now,
 };

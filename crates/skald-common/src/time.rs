@@ -186,6 +186,36 @@ pub fn format_duration(nanos: i64) -> String {
     out
 }
 
+/// RFC3339Nano, as Loki prints timestamps in messages.
+pub fn format_rfc3339_nanos(ts: i64) -> String {
+    let secs = ts.div_euclid(1_000_000_000);
+    let nanos = ts.rem_euclid(1_000_000_000);
+    let days = secs.div_euclid(86400);
+    let rem = secs.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    let mut out = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60);
+    if nanos != 0 {
+        let frac = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(frac.trim_end_matches('0'));
+    }
+    out.push('Z');
+    out
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +229,8 @@ mod tests {
         assert_eq!(parse_timestamp("2024-06-01T02:00:00.25+02:00").unwrap(), 1_717_200_000_250_000_000);
         assert!(parse_timestamp("yesterday").is_err());
         assert!(parse_timestamp("2024-13-01T00:00:00Z").is_err());
+        assert_eq!(format_rfc3339_nanos(1_717_200_000_250_000_000), "2024-06-01T00:00:00.25Z");
+        assert_eq!(format_rfc3339_nanos(0), "1970-01-01T00:00:00Z");
     }
 
     #[test]

@@ -1,0 +1,169 @@
+//! Per-tenant limits, with Loki's `limits_config` key names and defaults
+//! (`pkg/validation/limits.go`). The distributor enforces the ingestion limits, the
+//! querier the query limits.
+
+use serde::{Deserialize, Deserializer};
+
+/// `limits_config`. Unknown keys are refused when the config is read.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub reject_old_samples: bool,
+    #[serde(deserialize_with = "de_duration")]
+    pub reject_old_samples_max_age: i64,
+    #[serde(deserialize_with = "de_duration")]
+    pub creation_grace_period: i64,
+    #[serde(deserialize_with = "de_bytes")]
+    pub max_line_size: u64,
+    pub max_line_size_truncate: bool,
+    pub max_label_names_per_series: usize,
+    pub max_label_name_length: usize,
+    pub max_label_value_length: usize,
+    pub ingestion_rate_mb: f64,
+    pub ingestion_burst_size_mb: f64,
+    #[serde(deserialize_with = "de_bytes")]
+    pub max_structured_metadata_size: u64,
+    pub max_structured_metadata_entries_count: usize,
+    pub max_global_streams_per_user: usize,
+    pub max_entries_limit_per_query: usize,
+    pub max_query_series: usize,
+    #[serde(deserialize_with = "de_duration")]
+    pub max_query_length: i64,
+    #[serde(deserialize_with = "de_duration")]
+    pub query_timeout: i64,
+    pub discover_service_name: Vec<String>,
+    pub discover_log_levels: bool,
+    pub allow_structured_metadata: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        const HOUR: i64 = 3600 * 1_000_000_000;
+        Limits {
+            reject_old_samples: true,
+            reject_old_samples_max_age: 7 * 24 * HOUR,
+            creation_grace_period: 10 * 60 * 1_000_000_000,
+            max_line_size: 256 * 1024,
+            max_line_size_truncate: false,
+            max_label_names_per_series: 15,
+            max_label_name_length: 1024,
+            max_label_value_length: 2048,
+            ingestion_rate_mb: 4.0,
+            ingestion_burst_size_mb: 6.0,
+            max_structured_metadata_size: 64 * 1024,
+            max_structured_metadata_entries_count: 128,
+            max_global_streams_per_user: 5000,
+            max_entries_limit_per_query: 5000,
+            max_query_series: 500,
+            max_query_length: 721 * HOUR,
+            query_timeout: 60 * 1_000_000_000,
+            discover_service_name: [
+                "service",
+                "app",
+                "application",
+                "app_name",
+                "name",
+                "app_kubernetes_io_name",
+                "container",
+                "container_name",
+                "k8s_container_name",
+                "component",
+                "workload",
+                "job",
+                "k8s_job_name",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            discover_log_levels: true,
+            allow_structured_metadata: true,
+        }
+    }
+}
+
+/// A duration as Loki's YAML writes it (`168h`, `10m`, `0`) or a number of seconds.
+pub fn de_duration<'de, D: Deserializer<'de>>(de: D) -> Result<i64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(i64),
+        Text(String),
+    }
+    match Raw::deserialize(de)? {
+        Raw::Int(seconds) => Ok(seconds.saturating_mul(1_000_000_000)),
+        Raw::Text(text) => crate::parse_duration(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+/// A size as Loki's YAML writes it (`256KB`, `1MiB`, `262144`); like Loki's
+/// `flagext.ByteSize`, `KB`/`MB` here mean 1024-multiples.
+pub fn de_bytes<'de, D: Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(u64),
+        Text(String),
+    }
+    match Raw::deserialize(de)? {
+        Raw::Int(n) => Ok(n),
+        Raw::Text(text) => parse_base2_bytes(&text).ok_or_else(|| serde::de::Error::custom(format!("invalid size '{text}'"))),
+    }
+}
+
+/// Parses a human size (`100KB`, `1.5MiB`, `42`, `10 MB`) as Loki's flagext.ByteSize
+/// and LogQL's bytes literals do (decimal `kB`/`KB`/`MB` = 1000s, `KiB`/`MiB` = 1024s).
+pub fn parse_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let multiplier: f64 = match unit.trim() {
+        "" | "B" | "b" => 1.0,
+        "kB" | "KB" | "k" | "K" | "kb" => 1e3,
+        "KiB" | "Ki" | "kiB" => 1024.0,
+        "MB" | "M" | "mb" => 1e6,
+        "MiB" | "Mi" => 1024.0 * 1024.0,
+        "GB" | "G" | "gb" => 1e9,
+        "GiB" | "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "TB" | "T" => 1e12,
+        "TiB" | "Ti" => 1024f64.powi(4),
+        "PB" | "P" => 1e15,
+        "PiB" | "Pi" => 1024f64.powi(5),
+        _ => return None,
+    };
+    let value = number * multiplier;
+    (value.is_finite() && value >= 0.0 && value < u64::MAX as f64).then_some(value as u64)
+}
+
+/// Config sizes: `KB`, `MB`, `GB` (and `KiB`...) are powers of 1024, as in dskit.
+pub fn parse_base2_bytes(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let power = match unit.trim() {
+        "" | "B" => 0,
+        "KB" | "KiB" | "kB" | "K" => 1,
+        "MB" | "MiB" | "M" => 2,
+        "GB" | "GiB" | "G" => 3,
+        "TB" | "TiB" | "T" => 4,
+        _ => return None,
+    };
+    let value = number * 1024f64.powi(power);
+    (value.is_finite() && value >= 0.0 && value < u64::MAX as f64).then_some(value as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("256KB"), Some(256_000));
+        assert_eq!(parse_bytes("1KiB"), Some(1024));
+        assert_eq!(parse_bytes("42"), Some(42));
+        assert_eq!(parse_bytes("1.5MB"), Some(1_500_000));
+        assert_eq!(parse_bytes("x"), None);
+        assert_eq!(parse_base2_bytes("256KB"), Some(262_144));
+    }
+}

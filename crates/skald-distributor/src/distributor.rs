@@ -1,0 +1,169 @@
+//! The push path of the distributor.
+
+use crate::discovery::{add_service_name, detect_level};
+use crate::rate::RateLimiter;
+use crate::validation::{validate_entry, validate_labels};
+use async_trait::async_trait;
+use skald_common::{Limits, PushStream, unix_nanos_now};
+use skald_ingester::{IngestError, Ingester, PushOutcome};
+use skald_push::RawStream;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Where validated streams go: one ingester in-process, or (later) replicas over gRPC.
+#[async_trait]
+pub trait IngesterPush: Send + Sync {
+    async fn push(&self, tenant: &str, streams: Vec<PushStream>) -> Result<PushOutcome, IngestError>;
+}
+
+#[async_trait]
+impl IngesterPush for Arc<Ingester> {
+    async fn push(&self, tenant: &str, streams: Vec<PushStream>) -> Result<PushOutcome, IngestError> {
+        Ingester::push(self, tenant, streams).await
+    }
+}
+
+/// Why a push failed as a whole, or partly (`Invalid`: the valid part was written).
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("{0}")]
+    NoStreams(String),
+    #[error(transparent)]
+    Ingester(#[from] IngestError),
+}
+
+impl PushError {
+    pub fn status(&self) -> u16 {
+        match self {
+            PushError::Invalid(_) => 400,
+            PushError::RateLimited(_) => 429,
+            PushError::NoStreams(_) => 422,
+            PushError::Ingester(e) => e.status(),
+        }
+    }
+}
+
+/// What a successful push wrote.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PushSummary {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+pub struct Distributor {
+    limits: Arc<dyn Fn(&str) -> Limits + Send + Sync>,
+    ingester: Arc<dyn IngesterPush>,
+    rate: RateLimiter,
+    /// Entries refused, by Loki's reason name (`discarded_samples_total`).
+    discarded: parking_lot::Mutex<BTreeMap<&'static str, u64>>,
+    received_bytes: AtomicU64,
+    received_entries: AtomicU64,
+}
+
+impl Distributor {
+    /// `limits` gives each tenant's limits (overrides can be added behind it).
+    pub fn new(limits: Arc<dyn Fn(&str) -> Limits + Send + Sync>, ingester: Arc<dyn IngesterPush>) -> Self {
+        Distributor {
+            limits,
+            ingester,
+            rate: RateLimiter::new(),
+            discarded: parking_lot::Mutex::new(BTreeMap::new()),
+            received_bytes: AtomicU64::new(0),
+            received_entries: AtomicU64::new(0),
+        }
+    }
+
+    pub fn discarded(&self) -> BTreeMap<&'static str, u64> {
+        self.discarded.lock().clone()
+    }
+
+    pub fn received(&self) -> (u64, u64) {
+        (self.received_entries.load(Ordering::Relaxed), self.received_bytes.load(Ordering::Relaxed))
+    }
+
+    fn discard(&self, reason: &'static str, count: u64) {
+        *self.discarded.lock().entry(reason).or_default() += count;
+    }
+
+    /// Validates and forwards a decoded push. Valid entries are written even when others
+    /// are refused; the error then lists what was refused.
+    pub async fn push(&self, tenant: &str, raw: Vec<RawStream>) -> Result<PushSummary, PushError> {
+        let limits = (self.limits)(tenant);
+        let now = unix_nanos_now();
+        let mut errors: Vec<String> = Vec::new();
+        let mut streams: Vec<PushStream> = Vec::with_capacity(raw.len());
+        let mut total_bytes = 0u64;
+        let mut total_entries = 0u64;
+        for raw_stream in raw {
+            let count = raw_stream.entries.len() as u64;
+            let mut stream = match raw_stream.into_push_stream() {
+                Ok(stream) => stream,
+                Err(e) => {
+                    errors.push(format!("error parsing labels: {e}"));
+                    self.discard("invalid_labels", count);
+                    continue;
+                }
+            };
+            if let Err(message) = validate_labels(&stream.labels, &limits) {
+                errors.push(message);
+                self.discard("invalid_labels", count);
+                continue;
+            }
+            add_service_name(&mut stream.labels, &limits.discover_service_name);
+            let labels = stream.labels.clone();
+            let discover_levels = limits.discover_log_levels && limits.allow_structured_metadata;
+            stream.entries.retain_mut(|entry| match validate_entry(entry, &labels, &limits, now) {
+                Ok(()) => {
+                    if discover_levels {
+                        if let Some(level) = detect_level(&labels, &mut entry.metadata, &entry.line) {
+                            entry.metadata.push(level);
+                        }
+                    }
+                    true
+                }
+                Err(error) => {
+                    *self.discarded.lock().entry(error.reason).or_default() += 1;
+                    if errors.len() < 100 {
+                        errors.push(error.message);
+                    }
+                    false
+                }
+            });
+            if stream.entries.is_empty() {
+                continue;
+            }
+            for entry in &stream.entries {
+                total_bytes += (entry.line.len() + entry.metadata_bytes()) as u64;
+            }
+            total_entries += stream.entries.len() as u64;
+            streams.push(stream);
+        }
+        self.received_entries.fetch_add(total_entries, Ordering::Relaxed);
+        self.received_bytes.fetch_add(total_bytes, Ordering::Relaxed);
+        if !streams.is_empty() {
+            let rate = limits.ingestion_rate_mb * 1024.0 * 1024.0;
+            let burst = limits.ingestion_burst_size_mb * 1024.0 * 1024.0;
+            if !self.rate.allow(tenant, total_bytes, rate, burst) {
+                self.discard("rate_limited", total_entries);
+                return Err(PushError::RateLimited(format!(
+                    "Ingestion rate limit exceeded for user {tenant} (limit: {} bytes/sec) while attempting to ingest '{total_entries}' lines totaling '{total_bytes}' bytes, reduce log volume or contact your Loki administrator to see if the limit can be increased",
+                    rate as u64
+                )));
+            }
+            let outcome = self.ingester.push(tenant, streams).await?;
+            if outcome.errors.len() as u64 > 0 {
+                self.discard("out_of_order", outcome.errors.len() as u64);
+            }
+            errors.extend(outcome.errors);
+        }
+        if !errors.is_empty() {
+            return Err(PushError::Invalid(errors.join("\n")));
+        }
+        Ok(PushSummary { entries: total_entries, bytes: total_bytes })
+    }
+}
