@@ -1,0 +1,73 @@
+//! Metadata endpoints: labels, label values, series, index stats, build info, readiness
+//! and flush.
+
+use crate::encode::labels_object;
+use crate::params::{Params, tenant};
+use crate::{AppState, ApiError};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Loki's code default for metadata queries without `start` (the docs say 6h).
+const DEFAULT_META_SPAN: i64 = 3600 * 1_000_000_000;
+
+pub async fn labels(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&state, &params.headers)?;
+    let (start, end) = params.range(DEFAULT_META_SPAN)?;
+    let names = state.querier.label_names(&tenant, start, end, params.get("query"))?;
+    Ok(Json(json!({"status": "success", "data": names})))
+}
+
+pub async fn label_values(State(state): State<Arc<AppState>>, Path(name): Path<String>, params: Params) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&state, &params.headers)?;
+    let (start, end) = params.range(DEFAULT_META_SPAN)?;
+    let values = state.querier.label_values(&tenant, &name, start, end, params.get("query"))?;
+    Ok(Json(json!({"status": "success", "data": values})))
+}
+
+pub async fn series(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&state, &params.headers)?;
+    let (start, end) = params.range(DEFAULT_META_SPAN)?;
+    let mut selectors = params.all("match[]");
+    selectors.extend(params.all("match"));
+    if selectors.is_empty() {
+        return Err(ApiError::bad_request("at least one match[] argument is required"));
+    }
+    let series = state.querier.series(&tenant, &selectors, start, end)?;
+    let data: Vec<Value> = series.iter().map(labels_object).collect();
+    Ok(Json(json!({"status": "success", "data": data})))
+}
+
+pub async fn index_stats(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&state, &params.headers)?;
+    let (start, end) = params.range(DEFAULT_META_SPAN)?;
+    let query = params.query()?;
+    let stats = state.querier.index_stats(&tenant, query, start, end)?;
+    Ok(Json(json!({"streams": stats.streams, "chunks": stats.chunks, "bytes": stats.bytes, "entries": stats.entries})))
+}
+
+pub async fn buildinfo(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({
+        "version": "3.5.0",
+        "revision": format!("skald-{}", state.version),
+        "branch": "main",
+        "buildUser": "skald",
+        "buildDate": "",
+        "goVersion": "",
+    }))
+}
+
+pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
+    if state.ingester.is_ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "Ingester not ready: replaying the write-ahead log\n")
+    }
+}
+
+pub async fn flush(State(state): State<Arc<AppState>>) -> Result<StatusCode, ApiError> {
+    state.ingester.flush(true).await.map_err(|e| ApiError::new(e.status(), format!("flush failed: {e}")))?;
+    Ok(StatusCode::NO_CONTENT)
+}

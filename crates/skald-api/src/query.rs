@@ -1,0 +1,64 @@
+//! `query`, `query_range` and `format_query`.
+
+use crate::encode::query_data;
+use crate::params::{Params, tenant};
+use crate::{AppState, ApiError};
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+use skald_logql::engine::Direction;
+use skald_querier::QueryRequest;
+use std::sync::Arc;
+
+/// Loki refuses range queries of more than this many steps.
+const MAX_POINTS: i64 = 11_000;
+
+pub async fn range(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&state, &params.headers)?;
+    let query = params.query()?.to_string();
+    let (start, end) = params.range(3600 * 1_000_000_000)?;
+    let step = params.step(start, end)?;
+    if (end - start) / step > MAX_POINTS {
+        return Err(ApiError::bad_request(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)",
+        ));
+    }
+    let categorize = params.categorize_labels();
+    let request = QueryRequest {
+        query,
+        start,
+        end,
+        step,
+        limit: params.limit(100)?,
+        direction: params.direction()?,
+        instant: false,
+        categorize_labels: categorize,
+    };
+    let output = state.querier.query(&tenant, request).await?;
+    Ok(Json(query_data(&output.result, &output.stats, categorize)))
+}
+
+pub async fn instant(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
+    let tenant = tenant(&state, &params.headers)?;
+    let query = params.query()?.to_string();
+    let time = params.time("time", skald_common::unix_nanos_now())?;
+    let categorize = params.categorize_labels();
+    let request = QueryRequest {
+        query,
+        start: time,
+        end: time,
+        step: 0,
+        limit: params.limit(100)?,
+        direction: params.direction().unwrap_or(Direction::Backward),
+        instant: true,
+        categorize_labels: categorize,
+    };
+    let output = state.querier.query(&tenant, request).await?;
+    Ok(Json(query_data(&output.result, &output.stats, categorize)))
+}
+
+pub async fn format(params: Params) -> Result<Json<Value>, ApiError> {
+    let query = params.query()?;
+    let expr = skald_logql::parse_expr(query).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Json(json!({"status": "success", "data": expr.to_string()})))
+}

@@ -1,0 +1,217 @@
+//! Evaluation of LogQL queries over a [`StreamSource`].
+//!
+//! The engine is pure and synchronous: the querier fetches data (from ingesters and the
+//! store) behind [`StreamSource`], and runs the evaluation on a blocking thread.
+//!
+//! - Log queries ([`logs`]) scan each selected stream in the query direction, stop a
+//!   stream once it has `limit` matching entries, and merge streams keeping the newest
+//!   (or oldest) `limit` entries overall.
+//! - Range aggregations ([`range`]) turn each entry into a sample through the
+//!   pipeline and fold it into per-series, per-step accumulators; each step `t` covers
+//!   the window `(t - offset - range, t - offset]` as in Loki. Counting queries with no
+//!   pipeline read timestamps only, never line text.
+//! - Vector aggregations, binary operators and functions ([`vector`], [`binary`]) work
+//!   step by step on the resulting series.
+
+mod binary;
+mod logs;
+mod range;
+mod value;
+mod vector;
+
+pub use value::{LogEntry, QueryResult, Sample, Series, StreamResult};
+
+use crate::ast::{Expr, LogExpr, Matcher, SampleExpr};
+use skald_common::{Label, LabelSet};
+
+/// Log query direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Backward,
+}
+
+/// The parameters of one evaluation.
+#[derive(Debug, Clone)]
+pub struct QueryParams {
+    /// Inclusive start (ns). For instant queries, `start == end`.
+    pub start: i64,
+    /// End (ns): exclusive for log queries, the last step for metric queries.
+    pub end: i64,
+    /// Step of metric range queries (ns); 0 for instant queries.
+    pub step: i64,
+    pub limit: usize,
+    pub direction: Direction,
+    /// An instant query (`/query`): metric results are vectors.
+    pub instant: bool,
+    /// `max_query_series`.
+    pub max_series: usize,
+    /// Keep stream labels, structured metadata and parsed labels apart in log results
+    /// (`categorize-labels`).
+    pub categorize_labels: bool,
+}
+
+/// A failed evaluation, with the HTTP status it maps to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct EngineError {
+    pub status: u16,
+    pub message: String,
+}
+
+impl EngineError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        EngineError { status: 400, message: message.into() }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        EngineError { status: 500, message: message.into() }
+    }
+}
+
+/// Where entries come from. Implemented by the querier over ingesters and the store.
+pub trait StreamSource: Sync {
+    /// Streams matching `matchers` that may hold entries in `[from, through)`.
+    fn select(&self, matchers: &[Matcher], from: i64, through: i64) -> Result<Vec<SourceStream>, EngineError>;
+}
+
+/// One stream's data.
+pub struct SourceStream {
+    pub labels: LabelSet,
+    pub data: Box<dyn StreamData>,
+}
+
+/// What a visitor gets for each entry.
+pub struct EntryRef<'a> {
+    pub ts: i64,
+    /// Empty when the scan was asked for no lines.
+    pub line: &'a str,
+    /// Length of the line in bytes (known even without the line).
+    pub line_len: usize,
+    pub metadata: &'a [Label],
+}
+
+/// Scans one stream's entries, deduplicated and in time order.
+pub trait StreamData: Send {
+    /// Visits entries with `from <= ts < through` in ascending (or, with `reverse`,
+    /// descending) timestamp order until the visitor returns `false`. With
+    /// `need_lines == false` the implementation may skip decompressing lines.
+    fn scan(
+        &self,
+        from: i64,
+        through: i64,
+        reverse: bool,
+        need_lines: bool,
+        visit: &mut dyn FnMut(&EntryRef<'_>) -> bool,
+    ) -> Result<(), EngineError>;
+}
+
+/// Evaluates a parsed query.
+pub fn evaluate(expr: &Expr, params: &QueryParams, source: &dyn StreamSource) -> Result<QueryResult, EngineError> {
+    match expr {
+        Expr::Log(log) => {
+            if params.instant {
+                return Err(EngineError::bad_request(
+                    "log queries are not supported as an instant query type, please change your query to a range query type",
+                ));
+            }
+            logs::evaluate_logs(log, params, source)
+        }
+        Expr::Sample(sample) => {
+            let steps = Steps::new(params);
+            let value = evaluate_sample(sample, params, &steps, source)?;
+            value::into_result(value, params, &steps)
+        }
+    }
+}
+
+/// The evaluation timestamps of a metric query.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Steps {
+    pub start: i64,
+    pub step: i64,
+    pub count: usize,
+}
+
+impl Steps {
+    fn new(params: &QueryParams) -> Steps {
+        if params.instant || params.step <= 0 {
+            return Steps { start: params.end, step: 1, count: 1 };
+        }
+        let count = ((params.end - params.start) / params.step) as usize + 1;
+        Steps { start: params.start, step: params.step, count }
+    }
+
+    pub fn at(&self, index: usize) -> i64 {
+        self.start + self.step * index as i64
+    }
+
+    pub fn end(&self) -> i64 {
+        self.at(self.count - 1)
+    }
+}
+
+/// An intermediate value: a scalar per step or a set of series with a value per step.
+pub(crate) enum Value {
+    Scalar(Vec<f64>),
+    Vector(Vec<StepSeries>),
+}
+
+/// A series with one optional value per step.
+#[derive(Debug, Clone)]
+pub(crate) struct StepSeries {
+    pub labels: LabelSet,
+    pub values: Vec<Option<f64>>,
+}
+
+pub(crate) fn evaluate_sample(
+    expr: &SampleExpr,
+    params: &QueryParams,
+    steps: &Steps,
+    source: &dyn StreamSource,
+) -> Result<Value, EngineError> {
+    match expr {
+        SampleExpr::RangeAggregation(agg) => range::evaluate_range(agg, params, steps, source),
+        SampleExpr::VectorAggregation(agg) => {
+            let inner = evaluate_sample(&agg.expr, params, steps, source)?;
+            vector::aggregate(agg, inner, steps)
+        }
+        SampleExpr::Binary(binary) => {
+            let lhs = evaluate_sample(&binary.lhs, params, steps, source)?;
+            let rhs = evaluate_sample(&binary.rhs, params, steps, source)?;
+            binary::evaluate_binary(binary, lhs, rhs, steps)
+        }
+        SampleExpr::Literal(v) => Ok(Value::Scalar(vec![*v; steps.count])),
+        SampleExpr::Vector(v) => Ok(Value::Vector(vec![StepSeries { labels: LabelSet::new(), values: vec![Some(*v); steps.count] }])),
+        SampleExpr::LabelReplace(replace) => {
+            let inner = evaluate_sample(&replace.expr, params, steps, source)?;
+            vector::label_replace(replace, inner)
+        }
+        SampleExpr::Paren(inner) => evaluate_sample(inner, params, steps, source),
+    }
+}
+
+/// The log expressions a query reads (for statistics and planning).
+pub fn log_selectors(expr: &Expr) -> Vec<&LogExpr> {
+    fn walk<'a>(expr: &'a SampleExpr, out: &mut Vec<&'a LogExpr>) {
+        match expr {
+            SampleExpr::RangeAggregation(agg) => out.push(&agg.log),
+            SampleExpr::VectorAggregation(agg) => walk(&agg.expr, out),
+            SampleExpr::Binary(b) => {
+                walk(&b.lhs, out);
+                walk(&b.rhs, out);
+            }
+            SampleExpr::LabelReplace(r) => walk(&r.expr, out),
+            SampleExpr::Paren(inner) => walk(inner, out),
+            SampleExpr::Literal(_) | SampleExpr::Vector(_) => {}
+        }
+    }
+    match expr {
+        Expr::Log(log) => vec![log],
+        Expr::Sample(sample) => {
+            let mut out = Vec::new();
+            walk(sample, &mut out);
+            out
+        }
+    }
+}

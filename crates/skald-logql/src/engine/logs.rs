@@ -1,0 +1,58 @@
+//! Log queries: the newest (or oldest) `limit` entries that pass the pipeline.
+
+use super::value::entry_labels;
+use super::{Direction, EngineError, QueryParams, QueryResult, StreamSource};
+use crate::ast::LogExpr;
+use crate::engine::value::{LogEntry, StreamResult};
+use crate::pipeline::Pipeline;
+use skald_common::LabelSet;
+use std::collections::HashMap;
+
+pub(crate) fn evaluate_logs(log: &LogExpr, params: &QueryParams, source: &dyn StreamSource) -> Result<QueryResult, EngineError> {
+    let pipeline = Pipeline::new(&log.pipeline).map_err(|e| EngineError::bad_request(e.0))?;
+    let streams = source.select(&log.matchers, params.start, params.end)?;
+    let reverse = params.direction == Direction::Backward;
+    let limit = params.limit;
+    // Every stream contributes at most `limit` entries; the best `limit` overall win.
+    let mut candidates: Vec<(i64, usize, LabelSet, LogEntry)> = Vec::new();
+    let mut sequence = 0usize;
+    for stream in streams {
+        if limit == 0 {
+            break;
+        }
+        let mut processor = pipeline.for_stream(&stream.labels);
+        let mut taken = 0usize;
+        stream.data.scan(params.start, params.end, reverse, true, &mut |entry| {
+            let Some(processed) = processor.process(entry.ts, entry.line, entry.metadata) else { return true };
+            let (labels, structured_metadata, parsed) = entry_labels(processed.labels, params.categorize_labels);
+            let line = processed.line.to_string();
+            candidates.push((entry.ts, sequence, labels, LogEntry { ts: entry.ts, line, structured_metadata, parsed }));
+            sequence += 1;
+            taken += 1;
+            taken < limit
+        })?;
+    }
+    if reverse {
+        candidates.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.2.cmp(&b.2)).then_with(|| a.1.cmp(&b.1)));
+    } else {
+        candidates.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.2.cmp(&b.2)).then_with(|| a.1.cmp(&b.1)));
+    }
+    candidates.truncate(limit);
+    let mut grouped: HashMap<LabelSet, Vec<LogEntry>> = HashMap::new();
+    let mut order: Vec<LabelSet> = Vec::new();
+    for (_, _, labels, entry) in candidates {
+        let list = grouped.entry(labels.clone()).or_insert_with(|| {
+            order.push(labels);
+            Vec::new()
+        });
+        list.push(entry);
+    }
+    let streams = order
+        .into_iter()
+        .map(|labels| {
+            let entries = grouped.remove(&labels).unwrap_or_default();
+            StreamResult { labels, entries }
+        })
+        .collect();
+    Ok(QueryResult::Streams(streams))
+}

@@ -1,0 +1,343 @@
+//! Range aggregations: per-series, per-step folding of samples.
+
+use super::{EngineError, QueryParams, StepSeries, Steps, StreamSource, Value};
+use crate::ast::{Grouping, Matcher, MatchOp, RangeAggregation, RangeOp};
+use crate::pipeline::SampleExtractor;
+use skald_common::{Label, LabelSet};
+use std::collections::HashMap;
+
+/// Series past this count fail the query before memory does.
+const MAX_INTERMEDIATE_SERIES: usize = 200_000;
+
+/// The state of one window of one series.
+#[derive(Debug, Clone, Default)]
+struct Acc {
+    count: u64,
+    sum: f64,
+    min: f64,
+    max: f64,
+    first: (i64, f64),
+    last: (i64, f64),
+    mean: f64,
+    m2: f64,
+    /// Only for quantile and rate_counter: (ts, value).
+    values: Vec<(i64, f64)>,
+}
+
+impl Acc {
+    fn add(&mut self, ts: i64, value: f64, keep_values: bool) {
+        if self.count == 0 {
+            self.min = value;
+            self.max = value;
+            self.first = (ts, value);
+            self.last = (ts, value);
+        } else {
+            if value < self.min || self.min.is_nan() {
+                self.min = value;
+            }
+            if value > self.max || self.max.is_nan() {
+                self.max = value;
+            }
+            if ts < self.first.0 {
+                self.first = (ts, value);
+            }
+            if ts >= self.last.0 {
+                self.last = (ts, value);
+            }
+        }
+        self.count += 1;
+        self.sum += value;
+        let delta = value - self.mean;
+        self.mean += delta / self.count as f64;
+        self.m2 += delta * (value - self.mean);
+        if keep_values {
+            self.values.push((ts, value));
+        }
+    }
+}
+
+struct SeriesAcc {
+    labels: LabelSet,
+    steps: Vec<Acc>,
+}
+
+pub(crate) fn evaluate_range(agg: &RangeAggregation, params: &QueryParams, steps: &Steps, source: &dyn StreamSource) -> Result<Value, EngineError> {
+    let extractor = SampleExtractor::new(agg).map_err(|e| EngineError::bad_request(e.0))?;
+    let range = agg.range;
+    let first_t = steps.at(0) - agg.offset;
+    let last_t = steps.end() - agg.offset;
+    let from = first_t - range + 1;
+    let through = last_t + 1;
+    let keep_values = matches!(agg.op, RangeOp::QuantileOverTime | RangeOp::RateCounter);
+    let streams = source.select(&agg.log.matchers, from, through)?;
+    let mut series: HashMap<LabelSet, SeriesAcc> = HashMap::new();
+    let window = Window { first_t, step: steps.step, range, count: steps.count };
+    let mut add = |labels: &LabelSet, ts: i64, value: f64| -> Result<(), EngineError> {
+        let key = group_labels(labels, agg.grouping.as_ref());
+        if !series.contains_key(&key) {
+            if series.len() >= MAX_INTERMEDIATE_SERIES {
+                return Err(super::value::max_series_error(params.max_series));
+            }
+            series.insert(key.clone(), SeriesAcc { labels: key.clone(), steps: vec![Acc::default(); window.count] });
+        }
+        let entry = series.get_mut(&key).expect("inserted above");
+        let (lo, hi) = window.steps_of(ts);
+        for k in lo..=hi {
+            entry.steps[k].add(ts, value, keep_values);
+        }
+        Ok(())
+    };
+    for stream in streams {
+        let mut failure: Option<EngineError> = None;
+        if extractor.needs_no_line() {
+            // Counting: the sample is 1 and its labels are the stream's plus metadata.
+            let mut with_metadata: Option<(Vec<Label>, LabelSet)> = None;
+            stream.data.scan(from, through, false, false, &mut |entry| {
+                let result = if entry.metadata.is_empty() {
+                    add(&stream.labels, entry.ts, 1.0)
+                } else {
+                    let cached = with_metadata.as_ref().is_some_and(|(m, _)| m.as_slice() == entry.metadata);
+                    if !cached {
+                        let mut labels = stream.labels.clone();
+                        for label in entry.metadata {
+                            labels.insert(label.name.clone(), label.value.clone());
+                        }
+                        with_metadata = Some((entry.metadata.to_vec(), labels));
+                    }
+                    let labels = &with_metadata.as_ref().expect("set above").1;
+                    add(labels, entry.ts, 1.0)
+                };
+                match result {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failure = Some(e);
+                        false
+                    }
+                }
+            })?;
+        } else {
+            let mut processor = extractor.for_stream(&stream.labels);
+            stream.data.scan(from, through, false, true, &mut |entry| {
+                let Some((value, labels)) = processor.process(entry.ts, entry.line, entry.metadata) else { return true };
+                match add(labels, entry.ts, value) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failure = Some(e);
+                        false
+                    }
+                }
+            })?;
+        }
+        if let Some(error) = failure {
+            return Err(error);
+        }
+    }
+    if agg.op == RangeOp::AbsentOverTime {
+        return Ok(absent(agg, &series, window.count));
+    }
+    let range_seconds = range as f64 / 1e9;
+    let mut out = Vec::with_capacity(series.len());
+    for (_, acc) in series {
+        if let Some(error) = acc.labels.get("__error__") {
+            if acc.steps.iter().any(|s| s.count > 0) {
+                return Err(pipeline_error(error, &acc.labels));
+            }
+        }
+        let values = acc.steps.iter().enumerate().map(|(k, s)| finish(agg, s, range_seconds, window.at(k))).collect();
+        out.push(StepSeries { labels: acc.labels, values });
+    }
+    Ok(Value::Vector(out))
+}
+
+fn pipeline_error(error: &str, labels: &LabelSet) -> EngineError {
+    EngineError::bad_request(format!(
+        "pipeline error: '{error}' for series: '{labels}'.\nUse a label filter to intentionally skip this error. (e.g | __error__!=\"{error}\").\nTo skip all potential errors you can match empty errors.(e.g __error__=\"\")\nThe label filter can also be specified after unwrap. (e.g | unwrap latency | __error__=\"\" )"
+    ))
+}
+
+#[derive(Clone, Copy)]
+struct Window {
+    first_t: i64,
+    step: i64,
+    range: i64,
+    count: usize,
+}
+
+impl Window {
+    fn at(&self, k: usize) -> i64 {
+        self.first_t + self.step * k as i64
+    }
+
+    /// The steps whose window `(t - range, t]` contains `ts` (inclusive bounds).
+    fn steps_of(&self, ts: i64) -> (usize, usize) {
+        let rel = ts - self.first_t;
+        let lo = div_ceil(rel, self.step).max(0);
+        let hi = (rel + self.range - 1).div_euclid(self.step).min(self.count as i64 - 1);
+        if hi < lo {
+            return (1, 0);
+        }
+        (lo as usize, hi as usize)
+    }
+}
+
+fn div_ceil(a: i64, b: i64) -> i64 {
+    -((-a).div_euclid(b))
+}
+
+fn finish(agg: &RangeAggregation, acc: &Acc, range_seconds: f64, _t: i64) -> Option<f64> {
+    if acc.count == 0 {
+        return None;
+    }
+    let n = acc.count as f64;
+    Some(match agg.op {
+        RangeOp::CountOverTime => n,
+        RangeOp::Rate => acc.sum / range_seconds,
+        RangeOp::BytesOverTime => acc.sum,
+        RangeOp::BytesRate => acc.sum / range_seconds,
+        RangeOp::SumOverTime => acc.sum,
+        RangeOp::AvgOverTime => acc.sum / n,
+        RangeOp::MinOverTime => acc.min,
+        RangeOp::MaxOverTime => acc.max,
+        RangeOp::StdvarOverTime => acc.m2 / n,
+        RangeOp::StddevOverTime => (acc.m2 / n).sqrt(),
+        RangeOp::FirstOverTime => acc.first.1,
+        RangeOp::LastOverTime => acc.last.1,
+        RangeOp::QuantileOverTime => {
+            let mut values: Vec<f64> = acc.values.iter().map(|(_, v)| *v).collect();
+            quantile(agg.param.unwrap_or(0.0), &mut values)
+        }
+        RangeOp::RateCounter => rate_counter(&acc.values, _t, range_seconds),
+        RangeOp::AbsentOverTime => return None,
+    })
+}
+
+/// Prometheus' quantile: linear interpolation between the closest ranks.
+pub(crate) fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0) as usize;
+    let upper = (lower + 1).min(values.len() - 1);
+    let weight = rank - rank.floor();
+    values[lower] * (1.0 - weight) + values[upper] * weight
+}
+
+/// Prometheus' extrapolated counter rate over the window ending at `t`.
+fn rate_counter(points: &[(i64, f64)], t: i64, range_seconds: f64) -> f64 {
+    let mut points = points.to_vec();
+    points.sort_by_key(|p| p.0);
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let mut increase = points[points.len() - 1].1 - points[0].1;
+    for pair in points.windows(2) {
+        if pair[1].1 < pair[0].1 {
+            increase += pair[0].1;
+        }
+    }
+    let range_start = t as f64 / 1e9 - range_seconds;
+    let range_end = t as f64 / 1e9;
+    let first_ts = points[0].0 as f64 / 1e9;
+    let last_ts = points[points.len() - 1].0 as f64 / 1e9;
+    let mut to_start = first_ts - range_start;
+    let to_end = range_end - last_ts;
+    let sampled = last_ts - first_ts;
+    let average_interval = sampled / (points.len() - 1) as f64;
+    if increase > 0.0 && points[0].1 >= 0.0 {
+        let to_zero = sampled * (points[0].1 / increase);
+        if to_zero < to_start {
+            to_start = to_zero;
+        }
+    }
+    let threshold = average_interval * 1.1;
+    let mut extrapolate = sampled;
+    extrapolate += if to_start < threshold { to_start } else { average_interval / 2.0 };
+    extrapolate += if to_end < threshold { to_end } else { average_interval / 2.0 };
+    if sampled == 0.0 {
+        return 0.0;
+    }
+    increase * (extrapolate / sampled) / range_seconds
+}
+
+/// `by`/`without` of a range aggregation, applied to each sample's labels.
+pub(crate) fn group_labels(labels: &LabelSet, grouping: Option<&Grouping>) -> LabelSet {
+    match grouping {
+        None => labels.clone(),
+        Some(g) if g.without => {
+            let mut out = labels.clone();
+            out.retain(|l| !g.labels.contains(&l.name));
+            out
+        }
+        Some(g) => {
+            let mut out = LabelSet::new();
+            for name in &g.labels {
+                if let Some(value) = labels.get(name) {
+                    out.insert(name.clone(), value.to_string());
+                }
+            }
+            out
+        }
+    }
+}
+
+/// `absent_over_time`: 1 where no sample fell in the window, labelled with the
+/// selector's equality matchers.
+fn absent(agg: &RangeAggregation, series: &HashMap<LabelSet, SeriesAcc>, count: usize) -> Value {
+    let mut present = vec![false; count];
+    for acc in series.values() {
+        for (k, step) in acc.steps.iter().enumerate() {
+            present[k] |= step.count > 0;
+        }
+    }
+    let labels = absent_labels(&agg.log.matchers);
+    let values = present.iter().map(|p| if *p { None } else { Some(1.0) }).collect();
+    Value::Vector(vec![StepSeries { labels, values }])
+}
+
+fn absent_labels(matchers: &[Matcher]) -> LabelSet {
+    let mut labels = LabelSet::new();
+    let mut repeated: Vec<&str> = Vec::new();
+    for m in matchers.iter().filter(|m| m.op == MatchOp::Eq) {
+        if labels.get(&m.name).is_some() {
+            repeated.push(&m.name);
+        }
+        labels.insert(m.name.clone(), m.value.clone());
+    }
+    for name in repeated {
+        labels.remove(name);
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_left_open_right_closed() {
+        let w = Window { first_t: 100, step: 10, range: 10, count: 5 };
+        assert_eq!(w.steps_of(100), (0, 0));
+        assert_eq!(w.steps_of(91), (0, 0));
+        assert_eq!(w.steps_of(101), (1, 1));
+        assert_eq!(w.steps_of(90), (1, 0));
+        let w = Window { first_t: 100, step: 10, range: 25, count: 5 };
+        assert_eq!(w.steps_of(101), (1, 2));
+        assert_eq!(w.steps_of(141), (1, 0));
+        assert_eq!(w.steps_of(131), (4, 4));
+    }
+
+    #[test]
+    fn quantiles() {
+        assert_eq!(quantile(0.5, &mut [1.0, 2.0, 3.0]), 2.0);
+        assert_eq!(quantile(0.99, &mut [1.0, 2.0]), 1.99);
+    }
+}

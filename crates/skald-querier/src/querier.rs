@@ -1,0 +1,230 @@
+//! The querier's entry points: LogQL queries, labels, series and index statistics.
+
+use crate::scan::ScanStats;
+use crate::source::{QuerySource, compile_matchers};
+use skald_common::{LabelSet, Limits, format_duration};
+use skald_index::LabelMatcher;
+use skald_ingester::Ingester;
+use skald_logql::engine::{Direction, EngineError, QueryParams, QueryResult, StreamSource, evaluate};
+use skald_logql::{Expr, ParseError, parse_expr, parse_matchers};
+use skald_storage::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0}")]
+    Parse(#[from] ParseError),
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    #[error("{0}")]
+    Limit(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("query timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+impl QueryError {
+    pub fn status(&self) -> u16 {
+        match self {
+            QueryError::Parse(_) | QueryError::Limit(_) | QueryError::BadRequest(_) => 400,
+            QueryError::Engine(e) => e.status,
+            QueryError::Timeout(_) => 504,
+        }
+    }
+}
+
+/// Execution statistics of one query (Loki's `stats` block, summarised).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct QueryStats {
+    pub exec_time: f64,
+    pub total_lines: u64,
+    pub total_bytes: u64,
+    pub decompressed_bytes: u64,
+    pub blocks: u64,
+    pub chunks_fetched: u64,
+    pub chunk_bytes: u64,
+    pub duplicates: u64,
+    pub entries_returned: u64,
+}
+
+pub struct QueryOutput {
+    pub result: QueryResult,
+    pub stats: QueryStats,
+}
+
+/// `/index/stats` figures.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IndexStats {
+    pub streams: u64,
+    pub chunks: u64,
+    pub bytes: u64,
+    pub entries: u64,
+}
+
+/// A LogQL request as the HTTP layer parsed it.
+#[derive(Debug, Clone)]
+pub struct QueryRequest {
+    pub query: String,
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+    pub limit: usize,
+    pub direction: Direction,
+    pub instant: bool,
+    pub categorize_labels: bool,
+}
+
+pub struct Querier {
+    ingester: Arc<Ingester>,
+    store: Arc<Store>,
+    limits: Arc<dyn Fn(&str) -> Limits + Send + Sync>,
+}
+
+impl Querier {
+    pub fn new(ingester: Arc<Ingester>, store: Arc<Store>, limits: Arc<dyn Fn(&str) -> Limits + Send + Sync>) -> Self {
+        Querier { ingester, store, limits }
+    }
+
+    pub fn limits(&self, tenant: &str) -> Limits {
+        (self.limits)(tenant)
+    }
+
+    /// Parses, checks limits and evaluates a LogQL query.
+    pub async fn query(&self, tenant: &str, request: QueryRequest) -> Result<QueryOutput, QueryError> {
+        let started = Instant::now();
+        let limits = self.limits(tenant);
+        let expr = parse_expr(&request.query)?;
+        if matches!(expr, Expr::Log(_)) && request.limit > limits.max_entries_limit_per_query && limits.max_entries_limit_per_query > 0 {
+            return Err(QueryError::Limit(format!(
+                "max entries limit per query exceeded, limit > max_entries_limit_per_query ({} > {})",
+                request.limit, limits.max_entries_limit_per_query
+            )));
+        }
+        let length = request.end - request.start;
+        if limits.max_query_length > 0 && length > limits.max_query_length {
+            return Err(QueryError::Limit(format!(
+                "the query time range exceeds the limit (query length: {}, limit: {})",
+                format_duration(length),
+                format_duration(limits.max_query_length)
+            )));
+        }
+        let params = QueryParams {
+            start: request.start,
+            end: request.end,
+            step: request.step,
+            limit: request.limit,
+            direction: request.direction,
+            instant: request.instant,
+            max_series: limits.max_query_series,
+            categorize_labels: request.categorize_labels,
+        };
+        let source = Arc::new(QuerySource {
+            tenant: tenant.to_string(),
+            ingester: self.ingester.clone(),
+            store: self.store.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            stats: Arc::new(ScanStats::default()),
+            chunks_fetched: AtomicU64::new(0),
+            chunk_bytes: AtomicU64::new(0),
+        });
+        let task_source = source.clone();
+        let task = tokio::task::spawn_blocking(move || evaluate(&expr, &params, task_source.as_ref() as &dyn StreamSource));
+        let timeout = Duration::from_nanos(limits.query_timeout.max(1) as u64);
+        let result = match tokio::time::timeout(timeout, task).await {
+            Err(_) => return Err(QueryError::Timeout(timeout)),
+            Ok(joined) => joined.map_err(|e| QueryError::Engine(EngineError::internal(format!("query task failed: {e}"))))??,
+        };
+        let entries_returned = match &result {
+            QueryResult::Streams(streams) => streams.iter().map(|s| s.entries.len() as u64).sum(),
+            QueryResult::Matrix(series) => series.len() as u64,
+            QueryResult::Vector(samples) => samples.len() as u64,
+            QueryResult::Scalar(..) => 1,
+        };
+        let scan = &source.stats;
+        let stats = QueryStats {
+            exec_time: started.elapsed().as_secs_f64(),
+            total_lines: scan.lines.load(Ordering::Relaxed),
+            total_bytes: scan.bytes.load(Ordering::Relaxed),
+            decompressed_bytes: scan.decompressed_bytes.load(Ordering::Relaxed),
+            blocks: scan.blocks.load(Ordering::Relaxed),
+            chunks_fetched: source.chunks_fetched.load(Ordering::Relaxed),
+            chunk_bytes: source.chunk_bytes.load(Ordering::Relaxed),
+            duplicates: scan.duplicates.load(Ordering::Relaxed),
+            entries_returned,
+        };
+        Ok(QueryOutput { result, stats })
+    }
+
+    fn parse_selector(query: Option<&str>) -> Result<Vec<LabelMatcher>, QueryError> {
+        match query {
+            None | Some("") => Ok(Vec::new()),
+            Some(q) => {
+                let matchers = parse_matchers(q)?;
+                Ok(compile_matchers(&matchers)?)
+            }
+        }
+    }
+
+    /// Label names seen in `[from, through]` (optionally of streams matching `query`).
+    pub fn label_names(&self, tenant: &str, from: i64, through: i64, query: Option<&str>) -> Result<Vec<String>, QueryError> {
+        let matchers = Self::parse_selector(query)?;
+        let mut names = self.ingester.label_names(tenant, &matchers);
+        names.extend(self.store.label_names(tenant, &matchers, from, through));
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    pub fn label_values(&self, tenant: &str, name: &str, from: i64, through: i64, query: Option<&str>) -> Result<Vec<String>, QueryError> {
+        let matchers = Self::parse_selector(query)?;
+        let mut values = self.ingester.label_values(tenant, name, &matchers);
+        values.extend(self.store.label_values(tenant, name, &matchers, from, through));
+        values.sort();
+        values.dedup();
+        Ok(values)
+    }
+
+    /// Label sets of the streams matching any of the selectors.
+    pub fn series(&self, tenant: &str, selectors: &[String], from: i64, through: i64) -> Result<Vec<LabelSet>, QueryError> {
+        let mut out: Vec<LabelSet> = Vec::new();
+        for selector in selectors {
+            let matchers = Self::parse_selector(Some(selector))?;
+            if matchers.is_empty() {
+                return Err(QueryError::BadRequest("match[] selector must not be empty".into()));
+            }
+            out.extend(self.ingester.series(tenant, &matchers));
+            out.extend(self.store.select(tenant, &matchers, from, through).into_iter().map(|s| s.labels));
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Streams, chunks, entries and bytes for a selector over a range.
+    pub fn index_stats(&self, tenant: &str, query: &str, from: i64, through: i64) -> Result<IndexStats, QueryError> {
+        let matchers = Self::parse_selector(Some(query))?;
+        let mut stats = IndexStats::default();
+        let mut streams = std::collections::BTreeSet::new();
+        for snapshot in self.ingester.select(tenant, &matchers, from, through.saturating_add(1)) {
+            streams.insert(snapshot.fingerprint);
+            for block in &snapshot.blocks {
+                stats.chunks += 1;
+                stats.entries += u64::from(block.meta.entries);
+                stats.bytes += block.meta.raw_bytes;
+            }
+        }
+        for stream in self.store.select(tenant, &matchers, from, through) {
+            streams.insert(stream.fingerprint);
+            for chunk in &stream.chunks {
+                stats.chunks += 1;
+                stats.entries += chunk.entries;
+                stats.bytes += chunk.raw_bytes;
+            }
+        }
+        stats.streams = streams.len() as u64;
+        Ok(stats)
+    }
+}

@@ -1,0 +1,207 @@
+//! Reading one stream's blocks (in memory or from chunks) as one ordered,
+//! deduplicated sequence of entries.
+
+use skald_chunk::{Chunk, Codec, DecodedBlock, EncodedBlock};
+use skald_logql::engine::{EngineError, EntryRef, StreamData};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A block of a stream, wherever it lives.
+#[derive(Clone)]
+pub enum BlockRef {
+    Memory(Arc<EncodedBlock>),
+    Stored(Arc<Chunk>, usize),
+}
+
+impl BlockRef {
+    fn meta(&self) -> &skald_chunk::BlockMeta {
+        match self {
+            BlockRef::Memory(b) => &b.meta,
+            BlockRef::Stored(c, i) => &c.blocks[*i].meta,
+        }
+    }
+
+    fn decode(&self, with_lines: bool) -> Result<DecodedBlock, EngineError> {
+        let result = match self {
+            BlockRef::Memory(b) => b.decode(with_lines),
+            BlockRef::Stored(c, i) => c.decode_block(*i, with_lines),
+        };
+        result.map_err(|e| EngineError::internal(format!("reading block: {e}")))
+    }
+
+    fn codec(&self) -> Codec {
+        match self {
+            BlockRef::Memory(b) => b.codec,
+            BlockRef::Stored(c, _) => c.codec,
+        }
+    }
+}
+
+/// Counters shared by all scans of one query.
+#[derive(Default)]
+pub struct ScanStats {
+    pub lines: AtomicU64,
+    pub bytes: AtomicU64,
+    pub decompressed_bytes: AtomicU64,
+    pub blocks: AtomicU64,
+    pub duplicates: AtomicU64,
+}
+
+/// The blocks of one stream, scanned as one sequence.
+pub struct BlockScan {
+    pub blocks: Vec<BlockRef>,
+    pub stats: Arc<ScanStats>,
+}
+
+impl BlockScan {
+    fn decode_counted(&self, block: &BlockRef, with_lines: bool) -> Result<DecodedBlock, EngineError> {
+        let decoded = block.decode(with_lines)?;
+        self.stats.blocks.fetch_add(1, Ordering::Relaxed);
+        if with_lines && block.codec() != Codec::None {
+            self.stats.decompressed_bytes.fetch_add(decoded.lines.len() as u64, Ordering::Relaxed);
+        }
+        Ok(decoded)
+    }
+}
+
+/// The text of entry `i`, checked once per block as UTF-8.
+fn line_of<'a>(block: &'a DecodedBlock, text: Option<&'a str>, i: usize) -> &'a str {
+    let Some(text) = text else { return "" };
+    let start = if i == 0 { 0 } else { block.ends[i - 1] as usize };
+    text.get(start..block.ends[i] as usize).unwrap_or("")
+}
+
+fn block_text(block: &DecodedBlock, need_lines: bool) -> Result<Option<&str>, EngineError> {
+    if !need_lines {
+        return Ok(None);
+    }
+    std::str::from_utf8(&block.lines).map(Some).map_err(|_| EngineError::internal("block holds invalid UTF-8"))
+}
+
+impl StreamData for BlockScan {
+    fn scan(
+        &self,
+        from: i64,
+        through: i64,
+        reverse: bool,
+        need_lines: bool,
+        visit: &mut dyn FnMut(&EntryRef<'_>) -> bool,
+    ) -> Result<(), EngineError> {
+        let mut blocks: Vec<&BlockRef> =
+            self.blocks.iter().filter(|b| b.meta().max_ts >= from && b.meta().min_ts < through).collect();
+        blocks.sort_by_key(|b| (b.meta().min_ts, b.meta().max_ts));
+        let mut overlapping = false;
+        let mut max_seen = i64::MIN;
+        for block in &blocks {
+            if block.meta().min_ts <= max_seen {
+                overlapping = true;
+                break;
+            }
+            max_seen = max_seen.max(block.meta().max_ts);
+        }
+        if overlapping {
+            return self.scan_merged(&blocks, from, through, reverse, visit);
+        }
+        if reverse {
+            blocks.reverse();
+        }
+        let mut lines = 0u64;
+        let mut bytes = 0u64;
+        let mut stopped = false;
+        for block in blocks {
+            let decoded = self.decode_counted(block, need_lines)?;
+            let text = block_text(&decoded, need_lines)?;
+            let n = decoded.len();
+            let lo = decoded.ts.partition_point(|&t| t < from);
+            let hi = decoded.ts.partition_point(|&t| t < through);
+            let mut visit_one = |i: usize| -> bool {
+                let line_len = decoded.line_len(i);
+                lines += 1;
+                bytes += line_len as u64;
+                visit(&EntryRef { ts: decoded.ts[i], line: line_of(&decoded, text, i), line_len, metadata: decoded.metadata(i) })
+            };
+            debug_assert!(hi <= n);
+            if reverse {
+                for i in (lo..hi).rev() {
+                    if !visit_one(i) {
+                        stopped = true;
+                        break;
+                    }
+                }
+            } else {
+                for i in lo..hi {
+                    if !visit_one(i) {
+                        stopped = true;
+                        break;
+                    }
+                }
+            }
+            if stopped {
+                break;
+            }
+        }
+        self.stats.lines.fetch_add(lines, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl BlockScan {
+    /// Blocks overlap in time (out-of-order data, or the same entries in memory and in
+    /// a chunk): merge all entries and drop exact duplicates. Needs the lines to compare.
+    fn scan_merged(
+        &self,
+        blocks: &[&BlockRef],
+        from: i64,
+        through: i64,
+        reverse: bool,
+        visit: &mut dyn FnMut(&EntryRef<'_>) -> bool,
+    ) -> Result<(), EngineError> {
+        let decoded: Vec<DecodedBlock> = blocks.iter().map(|b| self.decode_counted(b, true)).collect::<Result<_, _>>()?;
+        let texts: Vec<&str> = decoded.iter().map(|d| block_text(d, true).map(|t| t.unwrap_or(""))).collect::<Result<_, _>>()?;
+        let mut order: Vec<(i64, u32, u32)> = Vec::new();
+        for (b, block) in decoded.iter().enumerate() {
+            for (i, &ts) in block.ts.iter().enumerate() {
+                if ts >= from && ts < through {
+                    order.push((ts, b as u32, i as u32));
+                }
+            }
+        }
+        order.sort_by_key(|&(ts, b, i)| (ts, b, i));
+        let entry = |&(ts, b, i): &(i64, u32, u32)| {
+            let block = &decoded[b as usize];
+            let i = i as usize;
+            (ts, line_of(block, Some(texts[b as usize]), i), block.metadata(i))
+        };
+        // Drop entries equal to an earlier one with the same timestamp.
+        let mut kept: Vec<(i64, u32, u32)> = Vec::with_capacity(order.len());
+        let mut run_start = 0;
+        for position in 0..order.len() {
+            if position > 0 && order[position].0 != order[position - 1].0 {
+                run_start = kept.len();
+            }
+            let candidate = entry(&order[position]);
+            if kept[run_start..].iter().any(|k| entry(k) == candidate) {
+                self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            kept.push(order[position]);
+        }
+        if reverse {
+            kept.reverse();
+        }
+        let mut lines = 0u64;
+        let mut bytes = 0u64;
+        for k in &kept {
+            let (ts, line, metadata) = entry(k);
+            lines += 1;
+            bytes += line.len() as u64;
+            if !visit(&EntryRef { ts, line, line_len: line.len(), metadata }) {
+                break;
+            }
+        }
+        self.stats.lines.fetch_add(lines, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+        Ok(())
+    }
+}

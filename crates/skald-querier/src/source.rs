@@ -1,0 +1,87 @@
+//! The querier's [`StreamSource`]: one tenant's streams from the ingester and the store.
+
+use crate::scan::{BlockRef, BlockScan, ScanStats};
+use skald_common::LabelSet;
+use skald_index::LabelMatcher;
+use skald_ingester::Ingester;
+use skald_logql::engine::{EngineError, SourceStream, StreamSource};
+use skald_logql::{MatchOp, Matcher};
+use skald_storage::Store;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub(crate) struct QuerySource {
+    pub tenant: String,
+    pub ingester: Arc<Ingester>,
+    pub store: Arc<Store>,
+    pub runtime: tokio::runtime::Handle,
+    pub stats: Arc<ScanStats>,
+    pub chunks_fetched: AtomicU64,
+    pub chunk_bytes: AtomicU64,
+}
+
+/// Compiles LogQL matchers for the index.
+pub fn compile_matchers(matchers: &[Matcher]) -> Result<Vec<LabelMatcher>, EngineError> {
+    matchers
+        .iter()
+        .map(|m| match m.op {
+            MatchOp::Eq => Ok(LabelMatcher::Eq(m.name.clone(), m.value.clone())),
+            MatchOp::Neq => Ok(LabelMatcher::Neq(m.name.clone(), m.value.clone())),
+            MatchOp::Re | MatchOp::Nre => LabelMatcher::regex(&m.name, &m.value, m.op == MatchOp::Nre)
+                .map_err(|e| EngineError::bad_request(e.to_string())),
+        })
+        .collect()
+}
+
+impl StreamSource for QuerySource {
+    fn select(&self, matchers: &[Matcher], from: i64, through: i64) -> Result<Vec<SourceStream>, EngineError> {
+        let compiled = compile_matchers(matchers)?;
+        let mut streams: BTreeMap<u64, (LabelSet, Vec<BlockRef>)> = BTreeMap::new();
+        for snapshot in self.ingester.select(&self.tenant, &compiled, from, through) {
+            let entry = streams.entry(snapshot.fingerprint).or_insert_with(|| (snapshot.labels, Vec::new()));
+            entry.1.extend(snapshot.blocks.into_iter().map(BlockRef::Memory));
+        }
+        let selected = self.store.select(&self.tenant, &compiled, from, through.saturating_sub(1));
+        let keys: Vec<String> = selected.iter().flat_map(|s| s.chunks.iter().map(|c| c.key.clone())).collect();
+        let store = self.store.clone();
+        let chunks = self.runtime.block_on(async move {
+            let fetches = keys.iter().map(|key| store.get_chunk(key));
+            futures_join_all(fetches).await
+        });
+        let mut chunks = chunks.into_iter();
+        for stream in selected {
+            let entry = streams.entry(stream.fingerprint).or_insert_with(|| (stream.labels.clone(), Vec::new()));
+            for _ in &stream.chunks {
+                let chunk = chunks
+                    .next()
+                    .ok_or_else(|| EngineError::internal("chunk fetch count mismatch"))?
+                    .map_err(|e| EngineError { status: 500, message: format!("reading chunk from storage: {e}") })?;
+                self.chunks_fetched.fetch_add(1, Ordering::Relaxed);
+                self.chunk_bytes.fetch_add(chunk.bytes.len() as u64, Ordering::Relaxed);
+                for (i, block) in chunk.blocks.iter().enumerate() {
+                    if block.meta.max_ts >= from && block.meta.min_ts < through {
+                        entry.1.push(BlockRef::Stored(chunk.clone(), i));
+                    }
+                }
+            }
+        }
+        Ok(streams
+            .into_values()
+            .map(|(labels, blocks)| SourceStream { labels, data: Box::new(BlockScan { blocks, stats: self.stats.clone() }) })
+            .collect())
+    }
+}
+
+/// Awaits futures concurrently, keeping their order.
+async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for future in futures {
+        set.push(future);
+    }
+    let mut out = Vec::with_capacity(set.len());
+    for future in set {
+        out.push(future.await);
+    }
+    out
+}

@@ -1,0 +1,49 @@
+//! `skald`: one binary for every role. `skald server` runs the Loki-compatible server
+//! (all roles in one process, `-target=all`); `skald bench` is the end-to-end load tool.
+//! This crate is glue: it reads configuration and wires the library crates together.
+
+mod bench;
+mod config;
+mod server;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "skald", version, about = "A Loki-compatible log aggregation system")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (all roles in one process by default).
+    Server(ServerArgs),
+    /// Push a corpus to a running server and measure ingest and query speed.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(clap::Args, Clone)]
+pub struct ServerArgs {
+    /// HTTP listen address (overrides server.http_listen_address/port).
+    #[arg(long, alias = "server.http-listen-address")]
+    http_addr: Option<String>,
+    /// Data directory: WAL, chunks and index (overrides common.path_prefix).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// YAML configuration file with Loki's key names.
+    #[arg(long, alias = "config.file")]
+    config: Option<PathBuf>,
+    /// Roles to run; only `all` exists in this version.
+    #[arg(long, alias = "target")]
+    target: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Server(args) => server::run(args),
+        Command::Bench(args) => bench::run(args),
+    }
+}
