@@ -5,7 +5,7 @@ use crate::ChunkError;
 use crate::codec::Codec;
 use crate::varint::{Reader, put_uvarint};
 use skald_common::Label;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Most entries a block may claim (guards allocations when decoding corrupt bytes).
 const MAX_BLOCK_ENTRIES: usize = 1 << 24;
@@ -60,7 +60,7 @@ pub(crate) fn encode_block<'a>(
     let mut len_col = Vec::with_capacity(count * 2);
     let mut lines = Vec::with_capacity(raw_bytes);
     let mut meta_col = Vec::new();
-    let mut symbols: HashMap<&str, u64> = HashMap::new();
+    let mut symbols: HashMap<&str, u64> = HashMap::default();
     let mut symbol_list: Vec<&str> = Vec::new();
     let mut has_metadata = false;
     let (mut min_ts, mut max_ts, mut prev) = (i64::MAX, i64::MIN, 0i64);
@@ -103,12 +103,8 @@ pub(crate) fn encode_block<'a>(
         }
         meta_raw.extend_from_slice(&meta_col);
     }
-    // The meta section is small and read by every count query: a fast codec level.
-    let meta_codec = match codec {
-        Codec::Zstd(_) => Codec::Zstd(1),
-        other => other,
-    };
-    let meta_section = meta_codec.compress(&meta_raw);
+    // The meta section is about 4% of the lines' size, so the block's level costs little.
+    let meta_section = codec.compress(&meta_raw);
     let lines_section = codec.compress(&lines);
     let meta = BlockMeta {
         min_ts,
@@ -133,8 +129,10 @@ pub struct DecodedBlock {
     pub ends: Vec<u32>,
     /// Empty when decoded without lines.
     pub lines: Vec<u8>,
-    /// Per entry metadata; empty when the block has none.
-    pub metadata: Vec<Vec<Label>>,
+    /// The distinct metadata sets of the block.
+    pub distinct_metadata: Vec<Vec<Label>>,
+    /// Per entry index into `distinct_metadata`; empty when the block has none.
+    pub metadata_index: Vec<u32>,
 }
 
 impl DecodedBlock {
@@ -176,17 +174,34 @@ impl DecodedBlock {
                 let bytes = r.take(len)?;
                 symbols.push(String::from_utf8_lossy(bytes).into_owned());
             }
-            let symbol = |id: u64| symbols.get(id as usize).cloned().ok_or_else(|| ChunkError::Corrupt("bad symbol".into()));
-            block.metadata.reserve(n);
+            // Entries repeat the same few metadata sets: decode each distinct set once.
+            let mut seen: HashMap<Vec<u64>, u32> = HashMap::default();
+            let mut ids: Vec<u64> = Vec::new();
+            block.metadata_index.reserve(n);
             for _ in 0..n {
                 let pairs = r.len(r.remaining())?;
-                let mut labels = Vec::with_capacity(pairs);
-                for _ in 0..pairs {
-                    let name = symbol(r.uvarint()?)?;
-                    let value = symbol(r.uvarint()?)?;
-                    labels.push(Label { name, value });
+                ids.clear();
+                for _ in 0..pairs * 2 {
+                    let id = r.uvarint()?;
+                    if id as usize >= symbols.len() {
+                        return Err(ChunkError::Corrupt("bad symbol".into()));
+                    }
+                    ids.push(id);
                 }
-                block.metadata.push(labels);
+                let index = match seen.get(ids.as_slice()) {
+                    Some(index) => *index,
+                    None => {
+                        let labels = ids
+                            .chunks(2)
+                            .map(|pair| Label { name: symbols[pair[0] as usize].clone(), value: symbols[pair[1] as usize].clone() })
+                            .collect();
+                        let index = block.distinct_metadata.len() as u32;
+                        block.distinct_metadata.push(labels);
+                        seen.insert(ids.clone(), index);
+                        index
+                    }
+                };
+                block.metadata_index.push(index);
             }
         }
         if let Some(section) = lines_section {
@@ -218,7 +233,10 @@ impl DecodedBlock {
     }
 
     pub fn metadata(&self, i: usize) -> &[Label] {
-        self.metadata.get(i).map(Vec::as_slice).unwrap_or(&[])
+        match self.metadata_index.get(i) {
+            Some(&index) => &self.distinct_metadata[index as usize],
+            None => &[],
+        }
     }
 }
 

@@ -38,7 +38,16 @@ impl Codec {
         }
     }
 
+    /// Compresses `raw`. The result holds exactly its length in memory (the encoders
+    /// allocate their worst-case bound, about the raw size, which would otherwise stay
+    /// reserved for as long as the block lives in the ingester).
     pub fn compress(self, raw: &[u8]) -> Vec<u8> {
+        let mut out = self.compress_unshrunk(raw);
+        out.shrink_to_fit();
+        out
+    }
+
+    fn compress_unshrunk(self, raw: &[u8]) -> Vec<u8> {
         match self {
             Codec::None => raw.to_vec(),
             Codec::Lz4 => lz4_flex::compress(raw),

@@ -22,14 +22,25 @@ pub fn add_service_name(labels: &mut LabelSet, candidates: &[String]) {
     labels.insert(SERVICE_NAME.to_string(), value);
 }
 
+/// The level a stream's own labels give (checked once per stream, not per entry).
+pub fn stream_level(stream: &LabelSet) -> Option<String> {
+    LEVEL_FIELDS.iter().find_map(|f| stream.get(f)).map(normalize)
+}
+
 /// The `detected_level` metadata to add to an entry, if any.
+#[cfg(test)]
 pub fn detect_level(stream: &LabelSet, metadata: &mut [Label], line: &str) -> Option<Label> {
+    detect_entry_level(stream_level(stream).as_deref(), metadata, line)
+}
+
+/// [`detect_level`] with the stream's level already known.
+pub fn detect_entry_level(stream_level: Option<&str>, metadata: &mut [Label], line: &str) -> Option<Label> {
     if let Some(existing) = metadata.iter_mut().find(|l| l.name == LEVEL_LABEL) {
         existing.value = normalize(&existing.value);
         return None;
     }
-    let level = if let Some(v) = LEVEL_FIELDS.iter().find_map(|f| stream.get(f)) {
-        normalize(v)
+    let level = if let Some(v) = stream_level {
+        v.to_string()
     } else if let Some(v) = LEVEL_FIELDS.iter().find_map(|f| metadata.iter().find(|l| l.name == *f)) {
         normalize(&v.value)
     } else {
@@ -78,24 +89,117 @@ fn from_line(line: &str) -> String {
     }
 }
 
-/// The first string value of an allowed level key, searching nested objects.
+/// The first string value of an allowed level key, searching nested objects depth
+/// first (as jsonparser.ObjectEach does), without building a JSON tree.
 fn json_level(line: &str) -> Option<String> {
-    fn search(value: &serde_json::Value) -> Option<String> {
-        let object = value.as_object()?;
-        for (key, value) in object {
-            match value {
-                serde_json::Value::String(s) if LEVEL_FIELDS.contains(&key.as_str()) => return Some(s.clone()),
-                serde_json::Value::Object(_) => {
-                    if let Some(found) = search(value) {
-                        return Some(found);
-                    }
+    let mut scanner = JsonScanner { bytes: line.as_bytes(), pos: 0, depth: 0 };
+    scanner.skip_space();
+    scanner.object().ok().flatten()
+}
+
+/// Just enough of a JSON reader to walk object keys and skip values.
+struct JsonScanner<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    depth: usize,
+}
+
+impl JsonScanner<'_> {
+    fn skip_space(&mut self) {
+        while self.pos < self.bytes.len() && self.bytes[self.pos].is_ascii_whitespace() {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    /// A string starting at `pos` (on the quote); returns its raw (still escaped) bytes.
+    fn string(&mut self) -> Result<&[u8], ()> {
+        if self.peek() != Some(b'"') {
+            return Err(());
+        }
+        let start = self.pos + 1;
+        let mut i = start;
+        while i < self.bytes.len() {
+            match self.bytes[i] {
+                b'\\' => i += 2,
+                b'"' => {
+                    self.pos = i + 1;
+                    return Ok(&self.bytes[start..i]);
                 }
-                _ => {}
+                _ => i += 1,
             }
         }
-        None
+        Err(())
     }
-    search(&serde_json::from_str(line).ok()?)
+
+    /// Walks an object; `Ok(Some(level))` as soon as an allowed key has a string value.
+    fn object(&mut self) -> Result<Option<String>, ()> {
+        if self.peek() != Some(b'{') || self.depth > 64 {
+            return Err(());
+        }
+        self.depth += 1;
+        self.pos += 1;
+        loop {
+            self.skip_space();
+            match self.peek() {
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    return Ok(None);
+                }
+                Some(b',') => {
+                    self.pos += 1;
+                    continue;
+                }
+                Some(b'"') => {}
+                _ => return Err(()),
+            }
+            let key = self.string()?;
+            let wanted = LEVEL_FIELDS.iter().any(|f| f.as_bytes() == key);
+            self.skip_space();
+            if self.peek() != Some(b':') {
+                return Err(());
+            }
+            self.pos += 1;
+            self.skip_space();
+            match self.peek() {
+                Some(b'"') => {
+                    let value = self.string()?;
+                    if wanted {
+                        return Ok(Some(String::from_utf8_lossy(value).into_owned()));
+                    }
+                }
+                Some(b'{') => {
+                    if let Some(found) = self.object()? {
+                        return Ok(Some(found));
+                    }
+                }
+                _ => self.skip_value()?,
+            }
+        }
+    }
+
+    /// Skips a number, literal or array (arrays may nest anything).
+    fn skip_value(&mut self) -> Result<(), ()> {
+        let mut nesting = 0usize;
+        while let Some(b) = self.peek() {
+            match b {
+                b'"' => {
+                    self.string()?;
+                    continue;
+                }
+                b'[' | b'{' => nesting += 1,
+                b']' | b'}' if nesting > 0 => nesting -= 1,
+                b',' | b'}' | b']' if nesting == 0 => return Ok(()),
+                _ => {}
+            }
+            self.pos += 1;
+        }
+        Err(())
+    }
 }
 
 /// The value of the first-listed level key present in a logfmt line.
@@ -147,21 +251,38 @@ fn logfmt_level(line: &str) -> Option<String> {
     best.map(|(_, v)| v)
 }
 
+/// Loki's keyword search, in its order of precedence (info first). One pass over the
+/// line finds every keyword; the best class wins.
 fn keyword_level(line: &str) -> &'static str {
-    let has = |words: &[&str]| words.iter().any(|w| line.contains(w));
-    if has(&["info:", "INFO:", "[info]", "[INFO]", "info", "INFO"]) {
-        "info"
-    } else if has(&["err:", "ERR:", "[err]", "[ERR]", "[error]", "[ERROR]"]) {
-        "error"
-    } else if has(&["warn:", "WARN:", "[warn]", "[WARN]", "[warning]", "[WARNING]", "warning", "WARNING"]) {
-        "warn"
-    } else if has(&["critical:", "CRITICAL:", "[critical]", "[CRITICAL]"]) {
-        "critical"
-    } else if has(&["debug:", "DEBUG:", "[debug]", "[DEBUG]", "debug", "DEBUG"]) {
-        "debug"
-    } else {
-        "unknown"
+    use std::sync::OnceLock;
+    static KEYWORDS: OnceLock<(aho_corasick::AhoCorasick, Vec<usize>)> = OnceLock::new();
+    const CLASSES: [(&str, &[&str]); 5] = [
+        ("info", &["info:", "INFO:", "[info]", "[INFO]", "info", "INFO"]),
+        ("error", &["err:", "ERR:", "[err]", "[ERR]", "[error]", "[ERROR]"]),
+        ("warn", &["warn:", "WARN:", "[warn]", "[WARN]", "[warning]", "[WARNING]", "warning", "WARNING"]),
+        ("critical", &["critical:", "CRITICAL:", "[critical]", "[CRITICAL]"]),
+        ("debug", &["debug:", "DEBUG:", "[debug]", "[DEBUG]", "debug", "DEBUG"]),
+    ];
+    let (automaton, class_of) = KEYWORDS.get_or_init(|| {
+        let mut patterns = Vec::new();
+        let mut classes = Vec::new();
+        for (class, (_, words)) in CLASSES.iter().enumerate() {
+            for word in *words {
+                patterns.push(*word);
+                classes.push(class);
+            }
+        }
+        let automaton = aho_corasick::AhoCorasick::new(&patterns).expect("static keyword patterns");
+        (automaton, classes)
+    });
+    let mut best = usize::MAX;
+    for found in automaton.find_overlapping_iter(line) {
+        best = best.min(class_of[found.pattern().as_usize()]);
+        if best == 0 {
+            break;
+        }
     }
+    CLASSES.get(best).map(|(name, _)| *name).unwrap_or("unknown")
 }
 
 #[cfg(test)]
@@ -191,6 +312,10 @@ mod tests {
         assert_eq!(level("ts=1 level=debug msg=hi"), "debug");
         assert_eq!(level("something [ERROR] broke"), "error");
         assert_eq!(level("nothing here"), "unknown");
+        assert_eq!(level("a warning and [ERROR] both"), "error");
+        assert_eq!(level("DEBUG then info"), "info");
+        assert_eq!(level(r#"{"msg":"x","ctx":{"a":[1,{"b":"}"}],"severity":"warn"}}"#), "warn");
+        assert_eq!(level(r#"{"msg":"broken"#), "unknown");
         let mut metadata = vec![Label::new("detected_level", "WARNING")];
         assert!(detect_level(&stream, &mut metadata, "x").is_none());
         assert_eq!(metadata[0].value, "warn");

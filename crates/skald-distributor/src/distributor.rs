@@ -1,12 +1,12 @@
 //! The push path of the distributor.
 
-use crate::discovery::{add_service_name, detect_level};
+use crate::discovery::{add_service_name, detect_entry_level, stream_level};
 use crate::rate::RateLimiter;
 use crate::validation::{validate_entry, validate_labels};
 use async_trait::async_trait;
-use skald_common::{Limits, PushStream, unix_nanos_now};
+use skald_common::{LabelSet, Limits, PushStream, unix_nanos_now};
 use skald_ingester::{IngestError, Ingester, PushOutcome};
-use skald_push::RawStream;
+use skald_push::{RawStream, StreamLabels};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -101,14 +101,19 @@ impl Distributor {
         let mut total_entries = 0u64;
         for raw_stream in raw {
             let count = raw_stream.entries.len() as u64;
-            let mut stream = match raw_stream.into_push_stream() {
-                Ok(stream) => stream,
-                Err(e) => {
-                    errors.push(format!("error parsing labels: {e}"));
-                    self.discard("invalid_labels", count);
-                    continue;
-                }
+            // Loki's InvalidLabelsErrorMsg names the label text that failed to parse.
+            let labels = match raw_stream.labels {
+                StreamLabels::Map(labels) => LabelSet::from_labels(labels),
+                StreamLabels::Text(text) => match skald_common::parse_label_set(&text) {
+                    Ok(labels) => labels,
+                    Err(e) => {
+                        errors.push(format!("Error parsing labels '{text}' with error: {e}"));
+                        self.discard("invalid_labels", count);
+                        continue;
+                    }
+                },
             };
+            let mut stream = PushStream { labels, entries: raw_stream.entries };
             if let Err(message) = validate_labels(&stream.labels, &limits) {
                 errors.push(message);
                 self.discard("invalid_labels", count);
@@ -117,10 +122,11 @@ impl Distributor {
             add_service_name(&mut stream.labels, &limits.discover_service_name);
             let labels = stream.labels.clone();
             let discover_levels = limits.discover_log_levels && limits.allow_structured_metadata;
+            let level_of_stream = if discover_levels { stream_level(&labels) } else { None };
             stream.entries.retain_mut(|entry| match validate_entry(entry, &labels, &limits, now) {
                 Ok(()) => {
                     if discover_levels {
-                        if let Some(level) = detect_level(&labels, &mut entry.metadata, &entry.line) {
+                        if let Some(level) = detect_entry_level(level_of_stream.as_deref(), &mut entry.metadata, &entry.line) {
                             entry.metadata.push(level);
                         }
                     }

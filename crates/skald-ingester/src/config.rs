@@ -41,7 +41,7 @@ impl IngesterConfig {
             max_chunk_age: Duration::from_secs(2 * 3600),
             flush_check_period: Duration::from_secs(30),
             codec: Codec::Zstd(7),
-            head_memory_budget: 48 << 20,
+            head_memory_budget: 80 << 20,
         }
     }
 

@@ -66,7 +66,9 @@ impl Stream {
                 .as_ref()
                 .is_some_and(|(ts, line, metadata)| *ts == entry.ts && *line == entry.line && *metadata == entry.metadata),
         };
-        if is_last {
+        // Loki's unordered head block also drops an entry equal to any held one with the
+        // same timestamp (a retried batch). In-order appends (ts > max) skip the scan.
+        if is_last || self.head.contains(entry.ts, &entry.line, &entry.metadata) {
             return Err(Rejection::Duplicate);
         }
         if self.highest_ts != i64::MIN {

@@ -1,8 +1,395 @@
-//! `skald bench` (written next).
+//! `skald bench`: the end-to-end benchmark. It starts a server (this same binary) on a
+//! fresh data directory, pushes a corpus of Loki push bodies over HTTP with concurrency,
+//! flushes, then runs the reference queries, and reports ingest MB/s and lines/s, the
+//! server's CPU seconds per phase (from /proc), peak RSS, bytes on disk after flush (WAL
+//! excluded) and each query's latency and server CPU, checking every answer against the
+//! corpus' meta file.
+//!
+//! ```text
+//! python3 ../shared/bench/gen.py --size 200MB --seed 42 --out /tmp/d200.jsonl
+//! cargo build --release && target/release/skald bench --corpus /tmp/d200.jsonl
+//! ```
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Clone)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    /// Push bodies, one JSON body per line (`gen.py` output).
+    #[arg(long)]
+    corpus: PathBuf,
+    /// The corpus' meta file (default: CORPUS.meta.json).
+    #[arg(long)]
+    meta: Option<PathBuf>,
+    /// Where the server keeps its data (emptied first).
+    #[arg(long, default_value = "/tmp/skald-bench")]
+    data_dir: PathBuf,
+    /// Concurrent pushers.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// Runs of each query (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Port of the benchmarked server.
+    #[arg(long, default_value_t = 3190)]
+    port: u16,
+    /// Extra YAML appended to the server's config (for example another chunk_encoding).
+    #[arg(long)]
+    extra_config: Option<String>,
+}
 
-pub fn run(_args: BenchArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not yet")
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU seconds (user + system) of a process, from /proc.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).context("bad /proc stat")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields[11].parse()?;
+    let stime: f64 = fields[12].parse()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok((utime + stime) / ticks)
+}
+
+/// Peak and current resident set size in bytes.
+fn rss(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    Ok((field("VmHWM:"), field("VmRSS:")))
+}
+
+fn dir_bytes(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(bench(args))
+}
+
+async fn start_server(args: &BenchArgs) -> anyhow::Result<Server> {
+    let _ = std::fs::remove_dir_all(&args.data_dir);
+    std::fs::create_dir_all(&args.data_dir)?;
+    let config = format!(
+        "limits_config:\n  reject_old_samples: false\n  ingestion_rate_mb: 100000\n  ingestion_burst_size_mb: 100000\n  max_entries_limit_per_query: 100000\n  max_query_length: 0\nserver:\n  log_level: warn\n{}",
+        args.extra_config.clone().unwrap_or_default()
+    );
+    let config_path = args.data_dir.join("bench-config.yaml");
+    std::fs::write(&config_path, config)?;
+    let exe = std::env::current_exe()?;
+    let child = Command::new(exe)
+        .args(["server", "--http-addr", &format!("127.0.0.1:{}", args.port), "--data-dir"])
+        .arg(args.data_dir.join("data"))
+        .arg("--config")
+        .arg(&config_path)
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting the server")?;
+    let server = Server { child, base: format!("http://127.0.0.1:{}", args.port) };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(response) = client.get(format!("{}/ready", server.base)).send().await {
+            if response.status().is_success() {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("server did not become ready");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(server)
+}
+
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let meta_path = args.meta.clone().unwrap_or_else(|| PathBuf::from(format!("{}.meta.json", args.corpus.display())));
+    let meta: Value = serde_json::from_slice(&std::fs::read(&meta_path).with_context(|| format!("reading {}", meta_path.display()))?)?;
+    let corpus = std::fs::read(&args.corpus).with_context(|| format!("reading {}", args.corpus.display()))?;
+    let bodies: Vec<bytes_slice::Body> = bytes_slice::split_lines(corpus);
+    let raw_bytes = meta["raw_bytes"].as_f64().unwrap_or(0.0);
+    let lines = meta["lines"].as_f64().unwrap_or(0.0);
+
+    let startup = Instant::now();
+    let mut server = start_server(&args).await?;
+    let startup_seconds = startup.elapsed().as_secs_f64();
+    let pid = server.child.id();
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+
+    // Ingest.
+    let cpu_before = cpu_seconds(pid)?;
+    let started = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let bodies = Arc::new(bodies);
+    let peak = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..args.concurrency {
+        let (client, next, bodies, base) = (client.clone(), next.clone(), bodies.clone(), server.base.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some(body) = bodies.get(i) else { return Ok::<(), anyhow::Error>(()) };
+                let response = client
+                    .post(format!("{base}/loki/api/v1/push"))
+                    .header("Content-Type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await?;
+                if response.status().as_u16() != 204 {
+                    bail!("push {i} failed: {} {}", response.status(), response.text().await.unwrap_or_default());
+                }
+            }
+        }));
+    }
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Ok((_, current)) = rss(pid) {
+                    peak.fetch_max(current, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    for task in tasks {
+        task.await??;
+    }
+    let ingest_seconds = started.elapsed().as_secs_f64();
+    let ingest_cpu = cpu_seconds(pid)? - cpu_before;
+    let (hwm_after_ingest, _) = rss(pid)?;
+    sampler.abort();
+
+    // Flush.
+    let cpu_before = cpu_seconds(pid)?;
+    let started = Instant::now();
+    let response = client.post(format!("{}/flush", server.base)).send().await?;
+    if !response.status().is_success() {
+        bail!("flush failed: {}", response.status());
+    }
+    let flush_seconds = started.elapsed().as_secs_f64();
+    let flush_cpu = cpu_seconds(pid)? - cpu_before;
+    let data = args.data_dir.join("data");
+    let disk_bytes = dir_bytes(&data.join("chunks")) + dir_bytes(&data.join("index"));
+    let index_bytes = dir_bytes(&data.join("index"));
+
+    println!("# skald bench: {}", args.corpus.display());
+    println!();
+    println!("| figure | value |");
+    println!("|---|---|");
+    println!("| raw lines | {:.1} MB, {} lines |", raw_bytes / 1e6, lines);
+    println!("| startup to ready (empty data dir) | {startup_seconds:.3} s |");
+    println!("| ingest wall time ({} pushers) | {ingest_seconds:.2} s ({:.1} MB/s, {:.0} lines/s) |", args.concurrency, raw_bytes / 1e6 / ingest_seconds, lines / ingest_seconds);
+    println!("| ingest server CPU | {ingest_cpu:.2} s = **{:.1} MB of lines per CPU-second** |", raw_bytes / 1e6 / ingest_cpu);
+    println!("| flush | {flush_seconds:.2} s wall, {flush_cpu:.2} s CPU |");
+    println!("| ingest + flush CPU | {:.2} s = {:.1} MB per CPU-second |", ingest_cpu + flush_cpu, raw_bytes / 1e6 / (ingest_cpu + flush_cpu));
+    println!("| peak RSS while ingesting | {:.1} MiB (VmHWM {:.1} MiB) |", peak.load(Ordering::Relaxed) as f64 / 1048576.0, hwm_after_ingest as f64 / 1048576.0);
+    println!("| bytes on disk after flush (chunks + index, WAL excluded) | {:.2} MB (index {:.3} MB), ratio {:.2}x |", disk_bytes as f64 / 1e6, index_bytes as f64 / 1e6, raw_bytes / disk_bytes as f64);
+    println!();
+
+    run_queries(&args, &meta, &mut server, &client).await
+}
+
+struct QueryCase {
+    id: &'static str,
+    what: &'static str,
+    path: &'static str,
+    params: Vec<(String, String)>,
+    check: Box<dyn Fn(&Value) -> Result<(), String>>,
+}
+
+async fn run_queries(args: &BenchArgs, meta: &Value, server: &mut Server, client: &reqwest::Client) -> anyhow::Result<()> {
+    let end_s = meta["now"].as_i64().context("meta.now")?;
+    let start_ns = meta["start_ns"].as_i64().context("meta.start_ns")?;
+    let end_ns = meta["end_ns"].as_i64().context("meta.end_ns")?;
+    let needle = meta["needle_none"].as_str().unwrap_or("needle-that-matches-nothing").to_string();
+    let phrase = meta["needle_1pct"]["phrase"].as_str().unwrap_or("upstream timed out").to_string();
+    let phrase_lines = meta["needle_1pct"]["lines"].as_f64().unwrap_or(0.0);
+    let join = |key: &str| -> String {
+        meta[key].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join("|")).unwrap_or_default()
+    };
+    let (logfmt_apps, json_apps) = (join("logfmt_apps"), join("json_apps"));
+    let tail = &meta["tail_stream"]["labels"];
+    let tail_selector = format!(
+        "{{{}}}",
+        tail.as_object().map(|o| o.iter().map(|(k, v)| format!("{k}=\"{}\"", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+    );
+    let newest = meta["tail_stream"]["newest_ts"].as_str().unwrap_or("").to_string();
+    let instant = |q: String| vec![("query".to_string(), q), ("time".to_string(), end_s.to_string())];
+    let per_namespace = meta["per_namespace_lines"].clone();
+    let levels = meta["logfmt_level_counts"].clone();
+    let p99 = meta["json_latency_p99"].clone();
+    let vector_sum = |v: &Value| -> f64 { v["data"]["result"].as_array().map(|r| r.iter().map(|s| s["value"][1].as_str().unwrap_or("0").parse::<f64>().unwrap_or(0.0)).sum()).unwrap_or(-1.0) };
+    let cases = vec![
+        QueryCase {
+            id: "a",
+            what: "needle that matches nothing, all data",
+            path: "/loki/api/v1/query",
+            params: instant(format!("sum(count_over_time({{app=~\".+\"}} |= \"{needle}\" [2h]))")),
+            check: Box::new(move |v| if vector_sum(v) == 0.0 { Ok(()) } else { Err(format!("expected no match, got {}", vector_sum(v))) }),
+        },
+        QueryCase {
+            id: "b",
+            what: "phrase matching ~1% of lines, count",
+            path: "/loki/api/v1/query",
+            params: instant(format!("sum(count_over_time({{app=~\".+\"}} |= \"{phrase}\" [2h]))")),
+            check: Box::new(move |v| if vector_sum(v) == phrase_lines { Ok(()) } else { Err(format!("expected {phrase_lines}, got {}", vector_sum(v))) }),
+        },
+        QueryCase {
+            id: "c",
+            what: "count by namespace, range 2h, step 5m",
+            path: "/loki/api/v1/query_range",
+            params: vec![
+                ("query".into(), "sum by (namespace) (count_over_time({app=~\".+\"} [5m]))".into()),
+                ("start".into(), start_ns.to_string()),
+                ("end".into(), end_ns.to_string()),
+                ("step".into(), "300".into()),
+            ],
+            check: Box::new(move |v| {
+                for series in v["data"]["result"].as_array().ok_or("no result")? {
+                    let ns = series["metric"]["namespace"].as_str().unwrap_or("");
+                    let total: f64 = series["values"].as_array().ok_or("no values")?.iter().map(|p| p[1].as_str().unwrap_or("0").parse::<f64>().unwrap_or(0.0)).sum();
+                    if Some(total) != per_namespace[ns].as_f64() {
+                        return Err(format!("namespace {ns}: {total} != {}", per_namespace[ns]));
+                    }
+                }
+                Ok(())
+            }),
+        },
+        QueryCase {
+            id: "d",
+            what: "logfmt parse, count by level",
+            path: "/loki/api/v1/query",
+            params: instant(format!("sum by (level) (count_over_time({{app=~\"{logfmt_apps}\"}} | logfmt | __error__=\"\" [2h]))")),
+            check: Box::new(move |v| {
+                for sample in v["data"]["result"].as_array().ok_or("no result")? {
+                    let level = sample["metric"]["level"].as_str().unwrap_or("");
+                    let got: f64 = sample["value"][1].as_str().unwrap_or("0").parse().unwrap_or(-1.0);
+                    if Some(got) != levels[level].as_f64() {
+                        return Err(format!("level {level}: {got} != {}", levels[level]));
+                    }
+                }
+                Ok(())
+            }),
+        },
+        QueryCase {
+            id: "e",
+            what: "JSON parse, p99 of latency by app",
+            path: "/loki/api/v1/query",
+            params: instant(format!("quantile_over_time(0.99, {{app=~\"{json_apps}\"}} | json | __error__=\"\" | unwrap latency | __error__=\"\" [2h]) by (app)")),
+            check: Box::new(move |v| {
+                for sample in v["data"]["result"].as_array().ok_or("no result")? {
+                    let app = sample["metric"]["app"].as_str().unwrap_or("");
+                    let got: f64 = sample["value"][1].as_str().unwrap_or("0").parse().unwrap_or(-1.0);
+                    let want = p99[app].as_f64().unwrap_or(f64::NAN);
+                    if (got - want).abs() > 1e-6 * want.abs().max(1.0) {
+                        return Err(format!("app {app}: {got} != {want}"));
+                    }
+                }
+                Ok(())
+            }),
+        },
+        QueryCase {
+            id: "f",
+            what: "newest 1000 lines of one stream",
+            path: "/loki/api/v1/query_range",
+            params: vec![
+                ("query".into(), tail_selector),
+                ("start".into(), start_ns.to_string()),
+                ("end".into(), end_ns.to_string()),
+                ("limit".into(), "1000".into()),
+            ],
+            check: Box::new(move |v| {
+                let values: Vec<&Value> = v["data"]["result"].as_array().ok_or("no result")?.iter().flat_map(|s| s["values"].as_array().into_iter().flatten()).collect();
+                let first = values.first().and_then(|p| p[0].as_str()).unwrap_or("");
+                if values.len() != 1000 || first != newest {
+                    return Err(format!("{} lines, newest {first} (want 1000, {newest})", values.len()));
+                }
+                Ok(())
+            }),
+        },
+    ];
+    println!("| query | what | median latency | server CPU per run | answer |");
+    println!("|---|---|---|---|---|");
+    let pid = server.child.id();
+    for case in cases {
+        let mut latencies = Vec::new();
+        let mut cpus = Vec::new();
+        let mut verdict = String::from("ok");
+        for _ in 0..args.runs {
+            let cpu_before = cpu_seconds(pid)?;
+            let started = Instant::now();
+            let response = client.get(format!("{}{}", server.base, case.path)).query(&case.params).send().await?;
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            latencies.push(started.elapsed().as_secs_f64());
+            cpus.push(cpu_seconds(pid)? - cpu_before);
+            if !status.is_success() {
+                verdict = format!("HTTP {status}");
+            } else if let Err(e) = (case.check)(&body) {
+                verdict = format!("WRONG: {e}");
+            }
+        }
+        latencies.sort_by(f64::total_cmp);
+        cpus.sort_by(f64::total_cmp);
+        let median = latencies[latencies.len() / 2];
+        let cpu = cpus[cpus.len() / 2];
+        println!("| {} | {} | {:.4} s | {:.3} s | {} |", case.id, case.what, median, cpu, verdict);
+    }
+    Ok(())
+}
+
+/// Splitting the corpus into request bodies without copying each one twice.
+mod bytes_slice {
+    pub type Body = bytes::Bytes;
+
+    pub fn split_lines(data: Vec<u8>) -> Vec<Body> {
+        let data = bytes::Bytes::from(data);
+        let mut out = Vec::new();
+        let mut start = 0;
+        for (i, b) in data.iter().enumerate() {
+            if *b == b'\n' {
+                if i > start {
+                    out.push(data.slice(start..i));
+                }
+                start = i + 1;
+            }
+        }
+        if start < data.len() {
+            out.push(data.slice(start..));
+        }
+        out
+    }
 }

@@ -75,7 +75,7 @@ impl Default for IngesterSection {
             chunk_block_size: 1 << 20,
             chunk_encoding: "zstd".into(),
             flush_check_period: minute / 2,
-            head_memory_budget: 48 << 20,
+            head_memory_budget: 80 << 20,
             wal: WalSection::default(),
         }
     }

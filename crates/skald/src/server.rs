@@ -16,6 +16,7 @@ use std::time::Duration;
 const CHUNK_CACHE_BYTES: usize = 256 << 20;
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    limit_malloc_arenas();
     let config = match &args.config {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -98,6 +99,16 @@ async fn serve(args: ServerArgs, config: Config) -> anyhow::Result<()> {
         Err(error) => tracing::warn!(%error, "flush on shutdown failed; the WAL still holds the data"),
     }
     Ok(())
+}
+
+/// glibc gives every thread that allocates its own arena; with pushes decoded on many
+/// blocking threads that fragments memory (measured: peak RSS well above the data held).
+/// Two arenas keep the peak close to what is live, at no measurable CPU cost.
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only changes allocator tuning; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
 
 fn nanos(value: i64) -> Duration {

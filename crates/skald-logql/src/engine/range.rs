@@ -61,6 +61,44 @@ struct SeriesAcc {
     steps: Vec<Acc>,
 }
 
+/// Output series of a range aggregation, addressed by index; a sample's labels are
+/// reduced by the aggregation's grouping once per distinct label set, not per sample.
+struct SeriesTable<'g> {
+    grouping: Option<&'g Grouping>,
+    steps: usize,
+    max_series: usize,
+    by_labels: HashMap<LabelSet, usize>,
+    series: Vec<SeriesAcc>,
+}
+
+impl<'g> SeriesTable<'g> {
+    fn new(grouping: Option<&'g Grouping>, steps: usize, max_series: usize) -> Self {
+        SeriesTable { grouping, steps, max_series, by_labels: HashMap::new(), series: Vec::new() }
+    }
+
+    fn index_of(&mut self, labels: &LabelSet) -> Result<usize, EngineError> {
+        let key = group_labels(labels, self.grouping);
+        if let Some(index) = self.by_labels.get(&key) {
+            return Ok(*index);
+        }
+        if self.series.len() >= MAX_INTERMEDIATE_SERIES {
+            return Err(super::value::max_series_error(self.max_series));
+        }
+        let index = self.series.len();
+        self.series.push(SeriesAcc { labels: key.clone(), steps: vec![Acc::default(); self.steps] });
+        self.by_labels.insert(key, index);
+        Ok(index)
+    }
+
+    fn add(&mut self, series: usize, window: &Window, ts: i64, value: f64, keep_values: bool) {
+        let (lo, hi) = window.steps_of(ts);
+        let steps = &mut self.series[series].steps;
+        for k in lo..=hi {
+            steps[k].add(ts, value, keep_values);
+        }
+    }
+}
+
 pub(crate) fn evaluate_range(agg: &RangeAggregation, params: &QueryParams, steps: &Steps, source: &dyn StreamSource) -> Result<Value, EngineError> {
     let extractor = SampleExtractor::new(agg).map_err(|e| EngineError::bad_request(e.0))?;
     let range = agg.range;
@@ -70,74 +108,79 @@ pub(crate) fn evaluate_range(agg: &RangeAggregation, params: &QueryParams, steps
     let through = last_t + 1;
     let keep_values = matches!(agg.op, RangeOp::QuantileOverTime | RangeOp::RateCounter);
     let streams = source.select(&agg.log.matchers, from, through)?;
-    let mut series: HashMap<LabelSet, SeriesAcc> = HashMap::new();
     let window = Window { first_t, step: steps.step, range, count: steps.count };
-    let mut add = |labels: &LabelSet, ts: i64, value: f64| -> Result<(), EngineError> {
-        let key = group_labels(labels, agg.grouping.as_ref());
-        if !series.contains_key(&key) {
-            if series.len() >= MAX_INTERMEDIATE_SERIES {
-                return Err(super::value::max_series_error(params.max_series));
-            }
-            series.insert(key.clone(), SeriesAcc { labels: key.clone(), steps: vec![Acc::default(); window.count] });
-        }
-        let entry = series.get_mut(&key).expect("inserted above");
-        let (lo, hi) = window.steps_of(ts);
-        for k in lo..=hi {
-            entry.steps[k].add(ts, value, keep_values);
-        }
-        Ok(())
-    };
+    let mut table = SeriesTable::new(agg.grouping.as_ref(), window.count, params.max_series);
+    let line_filter = extractor.pipeline().line_filter_only().then(|| extractor.pipeline());
     for stream in streams {
         let mut failure: Option<EngineError> = None;
         if extractor.needs_no_line() {
             // Counting: the sample is 1 and its labels are the stream's plus metadata.
-            let mut with_metadata: Option<(Vec<Label>, LabelSet)> = None;
+            // Entries of a stream share few metadata sets: remember recent ones.
+            let mut recent: Vec<(Vec<Label>, usize)> = Vec::new();
             stream.data.scan(from, through, false, false, &mut |entry| {
-                let result = if entry.metadata.is_empty() {
-                    add(&stream.labels, entry.ts, 1.0)
-                } else {
-                    let cached = with_metadata.as_ref().is_some_and(|(m, _)| m.as_slice() == entry.metadata);
-                    if !cached {
+                let series = match recent.iter().find(|(m, _)| m.as_slice() == entry.metadata) {
+                    Some((_, index)) => *index,
+                    None => {
                         let mut labels = stream.labels.clone();
                         for label in entry.metadata {
                             labels.insert(label.name.clone(), label.value.clone());
                         }
-                        with_metadata = Some((entry.metadata.to_vec(), labels));
+                        match table.index_of(&labels) {
+                            Ok(index) => {
+                                if recent.len() >= 16 {
+                                    recent.remove(0);
+                                }
+                                recent.push((entry.metadata.to_vec(), index));
+                                index
+                            }
+                            Err(e) => {
+                                failure = Some(e);
+                                return false;
+                            }
+                        }
                     }
-                    let labels = &with_metadata.as_ref().expect("set above").1;
-                    add(labels, entry.ts, 1.0)
                 };
-                match result {
-                    Ok(()) => true,
-                    Err(e) => {
-                        failure = Some(e);
-                        false
-                    }
-                }
+                table.add(series, &window, entry.ts, 1.0, keep_values);
+                true
             })?;
         } else {
             let mut processor = extractor.for_stream(&stream.labels);
+            let mut last: Option<(LabelSet, usize)> = None;
             stream.data.scan(from, through, false, true, &mut |entry| {
-                let Some((value, labels)) = processor.process(entry.ts, entry.line, entry.metadata) else { return true };
-                match add(labels, entry.ts, value) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        failure = Some(e);
-                        false
+                if let Some(filter) = line_filter {
+                    if !filter.matches_line(entry.line.as_bytes()) {
+                        return true;
                     }
                 }
+                let Some((value, labels)) = processor.process(entry.ts, entry.line, entry.metadata) else { return true };
+                let series = match &last {
+                    Some((cached, index)) if cached == labels => *index,
+                    _ => match table.index_of(labels) {
+                        Ok(index) => {
+                            last = Some((labels.clone(), index));
+                            index
+                        }
+                        Err(e) => {
+                            failure = Some(e);
+                            return false;
+                        }
+                    },
+                };
+                table.add(series, &window, entry.ts, value, keep_values);
+                true
             })?;
         }
         if let Some(error) = failure {
             return Err(error);
         }
     }
+    let series = table.series;
     if agg.op == RangeOp::AbsentOverTime {
         return Ok(absent(agg, &series, window.count));
     }
     let range_seconds = range as f64 / 1e9;
     let mut out = Vec::with_capacity(series.len());
-    for (_, acc) in series {
+    for acc in series {
         if let Some(error) = acc.labels.get("__error__") {
             if acc.steps.iter().any(|s| s.count > 0) {
                 return Err(pipeline_error(error, &acc.labels));
@@ -291,9 +334,9 @@ pub(crate) fn group_labels(labels: &LabelSet, grouping: Option<&Grouping>) -> La
 
 /// `absent_over_time`: 1 where no sample fell in the window, labelled with the
 /// selector's equality matchers.
-fn absent(agg: &RangeAggregation, series: &HashMap<LabelSet, SeriesAcc>, count: usize) -> Value {
+fn absent(agg: &RangeAggregation, series: &[SeriesAcc], count: usize) -> Value {
     let mut present = vec![false; count];
-    for acc in series.values() {
+    for acc in series {
         for (k, step) in acc.steps.iter().enumerate() {
             present[k] |= step.count > 0;
         }

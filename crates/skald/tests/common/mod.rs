@@ -1,0 +1,337 @@
+//! Shared harness of the integration tests: runs the real `skald` binary as a child
+//! process on a free loopback port with a fresh data directory, and talks HTTP to it.
+//!
+//! Every test file includes this module; not every file uses every helper.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use skald_common::{Entry, Label, LabelSet, PushStream};
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Configuration most tests use: Loki's defaults, minus the two push-time additions
+/// (`service_name` label, `detected_level` metadata) so that what is read back can be
+/// compared exactly with what was pushed.
+pub const BASE_CONFIG: &str = "\
+limits_config:
+  discover_service_name: []
+  discover_log_levels: false
+";
+
+/// How long a start (or restart) may take to report ready.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub const SECOND: i64 = 1_000_000_000;
+
+pub fn now_ns() -> i64 {
+    skald_common::unix_nanos_now()
+}
+
+/// A free loopback port (the OS picks it; the listener is closed before returning).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("binding an ephemeral port").local_addr().unwrap().port()
+}
+
+/// A running `skald server` child process and its private directory
+/// (`ROOT/data` is the data dir, `ROOT/config.yaml` the config, `ROOT/server-N.log`
+/// the output of the N-th start). The process is killed when this is dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    root: tempfile::TempDir,
+    pub client: reqwest::Client,
+    starts: usize,
+}
+
+impl Server {
+    /// Starts the binary with this YAML configuration and waits until `/ready` is 200.
+    pub async fn start(config_yaml: &str) -> Server {
+        let root = tempfile::Builder::new().prefix("skald-it-").tempdir().expect("creating a temp dir");
+        std::fs::write(root.path().join("config.yaml"), config_yaml).unwrap();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .no_proxy()
+            .build()
+            .unwrap();
+        let mut server = Server { child: None, port: 0, root, client, starts: 0 };
+        server.spawn_and_wait_ready().await;
+        server
+    }
+
+    /// Starts with [`BASE_CONFIG`].
+    pub async fn start_default() -> Server {
+        Server::start(BASE_CONFIG).await
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    pub fn wal_dir(&self) -> PathBuf {
+        self.data_dir().join("wal")
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url(), path)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("server is not running").id() as i32
+    }
+
+    fn log_path(&self, start: usize) -> PathBuf {
+        self.root.path().join(format!("server-{start}.log"))
+    }
+
+    /// Everything the current (last) process wrote to stdout and stderr.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.log_path(self.starts)).unwrap_or_default()
+    }
+
+    /// Spawns the binary (on a fresh port) and waits for `/ready`. Retries on another
+    /// port if the chosen one was taken between picking and binding.
+    async fn spawn_and_wait_ready(&mut self) {
+        assert!(self.child.is_none(), "server already running");
+        for attempt in 0..3 {
+            self.starts += 1;
+            self.port = free_port();
+            let log = std::fs::File::create(self.log_path(self.starts)).unwrap();
+            let child = Command::new(env!("CARGO_BIN_EXE_skald"))
+                .arg("server")
+                .arg("--http-addr")
+                .arg(format!("127.0.0.1:{}", self.port))
+                .arg("--data-dir")
+                .arg(self.data_dir())
+                .arg("--config")
+                .arg(self.root.path().join("config.yaml"))
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("spawning the skald binary");
+            self.child = Some(child);
+            match self.wait_ready(READY_TIMEOUT).await {
+                Ok(()) => return,
+                Err(exited) => {
+                    let logs = self.logs();
+                    if exited && logs.contains("Address already in use") && attempt < 2 {
+                        self.child = None;
+                        continue;
+                    }
+                    self.kill9();
+                    panic!("skald did not become ready on port {}:\n{logs}", self.port);
+                }
+            }
+        }
+    }
+
+    /// Polls `GET /ready` until it answers 200. `Err(true)` if the process exited,
+    /// `Err(false)` on timeout.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> Result<(), bool> {
+        let deadline = Instant::now() + timeout;
+        let url = self.url("/ready");
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(_status)) = child.try_wait() {
+                    return Err(true);
+                }
+            }
+            if let Ok(response) = self.client.get(&url).timeout(Duration::from_secs(2)).send().await {
+                if response.status().as_u16() == 200 {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(false);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `kill -9` the server and reap it. No-op when not running.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: plain FFI call with the id of a child we spawned and have not reaped.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGKILL);
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM (graceful shutdown: the server flushes) and wait for the exit, with
+    /// `kill -9` after `timeout`. Returns whether it exited by itself with success.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let Some(mut child) = self.child.take() else { return false };
+        // SAFETY: as in `kill9`.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > deadline {
+                unsafe {
+                    libc::kill(child.id() as libc::pid_t, libc::SIGKILL);
+                }
+                let _ = child.wait();
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the binary again on the same data directory (killing it first if it is
+    /// still running) and waits until it is ready. The port may change.
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.spawn_and_wait_ready().await;
+    }
+
+    // ---- HTTP helpers ---------------------------------------------------------------
+
+    /// POSTs a body with the given headers; returns status and body text.
+    pub async fn post(&self, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> (u16, String) {
+        let mut request = self.client.post(self.url(path)).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("POST {path} failed: {e}\n{}", self.logs()));
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// POSTs a v1 JSON push body (as the tenant, if any).
+    pub async fn push_json(&self, tenant: Option<&str>, body: Vec<u8>) -> (u16, String) {
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(tenant) = tenant {
+            headers.push(("X-Scope-OrgID", tenant));
+        }
+        self.post("/loki/api/v1/push", &headers, body).await
+    }
+
+    /// Pushes streams as v1 JSON and asserts 204.
+    pub async fn push_streams(&self, tenant: Option<&str>, streams: &[PushStream]) {
+        let (status, body) = self.push_json(tenant, skald_push::encode_json(streams)).await;
+        assert_eq!(status, 204, "push failed: {body}");
+    }
+
+    /// GET with query parameters (as the tenant, if any); status and body text.
+    pub async fn get(&self, path: &str, params: &[(&str, String)], tenant: Option<&str>) -> (u16, String) {
+        let mut request = self.client.get(self.url(path)).query(params);
+        if let Some(tenant) = tenant {
+            request = request.header("X-Scope-OrgID", tenant);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("GET {path} failed: {e}\n{}", self.logs()));
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    /// GET that must answer 200 with JSON.
+    pub async fn get_json(&self, path: &str, params: &[(&str, String)], tenant: Option<&str>) -> Value {
+        let (status, body) = self.get(path, params, tenant).await;
+        assert_eq!(status, 200, "GET {path} {params:?}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+    }
+
+    /// `query_range` in the forward direction; the whole response.
+    pub async fn query_range(&self, query: &str, start: i64, end: i64, limit: usize, tenant: Option<&str>) -> Value {
+        let params = [
+            ("query", query.to_string()),
+            ("start", start.to_string()),
+            ("end", end.to_string()),
+            ("limit", limit.to_string()),
+            ("direction", "forward".to_string()),
+        ];
+        self.get_json("/loki/api/v1/query_range", &params, tenant).await
+    }
+
+    /// `query_range` (forward) of a log query, as label set -> entries.
+    pub async fn query_streams(&self, query: &str, start: i64, end: i64, limit: usize, tenant: Option<&str>) -> Streams {
+        let response = self.query_range(query, start, end, limit, tenant).await;
+        assert_eq!(response["status"], "success", "{response}");
+        assert_eq!(response["data"]["resultType"], "streams", "{response}");
+        streams_of(&response)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Log-query results: labels -> `(timestamp ns string, line)` in response order.
+pub type Streams = BTreeMap<BTreeMap<String, String>, Vec<(String, String)>>;
+
+/// A label map from pairs.
+pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// Parses a `streams` result; panics on a shape other than Loki's.
+pub fn streams_of(response: &Value) -> Streams {
+    let mut out = Streams::new();
+    let result = response["data"]["result"].as_array().unwrap_or_else(|| panic!("no result array: {response}"));
+    for stream in result {
+        let labels: BTreeMap<String, String> = stream["stream"]
+            .as_object()
+            .unwrap_or_else(|| panic!("stream without labels: {stream}"))
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().expect("label value not a string").to_string()))
+            .collect();
+        let values: Vec<(String, String)> = stream["values"]
+            .as_array()
+            .unwrap_or_else(|| panic!("stream without values: {stream}"))
+            .iter()
+            .map(|v| (v[0].as_str().expect("timestamp not a string").to_string(), v[1].as_str().expect("line not a string").to_string()))
+            .collect();
+        assert!(out.insert(labels, values).is_none(), "the same label set appears twice in {response}");
+    }
+    out
+}
+
+/// Builds a push stream.
+pub fn stream(pairs: &[(&str, &str)], entries: Vec<Entry>) -> PushStream {
+    PushStream { labels: LabelSet::from_pairs(pairs.iter().copied()), entries }
+}
+
+/// An entry with structured metadata.
+pub fn entry_with_metadata(ts: i64, line: &str, metadata: &[(&str, &str)]) -> Entry {
+    let mut entry = Entry::new(ts, line);
+    entry.metadata = metadata.iter().map(|(k, v)| Label::new(*k, *v)).collect();
+    entry
+}
+
+/// Entries as a query returns them: `(ns string, line)`.
+pub fn expected(entries: &[Entry]) -> Vec<(String, String)> {
+    entries.iter().map(|e| (e.ts.to_string(), e.line.clone())).collect()
+}
+
+/// The newest WAL segment file (`NNNN.wal`, highest id) in a directory.
+pub fn last_wal_segment(dir: &Path) -> Option<PathBuf> {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wal"))
+        .collect();
+    segments.sort();
+    segments.pop()
+}
+
+/// A value of `/metrics` (the first sample of that exact name without labels).
+pub fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+}
