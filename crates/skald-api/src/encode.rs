@@ -37,11 +37,7 @@ pub fn format_value(value: f64) -> String {
 /// A timestamp in seconds as a JSON number (millisecond precision, as Loki).
 pub fn seconds(ts: i64) -> Value {
     let ms = ts.div_euclid(1_000_000);
-    if ms % 1000 == 0 {
-        json!(ms / 1000)
-    } else {
-        json!(ms as f64 / 1000.0)
-    }
+    if ms % 1000 == 0 { json!(ms / 1000) } else { json!(ms as f64 / 1000.0) }
 }
 
 pub fn query_data(result: &QueryResult, stats: &QueryStats, categorize: bool) -> Value {

@@ -3,7 +3,7 @@
 
 use crate::encode::labels_object;
 use crate::params::{Params, tenant};
-use crate::{AppState, ApiError};
+use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

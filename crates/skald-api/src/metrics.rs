@@ -54,18 +54,30 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     gauge("skald_ingester_head_bytes", "Bytes held in uncompressed head blocks.", "gauge", ingester.head_bytes as f64);
     gauge("skald_ingester_entries_appended_total", "Entries appended.", "counter", ingester.entries_appended as f64);
     gauge("loki_ingester_chunks_flushed_total", "Chunks flushed to storage.", "counter", ingester.chunks_flushed as f64);
-    gauge("skald_ingester_chunks_pending_flush", "Sealed chunks waiting for the flush loop.", "gauge", ingester.chunks_sealed_pending as f64);
+    gauge(
+        "skald_ingester_chunks_pending_flush",
+        "Sealed chunks waiting for the flush loop.",
+        "gauge",
+        ingester.chunks_sealed_pending as f64,
+    );
     gauge("skald_ingester_wal_replayed_records_total", "WAL records replayed at start.", "counter", ingester.wal_replayed_records as f64);
     gauge("loki_ingester_chunk_stored_bytes_total", "Bytes of chunks written to storage.", "counter", store.chunk_bytes_written as f64);
     gauge("skald_store_index_files_written_total", "Index files written to storage.", "counter", store.index_files_written as f64);
     gauge("skald_store_chunks_fetched_total", "Chunks read from storage.", "counter", store.chunks_fetched as f64);
     gauge("skald_store_chunk_cache_bytes", "Bytes held by the chunk cache.", "gauge", store.cache_bytes as f64);
     gauge("skald_up_seconds", "Seconds since start.", "gauge", state.started.elapsed().as_secs_f64());
+    let _ = writeln!(out, "# HELP loki_ingester_chunks_flushed_by_reason_total Chunks flushed, by reason.\n# TYPE loki_ingester_chunks_flushed_by_reason_total counter");
+    for (reason, count) in state.ingester.flush_reasons() {
+        let _ = writeln!(out, "loki_ingester_chunks_flushed_by_reason_total{{reason=\"{reason}\"}} {count}");
+    }
     let _ = writeln!(out, "# HELP loki_discarded_samples_total Entries refused, by reason.\n# TYPE loki_discarded_samples_total counter");
     for (reason, count) in state.distributor.discarded() {
         let _ = writeln!(out, "loki_discarded_samples_total{{reason=\"{reason}\"}} {count}");
     }
-    let _ = writeln!(out, "# HELP loki_request_duration_seconds_count Requests by route and status.\n# TYPE loki_request_duration_seconds_count counter");
+    let _ = writeln!(
+        out,
+        "# HELP loki_request_duration_seconds_count Requests by route and status.\n# TYPE loki_request_duration_seconds_count counter"
+    );
     if let Ok(map) = state.http_metrics.requests.lock() {
         for ((route, status), (count, seconds)) in map.iter() {
             let _ = writeln!(out, "loki_request_duration_seconds_count{{route=\"{route}\",status_code=\"{status}\"}} {count}");

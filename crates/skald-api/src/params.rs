@@ -1,7 +1,7 @@
 //! Request parameters from the query string and form bodies, the tenant, and Loki's
 //! defaults for time ranges, limits and steps (`pkg/loghttp/params.go`).
 
-use crate::{AppState, ApiError};
+use crate::{ApiError, AppState};
 use axum::extract::{FromRequest, Request};
 use axum::http::HeaderMap;
 use skald_common::{parse_duration, parse_duration_or_seconds, parse_timestamp, unix_nanos_now, validate_tenant};
@@ -21,20 +21,16 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let (parts, body) = req.into_parts();
-        let mut pairs: Vec<(String, String)> = parts
-            .uri
-            .query()
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
+        let mut pairs: Vec<(String, String)> =
+            parts.uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         let is_form = parts
             .headers
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
         if is_form {
-            let bytes = axum::body::to_bytes(body, MAX_FORM_BODY)
-                .await
-                .map_err(|e| ApiError::bad_request(format!("reading form body: {e}")))?;
+            let bytes =
+                axum::body::to_bytes(body, MAX_FORM_BODY).await.map_err(|e| ApiError::bad_request(format!("reading form body: {e}")))?;
             pairs.extend(url::form_urlencoded::parse(&bytes).into_owned());
         }
         Ok(Params { pairs, headers: parts.headers })
@@ -53,7 +49,9 @@ impl Params {
     pub fn time(&self, name: &str, default: i64) -> Result<i64, ApiError> {
         match self.get(name) {
             None => Ok(default),
-            Some(v) => parse_timestamp(v).map_err(|_| ApiError::bad_request(format!("invalid {name}: cannot parse \"{v}\" to a valid timestamp"))),
+            Some(v) => {
+                parse_timestamp(v).map_err(|_| ApiError::bad_request(format!("invalid {name}: cannot parse \"{v}\" to a valid timestamp")))
+            }
         }
     }
 
@@ -97,9 +95,12 @@ impl Params {
     pub fn step(&self, start: i64, end: i64) -> Result<i64, ApiError> {
         match self.get("step") {
             Some(v) => {
-                let step = parse_duration_or_seconds(v).map_err(|_| ApiError::bad_request(format!("invalid step: cannot parse \"{v}\"")))?;
+                let step =
+                    parse_duration_or_seconds(v).map_err(|_| ApiError::bad_request(format!("invalid step: cannot parse \"{v}\"")))?;
                 if step <= 0 {
-                    return Err(ApiError::bad_request("zero or negative query resolution step widths are not accepted. Try a positive integer"));
+                    return Err(ApiError::bad_request(
+                        "zero or negative query resolution step widths are not accepted. Try a positive integer",
+                    ));
                 }
                 Ok(step)
             }

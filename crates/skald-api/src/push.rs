@@ -1,7 +1,7 @@
 //! `POST /loki/api/v1/push` and `POST /api/prom/push`.
 
 use crate::params::tenant;
-use crate::{AppState, ApiError};
+use crate::{ApiError, AppState};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};

@@ -2,7 +2,7 @@
 
 use crate::encode::query_data;
 use crate::params::{Params, tenant};
-use crate::{AppState, ApiError};
+use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};

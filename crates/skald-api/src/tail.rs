@@ -4,7 +4,7 @@
 
 use crate::encode::labels_object;
 use crate::params::{Params, tenant};
-use crate::{AppState, ApiError};
+use crate::{ApiError, AppState};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
@@ -60,8 +60,8 @@ async fn run(
     };
     match state.querier.query(&tenant, history).await {
         Ok(output) => {
-            if let QueryResult::Streams(streams) = output.result {
-                if !streams.is_empty() {
+            if let QueryResult::Streams(streams) = output.result
+                && !streams.is_empty() {
                     let frame: Vec<Value> = streams
                         .iter()
                         .map(|s| {
@@ -73,7 +73,6 @@ async fn run(
                         return;
                     }
                 }
-            }
         }
         Err(error) => {
             close(&mut socket, &error.to_string()).await;

@@ -26,5 +26,13 @@ fn main() {
         }
     }
     println!("chunks {} blocks {blocks} entries {entries}", files.len());
-    println!("total {:.2} MB: meta {:.2} MB (raw {:.2} MB), lines {:.2} MB (raw {:.2} MB), avg block raw {:.0} KB", total as f64 / 1e6, meta as f64 / 1e6, meta_raw as f64 / 1e6, lines as f64 / 1e6, raw as f64 / 1e6, raw as f64 / blocks as f64 / 1e3);
+    println!(
+        "total {:.2} MB: meta {:.2} MB (raw {:.2} MB), lines {:.2} MB (raw {:.2} MB), avg block raw {:.0} KB",
+        total as f64 / 1e6,
+        meta as f64 / 1e6,
+        meta_raw as f64 / 1e6,
+        lines as f64 / 1e6,
+        raw as f64 / 1e6,
+        raw as f64 / blocks as f64 / 1e3
+    );
 }

@@ -23,16 +23,31 @@ fn main() {
     let mut whole = 0;
     for list in streams.values() {
         let mut buf = Vec::new();
-        for (_, l) in list { buf.extend_from_slice(l.as_bytes()); buf.push(b'\n'); }
+        for (_, l) in list {
+            buf.extend_from_slice(l.as_bytes());
+            buf.push(b'\n');
+        }
         whole += zstd::bulk::compress(&buf, 3).unwrap().len();
     }
     println!("reference whole-stream zstd-3: {:.2} MB", whole as f64 / 1e6);
     // timestamps: zigzag delta varint, then compressed
-    let mut ts_raw = 0; let mut ts_z = 0;
+    let mut ts_raw = 0;
+    let mut ts_z = 0;
     for list in streams.values() {
-        let mut buf = Vec::new(); let mut prev = 0i64;
-        for (t, _) in list { let d = t - prev; prev = *t; let mut z = ((d << 1) ^ (d >> 63)) as u64; while z >= 0x80 { buf.push((z as u8) | 0x80); z >>= 7; } buf.push(z as u8); }
-        ts_raw += buf.len(); ts_z += zstd::bulk::compress(&buf, 3).unwrap().len();
+        let mut buf = Vec::new();
+        let mut prev = 0i64;
+        for (t, _) in list {
+            let d = t - prev;
+            prev = *t;
+            let mut z = ((d << 1) ^ (d >> 63)) as u64;
+            while z >= 0x80 {
+                buf.push((z as u8) | 0x80);
+                z >>= 7;
+            }
+            buf.push(z as u8);
+        }
+        ts_raw += buf.len();
+        ts_z += zstd::bulk::compress(&buf, 3).unwrap().len();
     }
     println!("timestamps varint {:.2} MB, zstd {:.2} MB", ts_raw as f64 / 1e6, ts_z as f64 / 1e6);
     for block in [1 << 20, 4 << 20] {
@@ -45,10 +60,14 @@ fn main() {
                     buf.extend_from_slice(l.as_bytes());
                     if buf.len() >= block {
                         let c = if level == 0 { lz4_flex::compress(&buf) } else { zstd::bulk::compress(&buf, level).unwrap() };
-                        blocks.push((c, buf.len())); buf.clear();
+                        blocks.push((c, buf.len()));
+                        buf.clear();
                     }
                 }
-                if !buf.is_empty() { let c = if level == 0 { lz4_flex::compress(&buf) } else { zstd::bulk::compress(&buf, level).unwrap() }; blocks.push((c, buf.len())); }
+                if !buf.is_empty() {
+                    let c = if level == 0 { lz4_flex::compress(&buf) } else { zstd::bulk::compress(&buf, level).unwrap() };
+                    blocks.push((c, buf.len()));
+                }
             }
             let ct = t0.elapsed().as_secs_f64();
             let size: usize = blocks.iter().map(|b| b.0.len()).sum();
@@ -59,11 +78,25 @@ fn main() {
             let finder = memchr_like(b"needle-that-matches-nothing");
             for (c, n) in &blocks {
                 out.clear();
-                if level == 0 { out = lz4_flex::decompress(c, *n).unwrap(); } else { out.resize(*n, 0); dec.decompress_to_buffer(c, &mut out).unwrap(); }
-                if finder(&out) { found += 1; }
+                if level == 0 {
+                    out = lz4_flex::decompress(c, *n).unwrap();
+                } else {
+                    out.resize(*n, 0);
+                    dec.decompress_to_buffer(c, &mut out).unwrap();
+                }
+                if finder(&out) {
+                    found += 1;
+                }
             }
             let dt = t1.elapsed().as_secs_f64();
-            println!("block {:>5}K {name}: {:.2} MB, compress {:.0} MB/s, decompress+find {:.0} MB/s {}", block >> 10, size as f64 / 1e6, raw as f64 / 1e6 / ct, raw as f64 / 1e6 / dt, found);
+            println!(
+                "block {:>5}K {name}: {:.2} MB, compress {:.0} MB/s, decompress+find {:.0} MB/s {}",
+                block >> 10,
+                size as f64 / 1e6,
+                raw as f64 / 1e6 / ct,
+                raw as f64 / 1e6 / dt,
+                found
+            );
         }
     }
 }

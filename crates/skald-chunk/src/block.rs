@@ -4,8 +4,8 @@
 use crate::ChunkError;
 use crate::codec::Codec;
 use crate::varint::{Reader, put_uvarint};
-use skald_common::Label;
 use rustc_hash::FxHashMap as HashMap;
+use skald_common::Label;
 
 /// Most entries a block may claim (guards allocations when decoding corrupt bytes).
 const MAX_BLOCK_ENTRIES: usize = 1 << 24;

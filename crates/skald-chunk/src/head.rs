@@ -81,11 +81,7 @@ impl HeadBlock {
         if self.ts.is_empty() || self.max_ts < from || self.min_ts >= through {
             return None;
         }
-        let order: Vec<u32> = self
-            .sorted_order()
-            .into_iter()
-            .filter(|&i| (from..through).contains(&self.ts[i as usize]))
-            .collect();
+        let order: Vec<u32> = self.sorted_order().into_iter().filter(|&i| (from..through).contains(&self.ts[i as usize])).collect();
         if order.is_empty() {
             return None;
         }

@@ -20,6 +20,5 @@ pub use limits::{Limits, parse_base2_bytes, parse_bytes};
 pub use model::{Entry, PushStream, fingerprint};
 pub use tenant::{TenantError, validate_tenant};
 pub use time::{
-    TimeError, format_duration, format_rfc3339_nanos, parse_duration, parse_duration_or_seconds, parse_timestamp,
-    unix_nanos_now,
+    TimeError, format_duration, format_rfc3339_nanos, parse_duration, parse_duration_or_seconds, parse_timestamp, unix_nanos_now,
 };

@@ -12,10 +12,7 @@ pub enum TimeError {
 
 /// Nanoseconds since the epoch, now.
 pub fn unix_nanos_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
 /// Parses a timestamp as Loki's HTTP API does: a value containing `.` is float seconds;
@@ -168,15 +165,8 @@ pub fn format_duration(nanos: i64) -> String {
     if nanos % 1_000_000 != 0 {
         return format!("{}ns", nanos);
     }
-    let units: [(i64, &str); 7] = [
-        (365 * 86_400_000, "y"),
-        (7 * 86_400_000, "w"),
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "m"),
-        (1000, "s"),
-        (1, "ms"),
-    ];
+    let units: [(i64, &str); 7] =
+        [(365 * 86_400_000, "y"), (7 * 86_400_000, "w"), (86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s"), (1, "ms")];
     for (size, name) in units {
         if ms >= size {
             out.push_str(&format!("{}{}", ms / size, name));

@@ -6,8 +6,20 @@ use skald_common::{Label, LabelSet};
 const SERVICE_NAME: &str = "service_name";
 const LEVEL_LABEL: &str = "detected_level";
 const LEVEL_FIELDS: &[&str] = &[
-    "level", "LEVEL", "Level", "log.level", "severity", "SEVERITY", "Severity", "SeverityText", "lvl", "LVL", "Lvl",
-    "severity_text", "Severity_Text", "SEVERITY_TEXT",
+    "level",
+    "LEVEL",
+    "Level",
+    "log.level",
+    "severity",
+    "SEVERITY",
+    "Severity",
+    "SeverityText",
+    "lvl",
+    "LVL",
+    "Lvl",
+    "severity_text",
+    "Severity_Text",
+    "SEVERITY_TEXT",
 ];
 
 /// Adds `service_name` from the first present of `candidates`, else `unknown_service`.
@@ -15,10 +27,7 @@ pub fn add_service_name(labels: &mut LabelSet, candidates: &[String]) {
     if candidates.is_empty() || labels.get(SERVICE_NAME).is_some() {
         return;
     }
-    let value = candidates
-        .iter()
-        .find_map(|name| labels.get(name).map(str::to_string))
-        .unwrap_or_else(|| "unknown_service".to_string());
+    let value = candidates.iter().find_map(|name| labels.get(name).map(str::to_string)).unwrap_or_else(|| "unknown_service".to_string());
     labels.insert(SERVICE_NAME.to_string(), value);
 }
 
@@ -239,14 +248,13 @@ fn logfmt_level(line: &str) -> Option<String> {
                 value = line[start..pos].to_string();
             }
         }
-        if let Some(rank) = LEVEL_FIELDS.iter().position(|f| f.eq_ignore_ascii_case(key)) {
-            if best.as_ref().is_none_or(|(r, _)| rank < *r) {
+        if let Some(rank) = LEVEL_FIELDS.iter().position(|f| f.eq_ignore_ascii_case(key))
+            && best.as_ref().is_none_or(|(r, _)| rank < *r) {
                 best = Some((rank, value));
                 if rank == 0 {
                     break;
                 }
             }
-        }
     }
     best.map(|(_, v)| v)
 }

@@ -9,11 +9,7 @@ pub fn validate_labels(labels: &LabelSet, limits: &Limits) -> Result<(), String>
         return Err("error at least one label pair is required per stream".to_string());
     }
     if labels.len() > limits.max_label_names_per_series {
-        return Err(format!(
-            "stream '{labels}' has {} label names; limit {}",
-            labels.len(),
-            limits.max_label_names_per_series
-        ));
+        return Err(format!("stream '{labels}' has {} label names; limit {}", labels.len(), limits.max_label_names_per_series));
     }
     for label in labels {
         if !is_valid_label_name(&label.name) {

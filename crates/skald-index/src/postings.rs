@@ -83,8 +83,7 @@ impl Postings {
             Some(ids) => ids,
             None => self.labels.keys().copied().collect(),
         };
-        let mut out: Vec<u64> =
-            candidates.into_iter().filter(|id| self.labels.get(id).is_some_and(|l| matches_all(matchers, l))).collect();
+        let mut out: Vec<u64> = candidates.into_iter().filter(|id| self.labels.get(id).is_some_and(|l| matches_all(matchers, l))).collect();
         out.sort_unstable();
         out
     }

@@ -117,22 +117,16 @@ impl TenantIndex {
             names.dedup();
             return names;
         }
-        let mut names: Vec<String> = self
-            .select(matchers, from, through)
-            .into_iter()
-            .flat_map(|s| s.labels.into_vec().into_iter().map(|l| l.name))
-            .collect();
+        let mut names: Vec<String> =
+            self.select(matchers, from, through).into_iter().flat_map(|s| s.labels.into_vec().into_iter().map(|l| l.name)).collect();
         names.sort();
         names.dedup();
         names
     }
 
     pub fn label_values(&self, name: &str, matchers: &[LabelMatcher], from: i64, through: i64) -> Vec<String> {
-        let mut values: Vec<String> = self
-            .select(matchers, from, through)
-            .into_iter()
-            .filter_map(|s| s.labels.get(name).map(str::to_string))
-            .collect();
+        let mut values: Vec<String> =
+            self.select(matchers, from, through).into_iter().filter_map(|s| s.labels.get(name).map(str::to_string)).collect();
         values.sort();
         values.dedup();
         values

@@ -6,6 +6,7 @@ use crate::ingester::Ingester;
 use crate::stream::SealedChunk;
 use skald_chunk::encode_chunk;
 use skald_common::LabelSet;
+use skald_storage::ChunkSummary;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -30,6 +31,7 @@ struct Pending {
     through: i64,
     entries: u64,
     raw_bytes: u64,
+    reason: &'static str,
 }
 
 impl Ingester {
@@ -74,8 +76,9 @@ impl Ingester {
                 report.bytes += chunk.bytes.len() as u64;
                 let chunk_ref = self
                     .store
-                    .put_chunk(&tenant, chunk.fingerprint, chunk.bytes, chunk.from, chunk.through, chunk.entries, chunk.raw_bytes)
+                    .put_chunk(&tenant, chunk.fingerprint, chunk.bytes, ChunkSummary { from: chunk.from, through: chunk.through, entries: chunk.entries, raw_bytes: chunk.raw_bytes })
                     .await?;
+                *self.flush_reasons.lock().entry(chunk.reason).or_default() += 1;
                 refs.push((chunk.fingerprint, chunk.labels, chunk_ref));
                 ids.push((chunk.fingerprint, chunk.id));
             }
@@ -187,5 +190,6 @@ fn encode_pending(tenant: &str, fingerprint: u64, labels: &LabelSet, sealed: &Se
         through: sealed.through,
         entries: sealed.entries,
         raw_bytes: sealed.raw_bytes,
+        reason: sealed.reason,
     }
 }

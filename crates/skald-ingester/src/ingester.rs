@@ -54,6 +54,9 @@ pub struct IngesterStats {
     pub wal_replayed_records: u64,
 }
 
+/// A stream's entries that passed the order and duplicate checks of one push.
+type Accepted = (Arc<Mutex<Stream>>, u64, LabelSet, Vec<Entry>);
+
 pub(crate) struct Tenant {
     pub streams: RwLock<FxHashMap<u64, Arc<Mutex<Stream>>>>,
     pub postings: RwLock<Postings>,
@@ -76,6 +79,8 @@ pub struct Ingester {
     entries_appended: AtomicU64,
     bytes_appended: AtomicU64,
     pub(crate) chunks_flushed: AtomicU64,
+    /// Chunks flushed by reason (full, idle, max_age, forced).
+    pub(crate) flush_reasons: Mutex<std::collections::BTreeMap<&'static str, u64>>,
     wal_replayed_records: AtomicU64,
 }
 
@@ -105,6 +110,7 @@ impl Ingester {
             entries_appended: AtomicU64::new(0),
             bytes_appended: AtomicU64::new(0),
             chunks_flushed: AtomicU64::new(0),
+            flush_reasons: Mutex::new(Default::default()),
             wal_replayed_records: AtomicU64::new(0),
         });
         Ok((ingester, replay))
@@ -200,7 +206,7 @@ impl Ingester {
         let tenant = self.tenant(tenant_id);
         let mut outcome = PushOutcome::default();
         // 1. Check order and duplicates against each stream's state.
-        let mut accepted: Vec<(Arc<Mutex<Stream>>, u64, LabelSet, Vec<Entry>)> = Vec::with_capacity(streams.len());
+        let mut accepted: Vec<Accepted> = Vec::with_capacity(streams.len());
         for push in streams {
             let fp = fingerprint(tenant_id, &push.labels);
             let stream = self.stream(&tenant, fp, &push.labels);
@@ -261,10 +267,8 @@ impl Ingester {
         let gate = self.wal_gate.read();
         let segment = match &self.wal {
             Some(wal) => {
-                let record: Vec<WalStream<'_>> = accepted
-                    .iter()
-                    .map(|(_, fp, labels, entries)| WalStream { fingerprint: *fp, labels, entries })
-                    .collect();
+                let record: Vec<WalStream<'_>> =
+                    accepted.iter().map(|(_, fp, labels, entries)| WalStream { fingerprint: *fp, labels, entries }).collect();
                 let payload = wal_record::encode(tenant_id, &record);
                 Some(wal.append(&payload)?)
             }
@@ -325,7 +329,7 @@ impl Ingester {
                 }
             }
         }
-        heads.sort_by(|a, b| b.0.cmp(&a.0));
+        heads.sort_by_key(|h| std::cmp::Reverse(h.0));
         let target = self.cfg.head_memory_budget / 2;
         let mut sealed = false;
         for (_, stream) in heads {
@@ -362,14 +366,14 @@ impl Ingester {
     /// Label names of the in-memory streams (optionally only those matching).
     pub fn label_names(&self, tenant_id: &str, matchers: &[LabelMatcher]) -> Vec<String> {
         let Some(tenant) = self.tenants.read().get(tenant_id).cloned() else { return Vec::new() };
-        let names = tenant.postings.read().label_names(matchers);
-        names
+        
+        tenant.postings.read().label_names(matchers)
     }
 
     pub fn label_values(&self, tenant_id: &str, name: &str, matchers: &[LabelMatcher]) -> Vec<String> {
         let Some(tenant) = self.tenants.read().get(tenant_id).cloned() else { return Vec::new() };
-        let values = tenant.postings.read().label_values(name, matchers);
-        values
+        
+        tenant.postings.read().label_values(name, matchers)
     }
 
     /// Label sets of in-memory streams matching, for `/series`.
@@ -377,6 +381,11 @@ impl Ingester {
         let Some(tenant) = self.tenants.read().get(tenant_id).cloned() else { return Vec::new() };
         let postings = tenant.postings.read();
         postings.select(matchers).into_iter().filter_map(|fp| postings.labels(fp).cloned()).collect()
+    }
+
+    /// Chunks flushed so far, by reason.
+    pub fn flush_reasons(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.flush_reasons.lock().clone()
     }
 
     pub fn subscribe_tail(&self) -> broadcast::Receiver<Arc<TailBatch>> {
@@ -404,4 +413,3 @@ impl Ingester {
         }
     }
 }
-

@@ -146,14 +146,8 @@ impl Stream {
     /// Shared blocks overlapping `[from, through)` plus a copy of the head entries in range.
     pub fn snapshot_blocks(&self, from: i64, through: i64) -> Vec<Arc<EncodedBlock>> {
         let overlaps = |b: &EncodedBlock| b.meta.max_ts >= from && b.meta.min_ts < through;
-        let mut blocks: Vec<Arc<EncodedBlock>> = self
-            .sealed
-            .iter()
-            .flat_map(|c| c.blocks.iter())
-            .chain(self.blocks.iter())
-            .filter(|b| overlaps(b))
-            .cloned()
-            .collect();
+        let mut blocks: Vec<Arc<EncodedBlock>> =
+            self.sealed.iter().flat_map(|c| c.blocks.iter()).chain(self.blocks.iter()).filter(|b| overlaps(b)).cloned().collect();
         if let Some(head) = self.head.snapshot(from, through) {
             blocks.push(Arc::new(head));
         }

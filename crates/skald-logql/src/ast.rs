@@ -93,7 +93,11 @@ pub enum ParserStage {
     /// `json` or `json a="x.y", b` (each param: label name, optional path expression).
     Json(Vec<ExtractionParam>),
     /// `logfmt [--strict] [--keep-empty] [params]`
-    Logfmt { strict: bool, keep_empty: bool, params: Vec<ExtractionParam> },
+    Logfmt {
+        strict: bool,
+        keep_empty: bool,
+        params: Vec<ExtractionParam>,
+    },
     Regexp(String),
     Pattern(String),
     Unpack,
@@ -126,13 +130,29 @@ pub enum LabelFilter {
     /// `name = "v"`, `name =~ "re"`, ...
     String(Matcher),
     /// `name > 1.5` (`=`/`==` both mean equality for numbers).
-    Number { name: String, op: CmpOp, value: f64 },
+    Number {
+        name: String,
+        op: CmpOp,
+        value: f64,
+    },
     /// `name > 250ms`
-    Duration { name: String, op: CmpOp, value: i64 },
+    Duration {
+        name: String,
+        op: CmpOp,
+        value: i64,
+    },
     /// `name > 100KB`
-    Bytes { name: String, op: CmpOp, value: u64 },
+    Bytes {
+        name: String,
+        op: CmpOp,
+        value: u64,
+    },
     /// `name = ip("...")` or `name != ip("...")`
-    Ip { name: String, negate: bool, pattern: String },
+    Ip {
+        name: String,
+        negate: bool,
+        pattern: String,
+    },
 }
 
 /// `dst=src` (rename) or `dst="template"` in `label_format`.

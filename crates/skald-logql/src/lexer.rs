@@ -83,12 +83,7 @@ pub(crate) struct Token {
 
 /// Lexes the whole input. The result always ends with an `Eof` token.
 pub(crate) fn lex(input: &str) -> Vec<Token> {
-    let mut lexer = Lexer {
-        src: input,
-        bytes: input.as_bytes(),
-        pos: 0,
-        tokens: Vec::new(),
-    };
+    let mut lexer = Lexer { src: input, bytes: input.as_bytes(), pos: 0, tokens: Vec::new() };
     lexer.run();
     lexer.tokens
 }
@@ -215,8 +210,7 @@ impl<'a> Lexer<'a> {
             // Flags are short: scanning at most a few bytes keeps `------...` linear.
             let mut end = self.pos + 2;
             let limit = (self.pos + 16).min(self.bytes.len());
-            while end < limit && (self.bytes[end].is_ascii_alphabetic() || self.bytes[end] == b'-')
-            {
+            while end < limit && (self.bytes[end].is_ascii_alphabetic() || self.bytes[end] == b'-') {
                 end += 1;
             }
             let flag = &self.src[self.pos..end];
@@ -308,9 +302,7 @@ impl<'a> Lexer<'a> {
             Some(n) => {
                 let inner = &self.src[start + 1..start + 1 + n];
                 self.pos = start + n + 2;
-                parse_prometheus_duration(inner)
-                    .map(TokKind::Range)
-                    .map_err(|e| (e, start))
+                parse_prometheus_duration(inner).map(TokKind::Range).map_err(|e| (e, start))
             }
             None => Err(("missing closing ']' in duration".to_string(), start)),
         }
@@ -366,9 +358,7 @@ impl<'a> Lexer<'a> {
                             if !digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
                                 return Err(bad());
                             }
-                            let v = digits
-                                .iter()
-                                .fold(0u32, |acc, d| acc * 8 + (d - b'0') as u32);
+                            let v = digits.iter().fold(0u32, |acc, d| acc * 8 + (d - b'0') as u32);
                             if v > 255 {
                                 return Err(("octal escape value > 255".to_string(), esc_pos));
                             }
@@ -391,12 +381,8 @@ impl<'a> Lexer<'a> {
                             if e == b'x' {
                                 out.push(v as u8);
                             } else {
-                                let c = char::from_u32(v).ok_or_else(|| {
-                                    (
-                                        "escape sequence is invalid Unicode code point".to_string(),
-                                        esc_pos,
-                                    )
-                                })?;
+                                let c = char::from_u32(v)
+                                    .ok_or_else(|| ("escape sequence is invalid Unicode code point".to_string(), esc_pos))?;
                                 let mut buf = [0u8; 4];
                                 out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
                             }
@@ -411,9 +397,7 @@ impl<'a> Lexer<'a> {
             }
         }
         self.pos = i;
-        String::from_utf8(out)
-            .map(TokKind::Str)
-            .map_err(|_| ("invalid UTF-8 rune".to_string(), start))
+        String::from_utf8(out).map(TokKind::Str).map_err(|_| ("invalid UTF-8 rune".to_string(), start))
     }
 }
 
@@ -421,9 +405,7 @@ impl<'a> Lexer<'a> {
 const MAX_UNIT_RUN: usize = 64;
 
 fn is_duration_char(c: char) -> bool {
-    c.is_ascii_digit()
-        || c == '.'
-        || matches!(c, 'n' | 'u' | 'µ' | 'μ' | 'm' | 's' | 'h' | 'd' | 'w' | 'y')
+    c.is_ascii_digit() || c == '.' || matches!(c, 'n' | 'u' | 'µ' | 'μ' | 'm' | 's' | 'h' | 'd' | 'w' | 'y')
 }
 
 fn is_bytes_char(c: char) -> bool {
@@ -515,15 +497,8 @@ pub(crate) fn parse_prometheus_duration(s: &str) -> Result<i64, String> {
         return Ok(0);
     }
     let invalid = || format!("not a valid duration string: {}", skald_common::go_quote(s));
-    const UNITS: [(&str, i128); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
+    const UNITS: [(&str, i128); 7] =
+        [("y", 365 * 86_400_000), ("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
     let bytes = s.as_bytes();
     let mut pos = 0;
     let mut next_unit = 0;
@@ -542,11 +517,7 @@ pub(crate) fn parse_prometheus_duration(s: &str) -> Result<i64, String> {
             pos += 1;
         }
         let unit = &s[unit_start..pos];
-        let idx = UNITS[next_unit..]
-            .iter()
-            .position(|(u, _)| *u == unit)
-            .ok_or_else(invalid)?
-            + next_unit;
+        let idx = UNITS[next_unit..].iter().position(|(u, _)| *u == unit).ok_or_else(invalid)? + next_unit;
         next_unit = idx + 1;
         total_ms += value * UNITS[idx].1;
         if total_ms * 1_000_000 > i64::MAX as i128 {
@@ -559,9 +530,7 @@ pub(crate) fn parse_prometheus_duration(s: &str) -> Result<i64, String> {
 /// `humanize.ParseBytes` as Loki's lexer uses it: `100KB` (1000s), `1KiB` (1024s),
 /// `5M`, `1.5GB`; units are case-insensitive.
 pub(crate) fn parse_bytes_literal(s: &str) -> Option<u64> {
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let number: f64 = s[..split].parse().ok()?;
     let unit = s[split..].to_ascii_lowercase();
     let mult: f64 = match unit.as_str() {
@@ -598,18 +567,7 @@ mod tests {
         use TokKind::*;
         assert_eq!(
             kinds(r#"{foo="bar", x=~`a\d`}"#),
-            vec![
-                LBrace,
-                Ident("foo".into()),
-                Eq,
-                Str("bar".into()),
-                Comma,
-                Ident("x".into()),
-                Re,
-                Str("a\\d".into()),
-                RBrace,
-                Eof
-            ]
+            vec![LBrace, Ident("foo".into()), Eq, Str("bar".into()), Comma, Ident("x".into()), Re, Str("a\\d".into()), RBrace, Eof]
         );
     }
 
@@ -618,32 +576,15 @@ mod tests {
         use TokKind::*;
         assert_eq!(kinds("123"), vec![Number("123".into()), Eof]);
         assert_eq!(kinds("-123"), vec![Sub, Number("123".into()), Eof]);
-        assert_eq!(
-            kinds(".5 1e3 1.5"),
-            vec![
-                Number(".5".into()),
-                Number("1e3".into()),
-                Number("1.5".into()),
-                Eof
-            ]
-        );
+        assert_eq!(kinds(".5 1e3 1.5"), vec![Number(".5".into()), Number("1e3".into()), Number("1.5".into()), Eof]);
         assert_eq!(kinds("123ms"), vec![Duration(123_000_000), Eof]);
         assert_eq!(kinds("-123ms"), vec![Duration(-123_000_000), Eof]);
-        assert_eq!(
-            kinds("1h15m30.918273645s"),
-            vec![Duration(4_530_918_273_645), Eof]
-        );
+        assert_eq!(kinds("1h15m30.918273645s"), vec![Duration(4_530_918_273_645), Eof]);
         assert_eq!(kinds("123KB"), vec![Bytes(123_000), Eof]);
         assert_eq!(kinds("1KiB"), vec![Bytes(1024), Eof]);
         assert_eq!(kinds("250kB"), vec![Bytes(250_000), Eof]);
-        assert_eq!(
-            kinds("34+-123"),
-            vec![Number("34".into()), Add, Sub, Number("123".into()), Eof]
-        );
-        assert_eq!(
-            kinds("34-123"),
-            vec![Number("34".into()), Sub, Number("123".into()), Eof]
-        );
+        assert_eq!(kinds("34+-123"), vec![Number("34".into()), Add, Sub, Number("123".into()), Eof]);
+        assert_eq!(kinds("34-123"), vec![Number("34".into()), Sub, Number("123".into()), Eof]);
         assert_eq!(kinds("[5m]"), vec![Range(300_000_000_000), Eof]);
         assert_eq!(kinds("[1h30m]"), vec![Range(5_400_000_000_000), Eof]);
         assert!(matches!(kinds("[5x]")[0], Error(_)));
@@ -655,18 +596,9 @@ mod tests {
         use TokKind::*;
         assert_eq!(
             kinds("logfmt --strict --keep-empty # comment\n|"),
-            vec![
-                Ident("logfmt".into()),
-                Flag("--strict".into()),
-                Flag("--keep-empty".into()),
-                Pipe,
-                Eof
-            ]
+            vec![Ident("logfmt".into()), Flag("--strict".into()), Flag("--keep-empty".into()), Pipe, Eof]
         );
-        assert_eq!(
-            kinds(r#""a\"b\n\x41\u00e9""#),
-            vec![Str("a\"b\nAé".into()), Eof]
-        );
+        assert_eq!(kinds(r#""a\"b\n\x41\u00e9""#), vec![Str("a\"b\nAé".into()), Eof]);
         assert!(matches!(kinds("\"abc")[0], Error(_)));
         assert!(matches!(kinds("\"a\\qb\"")[0], Error(_)));
         assert!(matches!(kinds("\"\\xff\"")[0], Error(_)));

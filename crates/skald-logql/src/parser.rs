@@ -44,22 +44,14 @@ pub fn parse_expr(input: &str) -> Result<Expr, ParseError> {
 pub fn parse_matchers(input: &str) -> Result<Vec<Matcher>, ParseError> {
     match parse_expr(input)? {
         Expr::Log(log) if log.pipeline.is_empty() => Ok(log.matchers),
-        _ => Err(ParseError {
-            line: 1,
-            col: 1,
-            message: "only label matchers is supported".to_string(),
-        }),
+        _ => Err(ParseError { line: 1, col: 1, message: "only label matchers is supported".to_string() }),
     }
 }
 
 type PResult<T> = Result<T, ParseError>;
 
 /// `bool`, `on|ignoring (...)`, `group_left|group_right (...)` of a binary operator.
-type Modifiers = (
-    bool,
-    Option<VectorMatching>,
-    Option<(GroupSide, Vec<String>)>,
-);
+type Modifiers = (bool, Option<VectorMatching>, Option<(GroupSide, Vec<String>)>);
 
 /// An operand of a binary expression: Loki's grammar lets log expressions appear there
 /// syntactically and rejects them afterwards.
@@ -207,12 +199,7 @@ fn precedence(op: BinaryOp) -> u8 {
     match op {
         BinaryOp::Or => 1,
         BinaryOp::And | BinaryOp::Unless => 2,
-        BinaryOp::Eq
-        | BinaryOp::Neq
-        | BinaryOp::Gt
-        | BinaryOp::Gte
-        | BinaryOp::Lt
-        | BinaryOp::Lte => 3,
+        BinaryOp::Eq | BinaryOp::Neq | BinaryOp::Gt | BinaryOp::Gte | BinaryOp::Lt | BinaryOp::Lte => 3,
         BinaryOp::Add | BinaryOp::Sub => 4,
         BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => 5,
         BinaryOp::Pow => 6,
@@ -220,10 +207,7 @@ fn precedence(op: BinaryOp) -> u8 {
 }
 
 fn is_comparison(op: BinaryOp) -> bool {
-    matches!(
-        op,
-        BinaryOp::Eq | BinaryOp::Neq | BinaryOp::Gt | BinaryOp::Gte | BinaryOp::Lt | BinaryOp::Lte
-    )
+    matches!(op, BinaryOp::Eq | BinaryOp::Neq | BinaryOp::Gt | BinaryOp::Gte | BinaryOp::Lt | BinaryOp::Lte)
 }
 
 fn is_set_op(op: BinaryOp) -> bool {
@@ -282,18 +266,8 @@ fn regex_error(e: &regex::Error) -> String {
     let detail = text
         .lines()
         .rev()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("error:")
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| {
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ")
-        });
+        .find_map(|l| l.trim().strip_prefix("error:").map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" "));
     format!("error parsing regexp: {detail}")
 }
 
@@ -329,13 +303,7 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn new(input: &'a str) -> Self {
-        Parser {
-            input,
-            toks: lex(input),
-            idx: 0,
-            depth: 0,
-            deferred: None,
-        }
+        Parser { input, toks: lex(input), idx: 0, depth: 0, deferred: None }
     }
 
     // ----- token access -----
@@ -379,8 +347,7 @@ impl<'a> Parser<'a> {
         match self.kind_at(idx + 1) {
             TokKind::LParen => true,
             TokKind::Ident(_) => {
-                (self.is_kw_at(idx + 1, "by") || self.is_kw_at(idx + 1, "without"))
-                    && matches!(self.kind_at(idx + 2), TokKind::LParen)
+                (self.is_kw_at(idx + 1, "by") || self.is_kw_at(idx + 1, "without")) && matches!(self.kind_at(idx + 2), TokKind::LParen)
             }
             _ => false,
         }
@@ -463,11 +430,7 @@ impl<'a> Parser<'a> {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let col = before[line_start..].chars().count() + 1;
-        ParseError {
-            line,
-            col,
-            message: message.into(),
-        }
+        ParseError { line, col, message: message.into() }
     }
 
     /// `syntax error: unexpected X[, expecting A or B]` at the current token (or the
@@ -589,25 +552,14 @@ impl<'a> Parser<'a> {
 
     /// Builds a binary node (kept out of `binary` to keep its recursive frame small).
     #[inline(never)]
-    fn make_binary(
-        &mut self,
-        op: BinaryOp,
-        op_pos: usize,
-        lhs: Operand,
-        rhs: Operand,
-        modifiers: Modifiers,
-    ) -> PResult<Operand> {
+    fn make_binary(&mut self, op: BinaryOp, op_pos: usize, lhs: Operand, rhs: Operand, modifiers: Modifiers) -> PResult<Operand> {
         let (return_bool, matching, group) = modifiers;
         let lhs = match lhs {
             Operand::Sample(s) => s,
             Operand::Log(l) => {
                 return Err(self.error_at(
                     op_pos,
-                    format!(
-                        "unexpected type for left leg of binary operation ({}): {}",
-                        binary_op_name(op),
-                        log_type_name(&l)
-                    ),
+                    format!("unexpected type for left leg of binary operation ({}): {}", binary_op_name(op), log_type_name(&l)),
                 ));
             }
         };
@@ -616,11 +568,7 @@ impl<'a> Parser<'a> {
             Operand::Log(l) => {
                 return Err(self.error_at(
                     op_pos,
-                    format!(
-                        "unexpected type for right leg of binary operation ({}): {}",
-                        binary_op_name(op),
-                        log_type_name(&l)
-                    ),
+                    format!("unexpected type for right leg of binary operation ({}): {}", binary_op_name(op), log_type_name(&l)),
                 ));
             }
         };
@@ -628,42 +576,24 @@ impl<'a> Parser<'a> {
             if let Some(v) = const_value(&lhs) {
                 self.defer(
                     op_pos,
-                    format!(
-                        "unexpected literal for left leg of logical/set binary operation ({}): {v:.6}",
-                        binary_op_name(op)
-                    ),
+                    format!("unexpected literal for left leg of logical/set binary operation ({}): {v:.6}", binary_op_name(op)),
                 );
             } else if let Some(v) = const_value(&rhs) {
                 self.defer(
                     op_pos,
-                    format!(
-                        "unexpected literal for right leg of logical/set binary operation ({}): {v:.6}",
-                        binary_op_name(op)
-                    ),
+                    format!("unexpected literal for right leg of logical/set binary operation ({}): {v:.6}", binary_op_name(op)),
                 );
             }
         }
-        let node = BinaryExpr {
-            op,
-            lhs: *lhs,
-            rhs: *rhs,
-            return_bool,
-            matching,
-            group,
-        };
-        Ok(Operand::Sample(Box::new(SampleExpr::Binary(Box::new(
-            node,
-        )))))
+        let node = BinaryExpr { op, lhs: *lhs, rhs: *rhs, return_bool, matching, group };
+        Ok(Operand::Sample(Box::new(SampleExpr::Binary(Box::new(node)))))
     }
 
     fn bin_modifiers(&mut self, op: BinaryOp, op_pos: usize) -> PResult<Modifiers> {
         let mut return_bool = false;
         if self.is_kw("bool") {
             if !is_comparison(op) {
-                self.defer(
-                    op_pos,
-                    "bool modifier can only be used on comparison operators",
-                );
+                self.defer(op_pos, "bool modifier can only be used on comparison operators");
             }
             self.bump();
             return_bool = true;
@@ -677,23 +607,14 @@ impl<'a> Parser<'a> {
         }
         let mut group = None;
         if matching.is_some() && (self.is_kw("group_left") || self.is_kw("group_right")) {
-            let side = if self.is_kw("group_left") {
-                GroupSide::Left
-            } else {
-                GroupSide::Right
-            };
+            let side = if self.is_kw("group_left") { GroupSide::Left } else { GroupSide::Right };
             self.bump();
             // `group_left (a, b)` versus `group_left (sum(...))`: a label list is `()` or
             // identifiers separated by commas.
             let is_list = matches!(self.peek(), TokKind::LParen)
                 && (matches!(self.peek_at(1), TokKind::RParen)
-                    || (self.ident_at(self.idx + 1).is_some()
-                        && matches!(self.peek_at(2), TokKind::Comma | TokKind::RParen)));
-            let labels = if is_list {
-                self.label_list()?
-            } else {
-                Vec::new()
-            };
+                    || (self.ident_at(self.idx + 1).is_some() && matches!(self.peek_at(2), TokKind::Comma | TokKind::RParen)));
+            let labels = if is_list { self.label_list()? } else { Vec::new() };
             group = Some((side, labels));
         }
         Ok((return_bool, matching, group))
@@ -709,11 +630,7 @@ impl<'a> Parser<'a> {
         }
         loop {
             if self.ident_at(self.idx).is_none() {
-                return Err(self.unexpected(if labels.is_empty() {
-                    &["IDENTIFIER", ")"]
-                } else {
-                    &["IDENTIFIER"]
-                }));
+                return Err(self.unexpected(if labels.is_empty() { &["IDENTIFIER", ")"] } else { &["IDENTIFIER"] }));
             }
             labels.push(self.expect_ident()?);
             match self.peek() {
@@ -750,14 +667,7 @@ impl<'a> Parser<'a> {
                     TokKind::Number(text) => {
                         self.bump();
                         let v = self.number_value(&text, pos);
-                        Ok((
-                            Operand::Sample(Box::new(SampleExpr::Literal(if negative {
-                                -v
-                            } else {
-                                v
-                            }))),
-                            1,
-                        ))
+                        Ok((Operand::Sample(Box::new(SampleExpr::Literal(if negative { -v } else { v }))), 1))
                     }
                     _ => Err(self.unexpected(&["NUMBER"])),
                 }
@@ -770,10 +680,7 @@ impl<'a> Parser<'a> {
         match text.parse::<f64>() {
             Ok(v) if v.is_finite() => v,
             _ => {
-                self.defer(
-                    pos,
-                    format!("unable to parse literal as a float: strconv.ParseFloat: parsing {text:?}: value out of range"),
-                );
+                self.defer(pos, format!("unable to parse literal as a float: strconv.ParseFloat: parsing {text:?}: value out of range"));
                 0.0
             }
         }
@@ -792,9 +699,7 @@ impl<'a> Parser<'a> {
                 let (inner, depth) = self.binary(0)?;
                 self.expect(TokKind::RParen, ")")?;
                 match inner {
-                    Operand::Sample(s) => {
-                        Ok((Operand::Sample(Box::new(SampleExpr::Paren(s))), depth + 1))
-                    }
+                    Operand::Sample(s) => Ok((Operand::Sample(Box::new(SampleExpr::Paren(s))), depth + 1)),
                     Operand::Log(l) => Ok((Operand::Log(l), depth)),
                 }
             }
@@ -845,11 +750,7 @@ impl<'a> Parser<'a> {
             return Err(self.unexpected(&[]));
         };
         self.expect(TokKind::RParen, ")")?;
-        let grouping = if self.at_grouping() {
-            Some(self.grouping()?)
-        } else {
-            None
-        };
+        let grouping = if self.at_grouping() { Some(self.grouping()?) } else { None };
 
         // Loki's newRangeAggregationExpr and RangeAggregationExpr.validate.
         let mut value = None;
@@ -862,9 +763,7 @@ impl<'a> Parser<'a> {
                 ),
             },
             (Some((text, pos)), _) => self.defer(*pos, format!("parameter {text} not supported for operation {name}")),
-            (None, RangeOp::QuantileOverTime) => {
-                self.defer(fn_pos, format!("parameter required for operation {name}"))
-            }
+            (None, RangeOp::QuantileOverTime) => self.defer(fn_pos, format!("parameter required for operation {name}")),
             (None, _) => {}
         }
         if grouping.is_some()
@@ -880,42 +779,21 @@ impl<'a> Parser<'a> {
                     | RangeOp::LastOverTime
             )
         {
-            self.defer(
-                fn_pos,
-                format!("grouping not allowed for {name} aggregation"),
-            );
+            self.defer(fn_pos, format!("grouping not allowed for {name} aggregation"));
         }
         if lr.unwrap.is_some() {
-            if matches!(
-                op,
-                RangeOp::CountOverTime | RangeOp::BytesOverTime | RangeOp::BytesRate
-            ) {
+            if matches!(op, RangeOp::CountOverTime | RangeOp::BytesOverTime | RangeOp::BytesRate) {
                 self.defer(fn_pos, format!("invalid aggregation {name} with unwrap"));
             }
         } else if !matches!(
             op,
-            RangeOp::BytesOverTime
-                | RangeOp::BytesRate
-                | RangeOp::CountOverTime
-                | RangeOp::Rate
-                | RangeOp::AbsentOverTime
+            RangeOp::BytesOverTime | RangeOp::BytesRate | RangeOp::CountOverTime | RangeOp::Rate | RangeOp::AbsentOverTime
         ) {
             self.defer(fn_pos, format!("invalid aggregation {name} without unwrap"));
         }
 
-        let agg = RangeAggregation {
-            op,
-            param: value,
-            log: lr.log,
-            unwrap: lr.unwrap,
-            range,
-            offset: lr.offset,
-            grouping,
-        };
-        Ok((
-            Operand::Sample(Box::new(SampleExpr::RangeAggregation(agg))),
-            1,
-        ))
+        let agg = RangeAggregation { op, param: value, log: lr.log, unwrap: lr.unwrap, range, offset: lr.offset, grouping };
+        Ok((Operand::Sample(Box::new(SampleExpr::RangeAggregation(agg))), 1))
     }
 
     fn vector_aggregation(&mut self, op: VectorOp, name: &str) -> PResult<(Operand, usize)> {
@@ -941,15 +819,7 @@ impl<'a> Parser<'a> {
         }
         let depth = depth + 1;
         self.check_depth(depth, fn_pos)?;
-        let agg = self.finish_vector_aggregation(
-            op,
-            name,
-            fn_pos,
-            param,
-            inner,
-            grouping,
-            grouping_first,
-        );
+        let agg = self.finish_vector_aggregation(op, name, fn_pos, param, inner, grouping, grouping_first);
         Ok((agg, depth))
     }
 
@@ -968,35 +838,19 @@ impl<'a> Parser<'a> {
     ) -> Operand {
         let mut value = None;
         match (&param, op) {
-            (None, VectorOp::Topk | VectorOp::Bottomk) => {
-                self.defer(fn_pos, format!("parameter required for operation {name}"))
-            }
+            (None, VectorOp::Topk | VectorOp::Bottomk) => self.defer(fn_pos, format!("parameter required for operation {name}")),
             (Some((text, pos)), VectorOp::Topk | VectorOp::Bottomk) => match text.parse::<i64>() {
                 Ok(k) if k > 0 => value = Some(k as f64),
-                Ok(_) => self.defer(
-                    *pos,
-                    format!("invalid parameter (must be greater than 0) {name}({text}"),
-                ),
+                Ok(_) => self.defer(*pos, format!("invalid parameter (must be greater than 0) {name}({text}")),
                 Err(_) => self.defer(*pos, format!("invalid parameter {name}({text},")),
             },
-            (Some((text, pos)), _) => self.defer(
-                *pos,
-                format!("unsupported parameter for operation {name}({text},"),
-            ),
+            (Some((text, pos)), _) => self.defer(*pos, format!("unsupported parameter for operation {name}({text},")),
             (None, _) => {}
         }
-        if matches!(op, VectorOp::Sort | VectorOp::SortDesc)
-            && grouping.as_ref().is_some_and(|g| !g.labels.is_empty())
-        {
+        if matches!(op, VectorOp::Sort | VectorOp::SortDesc) && grouping.as_ref().is_some_and(|g| !g.labels.is_empty()) {
             self.defer(fn_pos, "sort and sort_desc doesn't allow grouping by ");
         }
-        let agg = VectorAggregation {
-            op,
-            param: value,
-            expr: inner,
-            grouping,
-            grouping_first,
-        };
+        let agg = VectorAggregation { op, param: value, expr: inner, grouping, grouping_first };
         Operand::Sample(Box::new(SampleExpr::VectorAggregation(agg)))
     }
 
@@ -1032,12 +886,7 @@ impl<'a> Parser<'a> {
     }
 
     #[inline(never)]
-    fn finish_label_replace(
-        &mut self,
-        inner: Box<SampleExpr>,
-        mut args: Vec<String>,
-        regex_pos: usize,
-    ) -> Operand {
+    fn finish_label_replace(&mut self, inner: Box<SampleExpr>, mut args: Vec<String>, regex_pos: usize) -> Operand {
         if let Err(e) = compile_anchored(&args[3]) {
             self.defer(regex_pos, format!("invalid regex in label_replace: {e}"));
         }
@@ -1045,13 +894,7 @@ impl<'a> Parser<'a> {
         let src = args.pop().unwrap_or_default();
         let replacement = args.pop().unwrap_or_default();
         let dst = args.pop().unwrap_or_default();
-        let lr = LabelReplace {
-            expr: *inner,
-            dst,
-            replacement,
-            src,
-            regex,
-        };
+        let lr = LabelReplace { expr: *inner, dst, replacement, src, regex };
         Operand::Sample(Box::new(SampleExpr::LabelReplace(Box::new(lr))))
     }
 
@@ -1090,15 +933,7 @@ impl<'a> Parser<'a> {
             return Ok(inner);
         }
         let matchers = self.selector()?;
-        let mut lr = LogRange {
-            log: LogExpr {
-                matchers,
-                pipeline: Vec::new(),
-            },
-            unwrap: None,
-            range: None,
-            offset: 0,
-        };
+        let mut lr = LogRange { log: LogExpr { matchers, pipeline: Vec::new() }, unwrap: None, range: None, offset: 0 };
         if let TokKind::Range(r) = self.peek() {
             lr.range = Some(*r);
             self.bump();
@@ -1138,14 +973,12 @@ impl<'a> Parser<'a> {
         self.bump(); // |
         self.bump(); // unwrap
         let conversion = match self.peek() {
-            TokKind::Ident(w) if matches!(self.peek_at(1), TokKind::LParen) => {
-                match w.to_ascii_lowercase().as_str() {
-                    "bytes" => Some(UnwrapConversion::Bytes),
-                    "duration" => Some(UnwrapConversion::Duration),
-                    "duration_seconds" => Some(UnwrapConversion::DurationSeconds),
-                    _ => None,
-                }
-            }
+            TokKind::Ident(w) if matches!(self.peek_at(1), TokKind::LParen) => match w.to_ascii_lowercase().as_str() {
+                "bytes" => Some(UnwrapConversion::Bytes),
+                "duration" => Some(UnwrapConversion::Duration),
+                "duration_seconds" => Some(UnwrapConversion::DurationSeconds),
+                _ => None,
+            },
             _ => None,
         };
         let (label, conversion) = match conversion {
@@ -1163,11 +996,7 @@ impl<'a> Parser<'a> {
             self.bump();
             post_filters.push(self.label_filter()?.0);
         }
-        Ok(Unwrap {
-            label,
-            conversion,
-            post_filters,
-        })
+        Ok(Unwrap { label, conversion, post_filters })
     }
 
     /// `{name op "value", ...}`; records Loki's "at least one non-empty matcher" check.
@@ -1180,11 +1009,7 @@ impl<'a> Parser<'a> {
         } else {
             loop {
                 if self.ident_at(self.idx).is_none() {
-                    return Err(self.unexpected(if matchers.is_empty() {
-                        &["IDENTIFIER", "}"]
-                    } else {
-                        &["IDENTIFIER"]
-                    }));
+                    return Err(self.unexpected(if matchers.is_empty() { &["IDENTIFIER", "}"] } else { &["IDENTIFIER"] }));
                 }
                 matchers.push(self.matcher()?);
                 match self.peek() {
@@ -1243,12 +1068,9 @@ impl<'a> Parser<'a> {
         let mut stages = Vec::new();
         loop {
             match self.peek() {
-                TokKind::PipeExact
-                | TokKind::PipeMatch
-                | TokKind::PipePattern
-                | TokKind::Neq
-                | TokKind::Nre
-                | TokKind::Npa => stages.push(self.line_filter()?),
+                TokKind::PipeExact | TokKind::PipeMatch | TokKind::PipePattern | TokKind::Neq | TokKind::Nre | TokKind::Npa => {
+                    stages.push(self.line_filter()?)
+                }
                 TokKind::Pipe => {
                     if self.is_kw_at(self.idx + 1, "unwrap") {
                         break;
@@ -1274,8 +1096,7 @@ impl<'a> Parser<'a> {
         let mut values = vec![self.line_filter_value(op)?];
         while self.is_kw("or")
             && (matches!(self.peek_at(1), TokKind::Str(_))
-                || (self.is_kw_at(self.idx + 1, "ip")
-                    && matches!(self.peek_at(2), TokKind::LParen)))
+                || (self.is_kw_at(self.idx + 1, "ip") && matches!(self.peek_at(2), TokKind::LParen)))
         {
             self.bump();
             values.push(self.line_filter_value(op)?);
@@ -1329,11 +1150,7 @@ impl<'a> Parser<'a> {
                     self.bump();
                 }
                 let params = self.extraction_params()?;
-                Ok(Stage::Parser(ParserStage::Logfmt {
-                    strict,
-                    keep_empty,
-                    params,
-                }))
+                Ok(Stage::Parser(ParserStage::Logfmt { strict, keep_empty, params }))
             }
             "regexp" => {
                 self.bump();
@@ -1372,10 +1189,7 @@ impl<'a> Parser<'a> {
                             self.bump();
                             LabelFormatItem::Template { dst, template }
                         }
-                        _ if self.ident_at(self.idx).is_some() => LabelFormatItem::Rename {
-                            dst,
-                            src: self.expect_ident()?,
-                        },
+                        _ if self.ident_at(self.idx).is_some() => LabelFormatItem::Rename { dst, src: self.expect_ident()? },
                         _ => return Err(self.unexpected(&["IDENTIFIER", "STRING"])),
                     };
                     items.push(item);
@@ -1408,11 +1222,7 @@ impl<'a> Parser<'a> {
                     }
                     self.bump();
                 }
-                Ok(if word == "drop" {
-                    Stage::Drop(items)
-                } else {
-                    Stage::Keep(items)
-                })
+                Ok(if word == "drop" { Stage::Drop(items) } else { Stage::Keep(items) })
             }
             _ => Ok(Stage::LabelFilter(self.label_filter()?.0)),
         }
@@ -1463,8 +1273,7 @@ impl<'a> Parser<'a> {
             let pos = self.pos();
             if self.is_kw("and") || matches!(self.peek(), TokKind::Comma) {
                 self.bump();
-            } else if !(matches!(self.peek(), TokKind::LParen) || self.ident_at(self.idx).is_some())
-            {
+            } else if !(matches!(self.peek(), TokKind::LParen) || self.ident_at(self.idx).is_some()) {
                 break;
             }
             let (rhs, rhs_depth) = self.label_filter_primary()?;
@@ -1501,29 +1310,19 @@ impl<'a> Parser<'a> {
                         let op = if negate { MatchOp::Neq } else { MatchOp::Eq };
                         LabelFilter::String(self.matcher_value(name, op)?)
                     }
-                    TokKind::Ident(_)
-                        if self.is_kw("ip") && matches!(self.peek_at(1), TokKind::LParen) =>
-                    {
+                    TokKind::Ident(_) if self.is_kw("ip") && matches!(self.peek_at(1), TokKind::LParen) => {
                         self.bump();
                         self.bump();
                         let pattern = self.expect_string()?;
                         self.expect(TokKind::RParen, ")")?;
-                        LabelFilter::Ip {
-                            name,
-                            negate,
-                            pattern,
-                        }
+                        LabelFilter::Ip { name, negate, pattern }
                     }
                     _ => self.unit_filter(name, if negate { CmpOp::Neq } else { CmpOp::Eq })?,
                 }
             }
             TokKind::Re | TokKind::Nre => {
                 self.bump();
-                let op = if op_kind == TokKind::Re {
-                    MatchOp::Re
-                } else {
-                    MatchOp::Nre
-                };
+                let op = if op_kind == TokKind::Re { MatchOp::Re } else { MatchOp::Nre };
                 LabelFilter::String(self.matcher_value(name, op)?)
             }
             TokKind::CmpEq | TokKind::Gt | TokKind::Gte | TokKind::Lt | TokKind::Lte => {
@@ -1568,11 +1367,7 @@ impl<'a> Parser<'a> {
                 };
                 self.bump();
                 let v = self.number_value(&text, pos);
-                Ok(LabelFilter::Number {
-                    name,
-                    op,
-                    value: if negative { -v } else { v },
-                })
+                Ok(LabelFilter::Number { name, op, value: if negative { -v } else { v } })
             }
             _ => Err(self.unexpected(&[])),
         }
@@ -1580,11 +1375,7 @@ impl<'a> Parser<'a> {
 }
 
 fn log_type_name(log: &LogExpr) -> &'static str {
-    if log.pipeline.is_empty() {
-        "*syntax.MatchersExpr"
-    } else {
-        "*syntax.PipelineExpr"
-    }
+    if log.pipeline.is_empty() { "*syntax.MatchersExpr" } else { "*syntax.PipelineExpr" }
 }
 
 /// Loki's `log.NewRegexpParser` checks: the regex compiles and has named captures with
@@ -1646,17 +1437,13 @@ fn validate_pattern(pattern: &str) -> Result<(), String> {
     }
     for pair in nodes.windows(2) {
         if let [Node::Capture(a), Node::Capture(b)] = pair {
-            return Err(format!(
-                "found consecutive capture '<{a}><{b}>': invalid expression"
-            ));
+            return Err(format!("found consecutive capture '<{a}><{b}>': invalid expression"));
         }
     }
     let mut seen = std::collections::HashSet::new();
     for name in named {
         if !seen.insert(name) {
-            return Err(format!(
-                "duplicate capture name ({name}): invalid expression"
-            ));
+            return Err(format!("duplicate capture name ({name}): invalid expression"));
         }
     }
     Ok(())
@@ -1688,31 +1475,18 @@ mod tests {
     }
 
     fn m(name: &str, op: MatchOp, value: &str) -> Matcher {
-        Matcher {
-            name: name.into(),
-            op,
-            value: value.into(),
-        }
+        Matcher { name: name.into(), op, value: value.into() }
     }
 
     #[test]
     fn selectors() {
         let l = log(r#"{job=~"ngin.*", instance!="web-1"}"#);
-        assert_eq!(
-            l.matchers,
-            vec![
-                m("job", MatchOp::Re, "ngin.*"),
-                m("instance", MatchOp::Neq, "web-1")
-            ]
-        );
+        assert_eq!(l.matchers, vec![m("job", MatchOp::Re, "ngin.*"), m("instance", MatchOp::Neq, "web-1")]);
         assert!(l.pipeline.is_empty());
         assert_eq!(parse_matchers(r#"{a="b", c!~`x`}"#).unwrap().len(), 2);
         assert!(parse_matchers(r#"{a="b"} |= "x""#).is_err());
         let e = err(r#"{app=~".*"}"#);
-        assert!(
-            e.message.starts_with("queries require at least one regexp"),
-            "{e}"
-        );
+        assert!(e.message.starts_with("queries require at least one regexp"), "{e}");
         assert!(err("{}").message.starts_with("queries require"));
         assert!(err(r#"{a=""}"#).message.starts_with("queries require"));
         assert!(err(r#"{a!="x"}"#).message.starts_with("queries require"));
@@ -1724,17 +1498,9 @@ mod tests {
     #[test]
     fn keywords_are_case_insensitive() {
         let s = sample(r#"SUM(Count_Over_Time({foo="bar"}[5m])) BY (foo,bar)"#);
-        let SampleExpr::VectorAggregation(v) = s else {
-            panic!()
-        };
+        let SampleExpr::VectorAggregation(v) = s else { panic!() };
         assert_eq!(v.op, VectorOp::Sum);
-        assert_eq!(
-            v.grouping,
-            Some(Grouping {
-                without: false,
-                labels: vec!["foo".into(), "bar".into()]
-            })
-        );
+        assert_eq!(v.grouping, Some(Grouping { without: false, labels: vec!["foo".into(), "bar".into()] }));
         assert!(!v.grouping_first);
         // Function names are identifiers when not called.
         let l = log(r#"{rate="a"} | logfmt | ip="b" | sum > 1"#);
@@ -1744,32 +1510,20 @@ mod tests {
 
     #[test]
     fn line_filters() {
-        let l = log(
-            r#"{a="b"} |= "x" or "y" != "z" |~ "a.b" !~ "c" |> "<_> x" !> "y" |= ip("10.0.0.0/8")"#,
-        );
+        let l = log(r#"{a="b"} |= "x" or "y" != "z" |~ "a.b" !~ "c" |> "<_> x" !> "y" |= ip("10.0.0.0/8")"#);
         assert_eq!(
             l.pipeline[0],
             Stage::LineFilter(LineFilter {
                 op: LineFilterOp::Contains,
-                values: vec![
-                    LineFilterValue::Literal("x".into()),
-                    LineFilterValue::Literal("y".into())
-                ]
+                values: vec![LineFilterValue::Literal("x".into()), LineFilterValue::Literal("y".into())]
             })
         );
         assert_eq!(l.pipeline.len(), 7);
         assert_eq!(
             l.pipeline[6],
-            Stage::LineFilter(LineFilter {
-                op: LineFilterOp::Contains,
-                values: vec![LineFilterValue::Ip("10.0.0.0/8".into())]
-            })
+            Stage::LineFilter(LineFilter { op: LineFilterOp::Contains, values: vec![LineFilterValue::Ip("10.0.0.0/8".into())] })
         );
-        assert!(
-            err(r#"{a="b"} |~ "(""#)
-                .message
-                .contains("error parsing regexp")
-        );
+        assert!(err(r#"{a="b"} |~ "(""#).message.contains("error parsing regexp"));
     }
 
     #[test]
@@ -1781,14 +1535,8 @@ mod tests {
         assert_eq!(
             l.pipeline[1],
             Stage::Parser(ParserStage::Json(vec![
-                ExtractionParam {
-                    name: "a".into(),
-                    path: None
-                },
-                ExtractionParam {
-                    name: "b".into(),
-                    path: Some("x.y[0]".into())
-                },
+                ExtractionParam { name: "a".into(), path: None },
+                ExtractionParam { name: "b".into(), path: Some("x.y[0]".into()) },
             ]))
         );
         assert_eq!(
@@ -1797,94 +1545,39 @@ mod tests {
                 strict: true,
                 keep_empty: true,
                 params: vec![
-                    ExtractionParam {
-                        name: "c".into(),
-                        path: None
-                    },
-                    ExtractionParam {
-                        name: "d".into(),
-                        path: Some("e".into())
-                    },
+                    ExtractionParam { name: "c".into(), path: None },
+                    ExtractionParam { name: "d".into(), path: Some("e".into()) },
                 ]
             })
         );
         assert_eq!(
             l.pipeline[7],
             Stage::LabelFormat(vec![
-                LabelFormatItem::Rename {
-                    dst: "x".into(),
-                    src: "y".into()
-                },
-                LabelFormatItem::Template {
-                    dst: "z".into(),
-                    template: "{{.a}}".into()
-                },
+                LabelFormatItem::Rename { dst: "x".into(), src: "y".into() },
+                LabelFormatItem::Template { dst: "z".into(), template: "{{.a}}".into() },
             ])
         );
-        assert_eq!(
-            l.pipeline[9],
-            Stage::Drop(vec![
-                NamedMatcher::Name("a".into()),
-                NamedMatcher::Matcher(m("b", MatchOp::Eq, "c"))
-            ])
-        );
-        assert!(
-            err(r#"{a="b"} | regexp "(\\d+)""#)
-                .message
-                .contains("at least one named capture")
-        );
-        assert!(
-            err(r#"{a="b"} | pattern "foo""#)
-                .message
-                .contains("at least one capture is required")
-        );
-        assert!(
-            err(r#"{a="b"} | pattern "<a><b>""#)
-                .message
-                .contains("consecutive capture")
-        );
+        assert_eq!(l.pipeline[9], Stage::Drop(vec![NamedMatcher::Name("a".into()), NamedMatcher::Matcher(m("b", MatchOp::Eq, "c"))]));
+        assert!(err(r#"{a="b"} | regexp "(\\d+)""#).message.contains("at least one named capture"));
+        assert!(err(r#"{a="b"} | pattern "foo""#).message.contains("at least one capture is required"));
+        assert!(err(r#"{a="b"} | pattern "<a><b>""#).message.contains("consecutive capture"));
     }
 
     #[test]
     fn label_filters() {
-        let l = log(
-            r#"{a="b"} | x > 1.5 and y="z" or w <= 250ms, v >= 10KB u != ip("1.2.3.4") | (a=~"x" or b!~"y") c == -2"#,
-        );
-        let Stage::LabelFilter(f) = &l.pipeline[0] else {
-            panic!()
-        };
-        let num = LabelFilter::Number {
-            name: "x".into(),
-            op: CmpOp::Gt,
-            value: 1.5,
-        };
+        let l = log(r#"{a="b"} | x > 1.5 and y="z" or w <= 250ms, v >= 10KB u != ip("1.2.3.4") | (a=~"x" or b!~"y") c == -2"#);
+        let Stage::LabelFilter(f) = &l.pipeline[0] else { panic!() };
+        let num = LabelFilter::Number { name: "x".into(), op: CmpOp::Gt, value: 1.5 };
         let s = LabelFilter::String(m("y", MatchOp::Eq, "z"));
-        let dur = LabelFilter::Duration {
-            name: "w".into(),
-            op: CmpOp::Lte,
-            value: 250_000_000,
-        };
-        let bytes = LabelFilter::Bytes {
-            name: "v".into(),
-            op: CmpOp::Gte,
-            value: 10_000,
-        };
-        let ip = LabelFilter::Ip {
-            name: "u".into(),
-            negate: true,
-            pattern: "1.2.3.4".into(),
-        };
+        let dur = LabelFilter::Duration { name: "w".into(), op: CmpOp::Lte, value: 250_000_000 };
+        let bytes = LabelFilter::Bytes { name: "v".into(), op: CmpOp::Gte, value: 10_000 };
+        let ip = LabelFilter::Ip { name: "u".into(), negate: true, pattern: "1.2.3.4".into() };
         let expected = LabelFilter::Or(
             Box::new(LabelFilter::And(Box::new(num), Box::new(s))),
-            Box::new(LabelFilter::And(
-                Box::new(LabelFilter::And(Box::new(dur), Box::new(bytes))),
-                Box::new(ip),
-            )),
+            Box::new(LabelFilter::And(Box::new(LabelFilter::And(Box::new(dur), Box::new(bytes))), Box::new(ip))),
         );
         assert_eq!(f, &expected);
-        let Stage::LabelFilter(f) = &l.pipeline[1] else {
-            panic!()
-        };
+        let Stage::LabelFilter(f) = &l.pipeline[1] else { panic!() };
         assert!(matches!(f, LabelFilter::And(l, r)
             if matches!(**l, LabelFilter::Paren(_))
             && **r == LabelFilter::Number { name: "c".into(), op: CmpOp::Eq, value: -2.0 }));
@@ -1892,24 +1585,16 @@ mod tests {
 
     #[test]
     fn range_aggregations() {
-        let SampleExpr::RangeAggregation(r) =
-            sample(r#"count_over_time({job="nginx"} |= "POST" [10m])"#)
-        else {
-            panic!()
-        };
+        let SampleExpr::RangeAggregation(r) = sample(r#"count_over_time({job="nginx"} |= "POST" [10m])"#) else { panic!() };
         assert_eq!(r.op, RangeOp::CountOverTime);
         assert_eq!(r.range, 600_000_000_000);
         assert_eq!(r.log.pipeline.len(), 1);
         // Range right after the selector, then the pipeline.
-        let SampleExpr::RangeAggregation(r2) =
-            sample(r#"count_over_time({job="nginx"}[10m] |= "POST")"#)
-        else {
-            panic!()
-        };
+        let SampleExpr::RangeAggregation(r2) = sample(r#"count_over_time({job="nginx"}[10m] |= "POST")"#) else { panic!() };
         assert_eq!(r, r2);
-        let SampleExpr::RangeAggregation(r) = sample(
-            r#"quantile_over_time(0.99, {app="c"} | logfmt | unwrap duration(d) | __error__="" [10m] offset 1h) by (env)"#,
-        ) else {
+        let SampleExpr::RangeAggregation(r) =
+            sample(r#"quantile_over_time(0.99, {app="c"} | logfmt | unwrap duration(d) | __error__="" [10m] offset 1h) by (env)"#)
+        else {
             panic!()
         };
         assert_eq!(r.param, Some(0.99));
@@ -1917,17 +1602,8 @@ mod tests {
         let u = r.unwrap.unwrap();
         assert_eq!(u.label, "d");
         assert_eq!(u.conversion, UnwrapConversion::Duration);
-        assert_eq!(
-            u.post_filters,
-            vec![LabelFilter::String(m("__error__", MatchOp::Eq, ""))]
-        );
-        assert_eq!(
-            r.grouping,
-            Some(Grouping {
-                without: false,
-                labels: vec!["env".into()]
-            })
-        );
+        assert_eq!(u.post_filters, vec![LabelFilter::String(m("__error__", MatchOp::Eq, ""))]);
+        assert_eq!(r.grouping, Some(Grouping { without: false, labels: vec!["env".into()] }));
         // Parenthesised forms.
         sample(r#"rate(({a="b"} |= "x")[5m])"#);
         sample(r#"rate(({a="b"}[5m] offset 1m))"#);
@@ -1939,87 +1615,43 @@ mod tests {
 
     #[test]
     fn range_aggregation_validation() {
-        assert_eq!(
-            err(r#"sum_over_time({a="b"}[5m])"#).message,
-            "invalid aggregation sum_over_time without unwrap"
-        );
-        assert_eq!(
-            err(r#"count_over_time({a="b"} | unwrap x [5m])"#).message,
-            "invalid aggregation count_over_time with unwrap"
-        );
-        assert_eq!(
-            err(r#"count_over_time({a="b"}[5m]) by (x)"#).message,
-            "grouping not allowed for count_over_time aggregation"
-        );
-        assert_eq!(
-            err(r#"quantile_over_time({a="b"} | unwrap x [5m])"#).message,
-            "parameter required for operation quantile_over_time"
-        );
-        assert_eq!(
-            err(r#"rate(5, {a="b"}[5m])"#).message,
-            "parameter 5 not supported for operation rate"
-        );
+        assert_eq!(err(r#"sum_over_time({a="b"}[5m])"#).message, "invalid aggregation sum_over_time without unwrap");
+        assert_eq!(err(r#"count_over_time({a="b"} | unwrap x [5m])"#).message, "invalid aggregation count_over_time with unwrap");
+        assert_eq!(err(r#"count_over_time({a="b"}[5m]) by (x)"#).message, "grouping not allowed for count_over_time aggregation");
+        assert_eq!(err(r#"quantile_over_time({a="b"} | unwrap x [5m])"#).message, "parameter required for operation quantile_over_time");
+        assert_eq!(err(r#"rate(5, {a="b"}[5m])"#).message, "parameter 5 not supported for operation rate");
         let e = err(r#"count_over_time({a="b"})"#);
         assert_eq!((e.line, e.col), (1, 24));
-        assert!(
-            err(r#"{a="b"} | unwrap x"#)
-                .message
-                .contains("unexpected unwrap")
-        );
-        assert!(
-            err(r#"count_over_time({a="b"}[5m] | json | unwrap x | json)"#)
-                .message
-                .contains("unexpected json")
-        );
+        assert!(err(r#"{a="b"} | unwrap x"#).message.contains("unexpected unwrap"));
+        assert!(err(r#"count_over_time({a="b"}[5m] | json | unwrap x | json)"#).message.contains("unexpected json"));
     }
 
     #[test]
     fn vector_aggregations_and_binops() {
-        let SampleExpr::VectorAggregation(v) =
-            sample(r#"topk(2, sum by (instance) (count_over_time({job="nginx"}[15m])))"#)
-        else {
+        let SampleExpr::VectorAggregation(v) = sample(r#"topk(2, sum by (instance) (count_over_time({job="nginx"}[15m])))"#) else {
             panic!()
         };
         assert_eq!(v.op, VectorOp::Topk);
         assert_eq!(v.param, Some(2.0));
-        let SampleExpr::VectorAggregation(inner) = *v.expr else {
-            panic!()
-        };
+        let SampleExpr::VectorAggregation(inner) = *v.expr else { panic!() };
         assert!(inner.grouping_first);
-        assert_eq!(
-            err(r#"topk(count_over_time({a="b"}[5m]))"#).message,
-            "parameter required for operation topk"
-        );
-        assert_eq!(
-            err(r#"topk(1.5, count_over_time({a="b"}[5m]))"#).message,
-            "invalid parameter topk(1.5,"
-        );
-        assert_eq!(
-            err(r#"sort by (a) (count_over_time({a="b"}[5m]))"#).message,
-            "sort and sort_desc doesn't allow grouping by "
-        );
+        assert_eq!(err(r#"topk(count_over_time({a="b"}[5m]))"#).message, "parameter required for operation topk");
+        assert_eq!(err(r#"topk(1.5, count_over_time({a="b"}[5m]))"#).message, "invalid parameter topk(1.5,");
+        assert_eq!(err(r#"sort by (a) (count_over_time({a="b"}[5m]))"#).message, "sort and sort_desc doesn't allow grouping by ");
 
         // Precedence: or < and/unless < comparisons < +- < */% < ^ (right-assoc).
         let s = sample("1 + 2 * 3 ^ 2 ^ 3 > bool 4 - 5");
         let SampleExpr::Binary(b) = s else { panic!() };
         assert_eq!(b.op, BinaryOp::Gt);
         assert!(b.return_bool);
-        let SampleExpr::Binary(add) = &b.lhs else {
-            panic!()
-        };
+        let SampleExpr::Binary(add) = &b.lhs else { panic!() };
         assert_eq!(add.op, BinaryOp::Add);
-        let SampleExpr::Binary(mul) = &add.rhs else {
-            panic!()
-        };
-        let SampleExpr::Binary(pow) = &mul.rhs else {
-            panic!()
-        };
+        let SampleExpr::Binary(mul) = &add.rhs else { panic!() };
+        let SampleExpr::Binary(pow) = &mul.rhs else { panic!() };
         assert_eq!(pow.lhs, SampleExpr::Literal(3.0));
         assert!(matches!(&pow.rhs, SampleExpr::Binary(p) if p.op == BinaryOp::Pow));
         // Left associativity.
-        let SampleExpr::Binary(b) = sample("1 - 2 - 3") else {
-            panic!()
-        };
+        let SampleExpr::Binary(b) = sample("1 - 2 - 3") else { panic!() };
         assert!(matches!(&b.lhs, SampleExpr::Binary(_)));
         assert_eq!(b.rhs, SampleExpr::Literal(3.0));
 
@@ -2028,17 +1660,9 @@ mod tests {
         ) else {
             panic!()
         };
-        assert_eq!(
-            b.matching,
-            Some(VectorMatching {
-                on: false,
-                labels: vec!["instance".into()]
-            })
-        );
+        assert_eq!(b.matching, Some(VectorMatching { on: false, labels: vec!["instance".into()] }));
         assert_eq!(b.group, Some((GroupSide::Right, vec!["x".into()])));
-        let SampleExpr::Binary(b) = sample(
-            r#"count_over_time({a="b"}[5m]) / on () group_left (count_over_time({a="b"}[5m]))"#,
-        ) else {
+        let SampleExpr::Binary(b) = sample(r#"count_over_time({a="b"}[5m]) / on () group_left (count_over_time({a="b"}[5m]))"#) else {
             panic!()
         };
         assert_eq!(b.group, Some((GroupSide::Left, vec![])));
@@ -2047,56 +1671,30 @@ mod tests {
         assert!(
             err(r#"1 or count_over_time({a="b"}[5m])"#)
                 .message
-                .starts_with(
-                    "unexpected literal for left leg of logical/set binary operation (or): 1.000000"
-                )
+                .starts_with("unexpected literal for left leg of logical/set binary operation (or): 1.000000")
         );
-        assert!(
-            err(r#"{a="b"} + 1"#)
-                .message
-                .contains("unexpected type for left leg")
-        );
+        assert!(err(r#"{a="b"} + 1"#).message.contains("unexpected type for left leg"));
         sample("vector(1) or count_over_time({a=\"b\"}[5m])");
         assert_eq!(sample("-2"), SampleExpr::Literal(-2.0));
-        assert_eq!(
-            sample("(2)"),
-            SampleExpr::Paren(Box::new(SampleExpr::Literal(2.0)))
-        );
+        assert_eq!(sample("(2)"), SampleExpr::Paren(Box::new(SampleExpr::Literal(2.0))));
     }
 
     #[test]
     fn error_positions() {
         let e = err(r#"-sum(count_over_time({app="auth"}[5m]))"#);
-        assert_eq!(
-            e.to_string(),
-            "parse error at line 1, col 2: syntax error: unexpected SUM, expecting NUMBER"
-        );
+        assert_eq!(e.to_string(), "parse error at line 1, col 2: syntax error: unexpected SUM, expecting NUMBER");
         let e = err(r#"{foo="bar""#);
-        assert_eq!(
-            e.to_string(),
-            "parse error at line 1, col 11: syntax error: unexpected $end, expecting } or ,"
-        );
+        assert_eq!(e.to_string(), "parse error at line 1, col 11: syntax error: unexpected $end, expecting } or ,");
         let e = err("{foo=\"bar\"}\n  | json\n  | foo=");
         assert_eq!((e.line, e.col), (3, 9));
         let e = err(r#"{foo="bar"} |= "unterminated"#);
-        assert_eq!(
-            e.to_string(),
-            "parse error at line 1, col 16: literal not terminated"
-        );
+        assert_eq!(e.to_string(), "parse error at line 1, col 16: literal not terminated");
         let e = err(r#"sum(rate({a="b"}[5m])) by (x"#);
         assert!(e.message.contains("unexpected $end"));
         let e = err(r#"foo(rate({a="b"}[5m]))"#);
         assert_eq!((e.line, e.col), (1, 1));
-        assert!(
-            err(r#"{a="b"} x"#)
-                .message
-                .contains("unexpected IDENTIFIER")
-        );
-        assert!(
-            err(r#"count_over_time({a="b"}[5m])) "#)
-                .message
-                .contains("unexpected )")
-        );
+        assert!(err(r#"{a="b"} x"#).message.contains("unexpected IDENTIFIER"));
+        assert!(err(r#"count_over_time({a="b"}[5m])) "#).message.contains("unexpected )"));
     }
 
     #[test]

@@ -32,9 +32,7 @@ mod template;
 pub use label_filter::{parse_go_duration, parse_go_float, parse_humanize_bytes};
 pub use labels::{ERROR_DETAILS_LABEL, ERROR_LABEL};
 
-use crate::ast::{
-    LabelFormatItem, NamedMatcher, ParserStage, RangeAggregation, RangeOp, Stage, UnwrapConversion,
-};
+use crate::ast::{LabelFormatItem, NamedMatcher, ParserStage, RangeAggregation, RangeOp, Stage, UnwrapConversion};
 use label_filter::{CompiledLabelFilter, StringMatcher};
 use labels::{LabelsBuilder, assign_labels, sanitize_key_into};
 use line_filter::CompiledLineFilter;
@@ -122,14 +120,7 @@ fn err<E: std::fmt::Display>(e: E) -> PipelineError {
 }
 
 fn params(p: &[crate::ast::ExtractionParam]) -> Vec<(String, String)> {
-    p.iter()
-        .map(|e| {
-            (
-                e.name.clone(),
-                e.path.clone().unwrap_or_else(|| e.name.clone()),
-            )
-        })
-        .collect()
+    p.iter().map(|e| (e.name.clone(), e.path.clone().unwrap_or_else(|| e.name.clone()))).collect()
 }
 
 fn drop_keep_items(items: &[NamedMatcher]) -> Result<Vec<DropKeepItem>, PipelineError> {
@@ -137,9 +128,7 @@ fn drop_keep_items(items: &[NamedMatcher]) -> Result<Vec<DropKeepItem>, Pipeline
         .iter()
         .map(|i| match i {
             NamedMatcher::Name(n) => Ok(DropKeepItem::Name(n.clone())),
-            NamedMatcher::Matcher(m) => {
-                Ok(DropKeepItem::Matcher(StringMatcher::new(m).map_err(err)?))
-            }
+            NamedMatcher::Matcher(m) => Ok(DropKeepItem::Matcher(StringMatcher::new(m).map_err(err)?)),
         })
         .collect()
 }
@@ -155,48 +144,31 @@ fn decolorize_regex() -> &'static Regex {
 impl CompiledStage {
     fn new(stage: &Stage) -> Result<CompiledStage, PipelineError> {
         Ok(match stage {
-            Stage::LineFilter(f) => {
-                CompiledStage::LineFilter(CompiledLineFilter::new(f).map_err(err)?)
-            }
+            Stage::LineFilter(f) => CompiledStage::LineFilter(CompiledLineFilter::new(f).map_err(err)?),
             Stage::Parser(p) => match p {
                 ParserStage::Json(ps) if ps.is_empty() => CompiledStage::Json,
-                ParserStage::Json(ps) => {
-                    CompiledStage::JsonExpr(json::JsonExprParser::new(&params(ps)).map_err(err)?)
+                ParserStage::Json(ps) => CompiledStage::JsonExpr(json::JsonExprParser::new(&params(ps)).map_err(err)?),
+                ParserStage::Logfmt { strict, keep_empty, params: ps } if ps.is_empty() => {
+                    CompiledStage::Logfmt(logfmt::LogfmtParser { strict: *strict, keep_empty: *keep_empty })
                 }
-                ParserStage::Logfmt {
-                    strict,
-                    keep_empty,
-                    params: ps,
-                } if ps.is_empty() => CompiledStage::Logfmt(logfmt::LogfmtParser {
-                    strict: *strict,
-                    keep_empty: *keep_empty,
-                }),
-                ParserStage::Logfmt {
-                    strict, params: ps, ..
-                } => CompiledStage::LogfmtExpr(
-                    logfmt::LogfmtExprParser::new(*strict, &params(ps)).map_err(err)?,
-                ),
+                ParserStage::Logfmt { strict, params: ps, .. } => {
+                    CompiledStage::LogfmtExpr(logfmt::LogfmtExprParser::new(*strict, &params(ps)).map_err(err)?)
+                }
                 ParserStage::Regexp(re) => {
                     let regex = goregex::compile(re).map_err(err)?;
                     let mut names: Vec<(usize, String)> = Vec::new();
                     for (i, n) in regex.capture_names().enumerate() {
                         let Some(n) = n else { continue };
                         if !skald_common::is_valid_label_name(n) {
-                            return Err(PipelineError(format!(
-                                "invalid extracted label name '{n}'"
-                            )));
+                            return Err(PipelineError(format!("invalid extracted label name '{n}'")));
                         }
                         if names.iter().any(|(_, x)| x == n) {
-                            return Err(PipelineError(format!(
-                                "duplicate extracted label name '{n}'"
-                            )));
+                            return Err(PipelineError(format!("duplicate extracted label name '{n}'")));
                         }
                         names.push((i, n.to_string()));
                     }
                     if names.is_empty() {
-                        return Err(PipelineError(
-                            "at least one named capture must be supplied".into(),
-                        ));
+                        return Err(PipelineError("at least one named capture must be supplied".into()));
                     }
                     CompiledStage::Regexp(RegexpParser { re: regex, names })
                 }
@@ -211,40 +183,30 @@ impl CompiledStage {
                 }
                 ParserStage::Unpack => CompiledStage::Unpack,
             },
-            Stage::LabelFilter(f) => {
-                CompiledStage::LabelFilter(CompiledLabelFilter::new(f).map_err(err)?)
-            }
+            Stage::LabelFilter(f) => CompiledStage::LabelFilter(CompiledLabelFilter::new(f).map_err(err)?),
             Stage::LineFormat(t) => CompiledStage::LineFormat(
-                CompiledTemplate::new("line", t)
-                    .map_err(|e| PipelineError(format!("invalid line template: {e}")))?,
+                CompiledTemplate::new("line", t).map_err(|e| PipelineError(format!("invalid line template: {e}")))?,
             ),
             Stage::LabelFormat(items) => {
                 let mut seen: Vec<&str> = Vec::new();
                 let mut out = Vec::new();
                 for item in items {
                     let dst = match item {
-                        LabelFormatItem::Rename { dst, .. }
-                        | LabelFormatItem::Template { dst, .. } => dst,
+                        LabelFormatItem::Rename { dst, .. } | LabelFormatItem::Template { dst, .. } => dst,
                     };
                     if dst == ERROR_LABEL {
                         return Err(PipelineError(format!("{dst} cannot be formatted")));
                     }
                     if seen.contains(&dst.as_str()) {
-                        return Err(PipelineError(format!(
-                            "multiple label name '{dst}' not allowed in a single format operation"
-                        )));
+                        return Err(PipelineError(format!("multiple label name '{dst}' not allowed in a single format operation")));
                     }
                     seen.push(dst);
                     out.push(match item {
-                        LabelFormatItem::Rename { dst, src } => LabelFmt::Rename {
-                            dst: dst.clone(),
-                            src: src.clone(),
-                        },
+                        LabelFormatItem::Rename { dst, src } => LabelFmt::Rename { dst: dst.clone(), src: src.clone() },
                         LabelFormatItem::Template { dst, template } => LabelFmt::Template {
                             dst: dst.clone(),
-                            tmpl: CompiledTemplate::new("label", template).map_err(|e| {
-                                PipelineError(format!("invalid template for label '{dst}': {e}"))
-                            })?,
+                            tmpl: CompiledTemplate::new("label", template)
+                                .map_err(|e| PipelineError(format!("invalid template for label '{dst}': {e}")))?,
                         },
                     });
                 }
@@ -273,27 +235,15 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline")
-            .field("stages", &self.inner.stages.len())
-            .finish()
+        f.debug_struct("Pipeline").field("stages", &self.inner.stages.len()).finish()
     }
 }
 
 impl Pipeline {
     pub fn new(stages: &[Stage]) -> Result<Pipeline, PipelineError> {
-        let stages = stages
-            .iter()
-            .map(CompiledStage::new)
-            .collect::<Result<Vec<_>, _>>()?;
-        let line_filter_only = stages
-            .iter()
-            .all(|s| matches!(s, CompiledStage::LineFilter(_)));
-        Ok(Pipeline {
-            inner: Arc::new(Inner {
-                stages,
-                line_filter_only,
-            }),
-        })
+        let stages = stages.iter().map(CompiledStage::new).collect::<Result<Vec<_>, _>>()?;
+        let line_filter_only = stages.iter().all(|s| matches!(s, CompiledStage::LineFilter(_)));
+        Ok(Pipeline { inner: Arc::new(Inner { stages, line_filter_only }) })
     }
 
     /// True when every stage is a line filter (also when there are no stages).
@@ -319,10 +269,7 @@ impl Pipeline {
             inner: self.inner.clone(),
             b: LabelsBuilder::new(labels.clone()),
             bufs: [String::new(), String::new()],
-            result: LabelsResult {
-                stream: labels.clone(),
-                ..Default::default()
-            },
+            result: LabelsResult { stream: labels.clone(), ..Default::default() },
             stream_is_base: true,
             json: json::JsonScratch::default(),
             key: String::new(),
@@ -425,18 +372,10 @@ impl StreamPipeline {
                         return None;
                     }
                 }
-                CompiledStage::Json => {
-                    json::parse_json(input.as_bytes(), &mut self.b, &mut self.json)
-                }
-                CompiledStage::JsonExpr(p) => {
-                    p.process(input.as_bytes(), &mut self.b, &mut self.json)
-                }
-                CompiledStage::Logfmt(p) => {
-                    p.process(input.as_bytes(), &mut self.b, &mut self.key, &mut self.val)
-                }
-                CompiledStage::LogfmtExpr(p) => {
-                    p.process(input.as_bytes(), &mut self.b, &mut self.key, &mut self.val)
-                }
+                CompiledStage::Json => json::parse_json(input.as_bytes(), &mut self.b, &mut self.json),
+                CompiledStage::JsonExpr(p) => p.process(input.as_bytes(), &mut self.b, &mut self.json),
+                CompiledStage::Logfmt(p) => p.process(input.as_bytes(), &mut self.b, &mut self.key, &mut self.val),
+                CompiledStage::LogfmtExpr(p) => p.process(input.as_bytes(), &mut self.b, &mut self.key, &mut self.val),
                 CompiledStage::Regexp(p) => {
                     if let Some(caps) = p.re.captures(input.as_bytes()) {
                         for (i, name) in &p.names {
@@ -472,13 +411,7 @@ impl StreamPipeline {
                     });
                 }
                 CompiledStage::Unpack => {
-                    if json::unpack(
-                        input.as_bytes(),
-                        &mut self.b,
-                        &mut self.json,
-                        &mut self.pending,
-                        out,
-                    ) {
+                    if json::unpack(input.as_bytes(), &mut self.b, &mut self.json, &mut self.pending, out) {
                         cur = Cur::Buf(out_idx);
                     }
                 }
@@ -555,60 +488,29 @@ impl StreamPipeline {
     fn finish_result(&mut self) {
         let b = &self.b;
         if b.stream_changed() {
-            self.result.stream = LabelSet::from_labels(
-                b.base
-                    .iter()
-                    .filter(|l| b.stream_visible(&l.name))
-                    .cloned()
-                    .collect(),
-            );
+            self.result.stream = LabelSet::from_labels(b.base.iter().filter(|l| b.stream_visible(&l.name)).cloned().collect());
             self.stream_is_base = false;
         } else if !self.stream_is_base {
             self.result.stream = b.base.clone();
             self.stream_is_base = true;
         }
-        assign_labels(
-            &mut self.result.structured_metadata,
-            b.meta
-                .as_slice()
-                .iter()
-                .map(|l| (l.name.as_str(), l.value.as_str())),
-        );
-        self.result
-            .structured_metadata
-            .sort_unstable_by(|x, y| x.name.cmp(&y.name));
-        let errs = [
-            (ERROR_LABEL, b.err.as_str()),
-            (ERROR_DETAILS_LABEL, b.err_details.as_str()),
-        ];
+        assign_labels(&mut self.result.structured_metadata, b.meta.as_slice().iter().map(|l| (l.name.as_str(), l.value.as_str())));
+        self.result.structured_metadata.sort_unstable_by(|x, y| x.name.cmp(&y.name));
+        let errs = [(ERROR_LABEL, b.err.as_str()), (ERROR_DETAILS_LABEL, b.err_details.as_str())];
         assign_labels(
             &mut self.result.parsed,
-            b.parsed
-                .as_slice()
-                .iter()
-                .map(|l| (l.name.as_str(), l.value.as_str()))
-                .chain(errs.into_iter().filter(|(_, v)| !v.is_empty())),
+            b.parsed.as_slice().iter().map(|l| (l.name.as_str(), l.value.as_str())).chain(errs.into_iter().filter(|(_, v)| !v.is_empty())),
         );
-        self.result
-            .parsed
-            .sort_unstable_by(|x, y| x.name.cmp(&y.name));
+        self.result.parsed.sort_unstable_by(|x, y| x.name.cmp(&y.name));
     }
 
     /// Processes one entry: `None` when a filter drops it, else the (possibly rewritten)
     /// line and its categorised labels. `ts` is the entry time in Unix nanoseconds.
-    pub fn process<'a>(
-        &'a mut self,
-        ts: i64,
-        line: &'a str,
-        metadata: &[Label],
-    ) -> Option<Processed<'a>> {
+    pub fn process<'a>(&'a mut self, ts: i64, line: &'a str, metadata: &[Label]) -> Option<Processed<'a>> {
         let cur = self.run(ts, line, metadata)?;
         self.finish_result();
         let this: &'a StreamPipeline = self;
-        Some(Processed {
-            line: this.line(cur, line),
-            labels: &this.result,
-        })
+        Some(Processed { line: this.line(cur, line), labels: &this.result })
     }
 }
 
@@ -647,41 +549,23 @@ impl SampleExtractor {
         };
         let unwrap = match (&agg.unwrap, kind) {
             (None, SampleKind::Unwrap) => {
-                return Err(PipelineError(format!(
-                    "invalid aggregation {:?} without unwrap",
-                    agg.op
-                )));
+                return Err(PipelineError(format!("invalid aggregation {:?} without unwrap", agg.op)));
             }
             (Some(_), SampleKind::Count | SampleKind::Bytes) => {
-                return Err(PipelineError(format!(
-                    "invalid aggregation {:?} with unwrap",
-                    agg.op
-                )));
+                return Err(PipelineError(format!("invalid aggregation {:?} with unwrap", agg.op)));
             }
             (None, _) => None,
             (Some(u), _) => {
-                let post_filters = u
-                    .post_filters
-                    .iter()
-                    .map(|f| CompiledLabelFilter::new(f).map_err(err))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let post_filters =
+                    u.post_filters.iter().map(|f| CompiledLabelFilter::new(f).map_err(err)).collect::<Result<Vec<_>, _>>()?;
                 let remove_label = match &agg.grouping {
                     Some(g) => g.without,
                     None => true,
                 };
-                Some(Arc::new(UnwrapImpl {
-                    label: u.label.clone(),
-                    conversion: u.conversion,
-                    post_filters,
-                    remove_label,
-                }))
+                Some(Arc::new(UnwrapImpl { label: u.label.clone(), conversion: u.conversion, post_filters, remove_label }))
             }
         };
-        Ok(SampleExtractor {
-            pipeline,
-            kind,
-            unwrap,
-        })
+        Ok(SampleExtractor { pipeline, kind, unwrap })
     }
 
     /// True when the sample value and labels do not depend on the line content at all
@@ -689,9 +573,7 @@ impl SampleExtractor {
     /// 1 whose labels are the stream labels plus the entry's structured metadata, so the
     /// engine may count entries from timestamps (and metadata) alone.
     pub fn needs_no_line(&self) -> bool {
-        self.kind == SampleKind::Count
-            && self.unwrap.is_none()
-            && self.pipeline.inner.stages.is_empty()
+        self.kind == SampleKind::Count && self.unwrap.is_none() && self.pipeline.inner.stages.is_empty()
     }
 
     /// The log pipeline before the sample extraction.
@@ -737,9 +619,7 @@ impl StreamSampleExtractor {
                 };
                 let converted = match u.conversion {
                     UnwrapConversion::None => parse_go_float(raw),
-                    UnwrapConversion::Duration | UnwrapConversion::DurationSeconds => {
-                        parse_go_duration(raw).map(|d| d as f64 / 1e9)
-                    }
+                    UnwrapConversion::Duration | UnwrapConversion::DurationSeconds => parse_go_duration(raw).map(|d| d as f64 / 1e9),
                     UnwrapConversion::Bytes => parse_humanize_bytes(raw).map(|v| v as f64),
                 };
                 let v = match converted {
@@ -802,8 +682,7 @@ mod tests {
     const LOGFMT: &str = r#"level=error msg="cart updated" user=erin order_id=6508 amount=0.25 duration=7.2s status=503 error="bad input""#;
     const JSON: &str = r#"{"level":"info","msg":"refund issued","latency_ms":101,"size":"70MB","user":{"id":10,"name":"erin"},"region":"ap-south","tags":["retry","slow"]}"#;
     const BROKEN: &str = r#"{"level":"info","msg":"truncated"#;
-    const ANSI: &str =
-        "\u{1b}[31m2024-06-01T00:52:43Z DEBUG [auth] token refreshed for user=bob\u{1b}[0m";
+    const ANSI: &str = "\u{1b}[31m2024-06-01T00:52:43Z DEBUG [auth] token refreshed for user=bob\u{1b}[0m";
 
     fn ls(pairs: &[(&str, &str)]) -> LabelSet {
         LabelSet::from_pairs(pairs.iter().copied())
@@ -812,48 +691,22 @@ mod tests {
         pairs.iter().map(|(n, v)| Label::new(*n, *v)).collect()
     }
     fn checkout() -> LabelSet {
-        ls(&[
-            ("app", "checkout"),
-            ("env", "prod"),
-            ("namespace", "shop"),
-            ("cluster", "eu"),
-        ])
+        ls(&[("app", "checkout"), ("env", "prod"), ("namespace", "shop"), ("cluster", "eu")])
     }
     fn payments() -> LabelSet {
-        ls(&[
-            ("app", "payments"),
-            ("env", "dev"),
-            ("namespace", "shop"),
-            ("cluster", "eu"),
-        ])
+        ls(&[("app", "payments"), ("env", "dev"), ("namespace", "shop"), ("cluster", "eu")])
     }
     fn nginx() -> LabelSet {
-        ls(&[
-            ("job", "nginx"),
-            ("env", "prod"),
-            ("instance", "web-1"),
-            ("cluster", "eu"),
-        ])
+        ls(&[("job", "nginx"), ("env", "prod"), ("instance", "web-1"), ("cluster", "eu")])
     }
     fn m(name: &str, op: MatchOp, value: &str) -> Matcher {
-        Matcher {
-            name: name.into(),
-            op,
-            value: value.into(),
-        }
+        Matcher { name: name.into(), op, value: value.into() }
     }
     fn lf(op: LineFilterOp, v: &str) -> Stage {
-        Stage::LineFilter(LineFilter {
-            op,
-            values: vec![LineFilterValue::Literal(v.into())],
-        })
+        Stage::LineFilter(LineFilter { op, values: vec![LineFilterValue::Literal(v.into())] })
     }
     fn logfmt() -> Stage {
-        Stage::Parser(ParserStage::Logfmt {
-            strict: false,
-            keep_empty: false,
-            params: vec![],
-        })
+        Stage::Parser(ParserStage::Logfmt { strict: false, keep_empty: false, params: vec![] })
     }
     fn json() -> Stage {
         Stage::Parser(ParserStage::Json(vec![]))
@@ -865,16 +718,10 @@ mod tests {
         sf("__error__", MatchOp::Eq, "")
     }
 
-    fn run(
-        stages: &[Stage],
-        stream: &LabelSet,
-        line: &str,
-        md: &[Label],
-    ) -> Option<(String, LabelsResult)> {
+    fn run(stages: &[Stage], stream: &LabelSet, line: &str, md: &[Label]) -> Option<(String, LabelsResult)> {
         let p = Pipeline::new(stages).unwrap();
         let mut sp = p.for_stream(stream);
-        sp.process(1_717_200_001_582_000_000, line, md)
-            .map(|r| (r.line.to_string(), r.labels.clone()))
+        sp.process(1_717_200_001_582_000_000, line, md).map(|r| (r.line.to_string(), r.labels.clone()))
     }
 
     #[test]
@@ -889,11 +736,7 @@ mod tests {
 
     #[test]
     fn line_filters_fast_path() {
-        let p = Pipeline::new(&[
-            lf(LineFilterOp::Contains, "POST"),
-            lf(LineFilterOp::NotContains, "/login"),
-        ])
-        .unwrap();
+        let p = Pipeline::new(&[lf(LineFilterOp::Contains, "POST"), lf(LineFilterOp::NotContains, "/login")]).unwrap();
         assert!(p.line_filter_only());
         assert!(p.matches_line(NGINX.as_bytes()));
         assert!(!p.matches_line(br#"10.0.0.1 - bob [x] "POST /login HTTP/1.1" 200"#));
@@ -901,37 +744,19 @@ mod tests {
         assert!(Pipeline::new(&[]).unwrap().line_filter_only());
         assert!(!Pipeline::new(&[logfmt()]).unwrap().line_filter_only());
         // process agrees with matches_line and leaves labels alone
-        let (line, l) = run(
-            &[lf(LineFilterOp::Contains, "POST")],
-            &nginx(),
-            NGINX,
-            &labels(&[("trace_id", "63ca828dd5f4b3b2")]),
-        )
-        .unwrap();
+        let (line, l) = run(&[lf(LineFilterOp::Contains, "POST")], &nginx(), NGINX, &labels(&[("trace_id", "63ca828dd5f4b3b2")])).unwrap();
         assert_eq!(line, NGINX);
         assert_eq!(l.stream, nginx());
-        assert_eq!(
-            l.structured_metadata,
-            labels(&[("trace_id", "63ca828dd5f4b3b2")])
-        );
+        assert_eq!(l.structured_metadata, labels(&[("trace_id", "63ca828dd5f4b3b2")]));
         assert!(l.parsed.is_empty());
     }
 
     #[test]
     fn logfmt_and_label_filters() {
         let stages = [logfmt(), sf("level", MatchOp::Eq, "error")];
-        let (_, l) = run(
-            &stages,
-            &checkout(),
-            LOGFMT,
-            &labels(&[("trace_id", "d09836aa21100c77")]),
-        )
-        .unwrap();
+        let (_, l) = run(&stages, &checkout(), LOGFMT, &labels(&[("trace_id", "d09836aa21100c77")])).unwrap();
         assert_eq!(l.stream, checkout());
-        assert_eq!(
-            l.structured_metadata,
-            labels(&[("trace_id", "d09836aa21100c77")])
-        );
+        assert_eq!(l.structured_metadata, labels(&[("trace_id", "d09836aa21100c77")]));
         assert_eq!(
             l.parsed,
             labels(&[
@@ -946,27 +771,11 @@ mod tests {
             ])
         );
         assert_eq!(l.all().get("trace_id"), Some("d09836aa21100c77"));
-        assert!(
-            run(
-                &[logfmt(), sf("level", MatchOp::Eq, "warn")],
-                &checkout(),
-                LOGFMT,
-                &[]
-            )
-            .is_none()
-        );
-        let dur = Stage::LabelFilter(LabelFilter::Duration {
-            name: "duration".into(),
-            op: CmpOp::Gt,
-            value: 500_000_000,
-        });
+        assert!(run(&[logfmt(), sf("level", MatchOp::Eq, "warn")], &checkout(), LOGFMT, &[]).is_none());
+        let dur = Stage::LabelFilter(LabelFilter::Duration { name: "duration".into(), op: CmpOp::Gt, value: 500_000_000 });
         assert!(run(&[logfmt(), dur], &checkout(), LOGFMT, &[]).is_some());
         let and = Stage::LabelFilter(LabelFilter::And(
-            Box::new(LabelFilter::Number {
-                name: "amount".into(),
-                op: CmpOp::Gt,
-                value: 250.0,
-            }),
+            Box::new(LabelFilter::Number { name: "amount".into(), op: CmpOp::Gt, value: 250.0 }),
             Box::new(LabelFilter::String(m("user", MatchOp::Eq, "alice"))),
         ));
         assert!(run(&[logfmt(), and], &checkout(), LOGFMT, &[]).is_none());
@@ -974,16 +783,7 @@ mod tests {
         let p = Stage::Parser(ParserStage::Logfmt {
             strict: false,
             keep_empty: false,
-            params: vec![
-                ExtractionParam {
-                    name: "user".into(),
-                    path: None,
-                },
-                ExtractionParam {
-                    name: "order_id".into(),
-                    path: None,
-                },
-            ],
+            params: vec![ExtractionParam { name: "user".into(), path: None }, ExtractionParam { name: "order_id".into(), path: None }],
         });
         let (_, l) = run(&[p], &checkout(), LOGFMT, &[]).unwrap();
         assert_eq!(l.parsed, labels(&[("order_id", "6508"), ("user", "erin")]));
@@ -1010,68 +810,29 @@ mod tests {
             l.parsed,
             labels(&[
                 ("__error__", "JSONParserErr"),
-                (
-                    "__error_details__",
-                    "Value is string, but can't find closing '\"' symbol"
-                ),
+                ("__error_details__", "Value is string, but can't find closing '\"' symbol"),
                 ("level", "info"),
             ])
         );
         assert!(run(&[json(), no_error()], &payments(), BROKEN, &[]).is_none());
         assert!(run(&[json(), no_error()], &payments(), JSON, &[]).is_some());
-        assert!(
-            run(
-                &[json(), sf("__error__", MatchOp::Neq, "")],
-                &payments(),
-                BROKEN,
-                &[]
-            )
-            .is_some()
-        );
+        assert!(run(&[json(), sf("__error__", MatchOp::Neq, "")], &payments(), BROKEN, &[]).is_some());
         // A numeric filter drops lines without the label, error or not (Loki 3.x; the
         // conformance case `| json | size > 100KB` depends on it).
-        let num = Stage::LabelFilter(LabelFilter::Number {
-            name: "latency_ms".into(),
-            op: CmpOp::Gt,
-            value: 1000.0,
-        });
+        let num = Stage::LabelFilter(LabelFilter::Number { name: "latency_ms".into(), op: CmpOp::Gt, value: 1000.0 });
         assert!(run(&[json(), num.clone()], &payments(), BROKEN, &[]).is_none());
-        assert!(
-            run(
-                &[json(), sf("user_name", MatchOp::Eq, "bob"), num],
-                &payments(),
-                BROKEN,
-                &[]
-            )
-            .is_none()
-        );
-        let size = Stage::LabelFilter(LabelFilter::Bytes {
-            name: "size".into(),
-            op: CmpOp::Gt,
-            value: 100_000,
-        });
+        assert!(run(&[json(), sf("user_name", MatchOp::Eq, "bob"), num], &payments(), BROKEN, &[]).is_none());
+        let size = Stage::LabelFilter(LabelFilter::Bytes { name: "size".into(), op: CmpOp::Gt, value: 100_000 });
         assert!(run(&[json(), size], &payments(), JSON, &[]).is_some());
         // json params
         let p = Stage::Parser(ParserStage::Json(vec![
-            ExtractionParam {
-                name: "lvl".into(),
-                path: Some("level".into()),
-            },
-            ExtractionParam {
-                name: "uid".into(),
-                path: Some("user.id".into()),
-            },
+            ExtractionParam { name: "lvl".into(), path: Some("level".into()) },
+            ExtractionParam { name: "uid".into(), path: Some("user.id".into()) },
         ]));
         let (_, l) = run(&[p], &payments(), JSON, &[]).unwrap();
         assert_eq!(l.parsed, labels(&[("lvl", "info"), ("uid", "10")]));
         // a label colliding with a stream label gets _extracted
-        let (_, l) = run(
-            &[json()],
-            &ls(&[("app", "payments"), ("level", "x")]),
-            JSON,
-            &[],
-        )
-        .unwrap();
+        let (_, l) = run(&[json()], &ls(&[("app", "payments"), ("level", "x")]), JSON, &[]).unwrap();
         assert_eq!(l.all().get("level"), Some("x"));
         assert_eq!(l.all().get("level_extracted"), Some("info"));
     }
@@ -1079,53 +840,18 @@ mod tests {
     #[test]
     fn line_format() {
         let lf1 = Stage::LineFormat("{{.level | ToUpper}} {{.msg}}".into());
-        assert_eq!(
-            run(&[json(), lf1.clone()], &payments(), JSON, &[])
-                .unwrap()
-                .0,
-            "INFO refund issued"
-        );
-        assert_eq!(
-            run(&[json(), lf1], &payments(), BROKEN, &[]).unwrap().0,
-            "INFO "
-        );
-        let lf2 = Stage::LineFormat(
-            r#"{{ if eq .level "error" }}ERR{{ else }}ok{{ end }} {{.region}}"#.into(),
-        );
-        assert_eq!(
-            run(&[json(), lf2], &payments(), JSON, &[]).unwrap().0,
-            "ok ap-south"
-        );
+        assert_eq!(run(&[json(), lf1.clone()], &payments(), JSON, &[]).unwrap().0, "INFO refund issued");
+        assert_eq!(run(&[json(), lf1], &payments(), BROKEN, &[]).unwrap().0, "INFO ");
+        let lf2 = Stage::LineFormat(r#"{{ if eq .level "error" }}ERR{{ else }}ok{{ end }} {{.region}}"#.into());
+        assert_eq!(run(&[json(), lf2], &payments(), JSON, &[]).unwrap().0, "ok ap-south");
         let lf3 = Stage::LineFormat("{{.user}} paid {{.amount}}".into());
-        assert_eq!(
-            run(&[logfmt(), lf3], &checkout(), LOGFMT, &[]).unwrap().0,
-            "erin paid 0.25"
-        );
+        assert_eq!(run(&[logfmt(), lf3], &checkout(), LOGFMT, &[]).unwrap().0, "erin paid 0.25");
         // simple key, then filters run on the new line
-        let (line, _) = run(
-            &[
-                json(),
-                Stage::LineFormat("{{.msg}}".into()),
-                lf(LineFilterOp::Contains, "refund"),
-            ],
-            &payments(),
-            JSON,
-            &[],
-        )
-        .unwrap();
+        let (line, _) =
+            run(&[json(), Stage::LineFormat("{{.msg}}".into()), lf(LineFilterOp::Contains, "refund")], &payments(), JSON, &[]).unwrap();
         assert_eq!(line, "refund issued");
         assert!(
-            run(
-                &[
-                    json(),
-                    Stage::LineFormat("{{.msg}}".into()),
-                    lf(LineFilterOp::Contains, "latency")
-                ],
-                &payments(),
-                JSON,
-                &[]
-            )
-            .is_none()
+            run(&[json(), Stage::LineFormat("{{.msg}}".into()), lf(LineFilterOp::Contains, "latency")], &payments(), JSON, &[]).is_none()
         );
         // chained rewrites use both buffers
         let stages = [
@@ -1135,169 +861,69 @@ mod tests {
         ];
         assert_eq!(run(&stages, &payments(), "x", &[]).unwrap().0, "cbax");
         // execution errors set TemplateFormatErr and keep the line
-        let (line, l) = run(
-            &[Stage::LineFormat(r#"{{ div 1 0 }}"#.into())],
-            &payments(),
-            "orig",
-            &[],
-        )
-        .unwrap();
+        let (line, l) = run(&[Stage::LineFormat(r#"{{ div 1 0 }}"#.into())], &payments(), "orig", &[]).unwrap();
         assert_eq!(line, "orig");
         assert_eq!(l.all().get("__error__"), Some("TemplateFormatErr"));
         assert!(Pipeline::new(&[Stage::LineFormat("{{ .a ".into())]).is_err());
-        let (line, _) = run(
-            &[Stage::LineFormat("{{ __timestamp__ | unixEpoch }}".into())],
-            &payments(),
-            "x",
-            &[],
-        )
-        .unwrap();
+        let (line, _) = run(&[Stage::LineFormat("{{ __timestamp__ | unixEpoch }}".into())], &payments(), "x", &[]).unwrap();
         assert_eq!(line, "1717200001");
     }
 
     #[test]
     fn label_format_drop_keep() {
-        let rename = Stage::LabelFormat(vec![LabelFormatItem::Rename {
-            dst: "who".into(),
-            src: "user".into(),
-        }]);
+        let rename = Stage::LabelFormat(vec![LabelFormatItem::Rename { dst: "who".into(), src: "user".into() }]);
         let (_, l) = run(&[logfmt(), rename], &checkout(), LOGFMT, &[]).unwrap();
         assert_eq!(l.all().get("who"), Some("erin"));
         assert_eq!(l.all().get("user"), None);
-        let tmpl = Stage::LabelFormat(vec![LabelFormatItem::Template {
-            dst: "greeting".into(),
-            template: "hello {{.user}}".into(),
-        }]);
+        let tmpl = Stage::LabelFormat(vec![LabelFormatItem::Template { dst: "greeting".into(), template: "hello {{.user}}".into() }]);
         let (_, l) = run(&[logfmt(), tmpl], &checkout(), LOGFMT, &[]).unwrap();
         assert_eq!(l.all().get("greeting"), Some("hello erin"));
         // renaming a stream label moves it to parsed
-        let rename_stream = Stage::LabelFormat(vec![LabelFormatItem::Rename {
-            dst: "application".into(),
-            src: "app".into(),
-        }]);
+        let rename_stream = Stage::LabelFormat(vec![LabelFormatItem::Rename { dst: "application".into(), src: "app".into() }]);
         let (_, l) = run(&[rename_stream], &checkout(), LOGFMT, &[]).unwrap();
-        assert_eq!(
-            l.stream,
-            ls(&[("env", "prod"), ("namespace", "shop"), ("cluster", "eu")])
-        );
+        assert_eq!(l.stream, ls(&[("env", "prod"), ("namespace", "shop"), ("cluster", "eu")]));
         assert_eq!(l.parsed, labels(&[("application", "checkout")]));
         // overwriting a stream label with a template moves it to parsed
-        let over = Stage::LabelFormat(vec![LabelFormatItem::Template {
-            dst: "env".into(),
-            template: "{{.env}}-x".into(),
-        }]);
+        let over = Stage::LabelFormat(vec![LabelFormatItem::Template { dst: "env".into(), template: "{{.env}}-x".into() }]);
         let (_, l) = run(&[over], &checkout(), LOGFMT, &[]).unwrap();
         assert_eq!(l.stream.get("env"), None);
         assert_eq!(l.parsed, labels(&[("env", "prod-x")]));
-        assert!(
-            Pipeline::new(&[Stage::LabelFormat(vec![LabelFormatItem::Rename {
-                dst: "__error__".into(),
-                src: "a".into()
-            }])])
-            .is_err()
-        );
+        assert!(Pipeline::new(&[Stage::LabelFormat(vec![LabelFormatItem::Rename { dst: "__error__".into(), src: "a".into() }])]).is_err());
         assert!(
             Pipeline::new(&[Stage::LabelFormat(vec![
-                LabelFormatItem::Rename {
-                    dst: "a".into(),
-                    src: "b".into()
-                },
-                LabelFormatItem::Rename {
-                    dst: "a".into(),
-                    src: "c".into()
-                }
+                LabelFormatItem::Rename { dst: "a".into(), src: "b".into() },
+                LabelFormatItem::Rename { dst: "a".into(), src: "c".into() }
             ])])
             .is_err()
         );
 
-        let keep = Stage::Keep(vec![
-            NamedMatcher::Name("user".into()),
-            NamedMatcher::Name("level".into()),
-        ]);
-        let (_, l) = run(
-            &[logfmt(), keep],
-            &checkout(),
-            LOGFMT,
-            &labels(&[("trace_id", "t")]),
-        )
-        .unwrap();
+        let keep = Stage::Keep(vec![NamedMatcher::Name("user".into()), NamedMatcher::Name("level".into())]);
+        let (_, l) = run(&[logfmt(), keep], &checkout(), LOGFMT, &labels(&[("trace_id", "t")])).unwrap();
         assert_eq!(l.stream, LabelSet::new());
         assert!(l.structured_metadata.is_empty());
         assert_eq!(l.parsed, labels(&[("level", "error"), ("user", "erin")]));
-        let keep_m = Stage::Keep(vec![
-            NamedMatcher::Matcher(m("level", MatchOp::Eq, "info")),
-            NamedMatcher::Name("app".into()),
-        ]);
+        let keep_m = Stage::Keep(vec![NamedMatcher::Matcher(m("level", MatchOp::Eq, "info")), NamedMatcher::Name("app".into())]);
         let (_, l) = run(&[logfmt(), keep_m], &checkout(), LOGFMT, &[]).unwrap();
         assert_eq!(l.all(), ls(&[("app", "checkout")]));
 
-        let drop = Stage::Drop(
-            ["order_id", "amount", "duration", "msg"]
-                .iter()
-                .map(|n| NamedMatcher::Name(n.to_string()))
-                .collect(),
-        );
-        let (_, l) = run(
-            &[logfmt(), drop],
-            &checkout(),
-            LOGFMT,
-            &labels(&[("trace_id", "t")]),
-        )
-        .unwrap();
+        let drop = Stage::Drop(["order_id", "amount", "duration", "msg"].iter().map(|n| NamedMatcher::Name(n.to_string())).collect());
+        let (_, l) = run(&[logfmt(), drop], &checkout(), LOGFMT, &labels(&[("trace_id", "t")])).unwrap();
         assert_eq!(l.stream, checkout());
         assert_eq!(l.structured_metadata, labels(&[("trace_id", "t")]));
-        assert_eq!(
-            l.parsed,
-            labels(&[
-                ("error", "bad input"),
-                ("level", "error"),
-                ("status", "503"),
-                ("user", "erin")
-            ])
-        );
-        let drop_stream = Stage::Drop(vec![
-            NamedMatcher::Matcher(m("env", MatchOp::Eq, "prod")),
-            NamedMatcher::Name("trace_id".into()),
-        ]);
-        let (_, l) = run(
-            &[drop_stream],
-            &checkout(),
-            LOGFMT,
-            &labels(&[("trace_id", "t")]),
-        )
-        .unwrap();
-        assert_eq!(
-            l.stream,
-            ls(&[
-                ("app", "checkout"),
-                ("namespace", "shop"),
-                ("cluster", "eu")
-            ])
-        );
+        assert_eq!(l.parsed, labels(&[("error", "bad input"), ("level", "error"), ("status", "503"), ("user", "erin")]));
+        let drop_stream = Stage::Drop(vec![NamedMatcher::Matcher(m("env", MatchOp::Eq, "prod")), NamedMatcher::Name("trace_id".into())]);
+        let (_, l) = run(&[drop_stream], &checkout(), LOGFMT, &labels(&[("trace_id", "t")])).unwrap();
+        assert_eq!(l.stream, ls(&[("app", "checkout"), ("namespace", "shop"), ("cluster", "eu")]));
         assert!(l.structured_metadata.is_empty());
         // dropping __error__ clears the error
-        let (_, l) = run(
-            &[
-                json(),
-                Stage::Drop(vec![NamedMatcher::Name("__error__".into())]),
-                no_error(),
-            ],
-            &payments(),
-            BROKEN,
-            &[],
-        )
-        .unwrap();
-        assert_eq!(
-            l.all().get("__error_details__"),
-            Some("Value is string, but can't find closing '\"' symbol")
-        );
+        let (_, l) =
+            run(&[json(), Stage::Drop(vec![NamedMatcher::Name("__error__".into())]), no_error()], &payments(), BROKEN, &[]).unwrap();
+        assert_eq!(l.all().get("__error_details__"), Some("Value is string, but can't find closing '\"' symbol"));
     }
 
     #[test]
     fn pattern_regexp_decolorize_unpack() {
-        let p = Stage::Parser(ParserStage::Pattern(
-            r#"<ip> - <user> [<_>] "<method> <path> <_>" <status> <bytes> <_>"#.into(),
-        ));
+        let p = Stage::Parser(ParserStage::Pattern(r#"<ip> - <user> [<_>] "<method> <path> <_>" <status> <bytes> <_>"#.into()));
         let (_, l) = run(&[p, sf("status", MatchOp::Eq, "400")], &nginx(), NGINX, &[]).unwrap();
         assert_eq!(
             l.parsed,
@@ -1310,9 +936,7 @@ mod tests {
                 ("user", "dave")
             ])
         );
-        let r = Stage::Parser(ParserStage::Regexp(
-            r#"" (?P<status>\d{3}) (?P<bytes>\d+) "#.into(),
-        ));
+        let r = Stage::Parser(ParserStage::Regexp(r#"" (?P<status>\d{3}) (?P<bytes>\d+) "#.into()));
         let (_, l) = run(&[r, sf("status", MatchOp::Re, "4..")], &nginx(), NGINX, &[]).unwrap();
         assert_eq!(l.parsed, labels(&[("bytes", "13759"), ("status", "400")]));
         let r = Stage::Parser(ParserStage::Regexp(r"user=(?P<user>\w+)".into()));
@@ -1323,25 +947,12 @@ mod tests {
         assert!(Pipeline::new(&[Stage::Parser(ParserStage::Pattern("<_> x".into()))]).is_err());
 
         let (line, _) = run(&[Stage::Decolorize], &ls(&[("app", "auth")]), ANSI, &[]).unwrap();
-        assert_eq!(
-            line,
-            "2024-06-01T00:52:43Z DEBUG [auth] token refreshed for user=bob"
-        );
+        assert_eq!(line, "2024-06-01T00:52:43Z DEBUG [auth] token refreshed for user=bob");
         let plain = "2024-06-01T00:52:43Z DEBUG [auth] x";
-        assert_eq!(
-            run(&[Stage::Decolorize], &ls(&[("app", "auth")]), plain, &[])
-                .unwrap()
-                .0,
-            plain
-        );
+        assert_eq!(run(&[Stage::Decolorize], &ls(&[("app", "auth")]), plain, &[]).unwrap().0, plain);
 
-        let (line, l) = run(
-            &[Stage::Parser(ParserStage::Unpack)],
-            &ls(&[("app", "x")]),
-            r#"{"_entry":"inner line","pod":"p1"}"#,
-            &[],
-        )
-        .unwrap();
+        let (line, l) =
+            run(&[Stage::Parser(ParserStage::Unpack)], &ls(&[("app", "x")]), r#"{"_entry":"inner line","pod":"p1"}"#, &[]).unwrap();
         assert_eq!(line, "inner line");
         assert_eq!(l.parsed, labels(&[("pod", "p1")]));
     }
@@ -1352,13 +963,8 @@ mod tests {
         let p = Pipeline::new(&stages).unwrap();
         let mut sp = p.for_stream(&nginx());
         assert!(sp.process(1, NGINX, &[]).is_none());
-        let r = sp
-            .process(2, NGINX, &labels(&[("trace_id", "025b413f8a9a021e")]))
-            .unwrap();
-        assert_eq!(
-            r.labels.structured_metadata,
-            labels(&[("trace_id", "025b413f8a9a021e")])
-        );
+        let r = sp.process(2, NGINX, &labels(&[("trace_id", "025b413f8a9a021e")])).unwrap();
+        assert_eq!(r.labels.structured_metadata, labels(&[("trace_id", "025b413f8a9a021e")]));
         // buffers are reused: a later entry does not see earlier parsed labels
         let p = Pipeline::new(&[json()]).unwrap();
         let mut sp = p.for_stream(&payments());
@@ -1367,17 +973,10 @@ mod tests {
         let r = sp.process(2, r#"{"a":"1"}"#, &[]).unwrap();
         assert_eq!(r.labels.parsed, labels(&[("a", "1")]));
         // ip filters
-        let ipf = Stage::LineFilter(LineFilter {
-            op: LineFilterOp::Contains,
-            values: vec![LineFilterValue::Ip("192.168.1.0/24".into())],
-        });
+        let ipf = Stage::LineFilter(LineFilter { op: LineFilterOp::Contains, values: vec![LineFilterValue::Ip("192.168.1.0/24".into())] });
         let p = Pipeline::new(&[ipf]).unwrap();
-        assert!(p.matches_line(
-            b"2024-06-01T00:51:57Z INFO [auth] login failed for user=dave ip=192.168.1.6"
-        ));
-        assert!(!p.matches_line(
-            b"2024-06-01T00:51:48Z WARN [auth] login failed for user=carol ip=192.168.0.4"
-        ));
+        assert!(p.matches_line(b"2024-06-01T00:51:57Z INFO [auth] login failed for user=dave ip=192.168.1.6"));
+        assert!(!p.matches_line(b"2024-06-01T00:51:48Z WARN [auth] login failed for user=carol ip=192.168.0.4"));
         assert!(
             Pipeline::new(&[Stage::LineFilter(LineFilter {
                 op: LineFilterOp::Contains,
@@ -1387,19 +986,11 @@ mod tests {
         );
     }
 
-    fn agg(
-        op: RangeOp,
-        pipeline: Vec<Stage>,
-        unwrap: Option<Unwrap>,
-        grouping: Option<Grouping>,
-    ) -> RangeAggregation {
+    fn agg(op: RangeOp, pipeline: Vec<Stage>, unwrap: Option<Unwrap>, grouping: Option<Grouping>) -> RangeAggregation {
         RangeAggregation {
             op,
             param: None,
-            log: LogExpr {
-                matchers: vec![],
-                pipeline,
-            },
+            log: LogExpr { matchers: vec![], pipeline },
             unwrap,
             range: 300_000_000_000,
             offset: 0,
@@ -1407,16 +998,8 @@ mod tests {
         }
     }
 
-    fn unwrap(
-        label: &str,
-        conversion: UnwrapConversion,
-        post_filters: Vec<LabelFilter>,
-    ) -> Option<Unwrap> {
-        Some(Unwrap {
-            label: label.into(),
-            conversion,
-            post_filters,
-        })
+    fn unwrap(label: &str, conversion: UnwrapConversion, post_filters: Vec<LabelFilter>) -> Option<Unwrap> {
+        Some(Unwrap { label: label.into(), conversion, post_filters })
     }
 
     #[test]
@@ -1427,13 +1010,7 @@ mod tests {
         let (v, l) = se.process(1, NGINX, &labels(&[("trace_id", "t")])).unwrap();
         assert_eq!(v, 1.0);
         assert_eq!(l.get("trace_id"), Some("t"));
-        let e = SampleExtractor::new(&agg(
-            RangeOp::Rate,
-            vec![lf(LineFilterOp::Contains, "POST")],
-            None,
-            None,
-        ))
-        .unwrap();
+        let e = SampleExtractor::new(&agg(RangeOp::Rate, vec![lf(LineFilterOp::Contains, "POST")], None, None)).unwrap();
         assert!(!e.needs_no_line());
         let mut se = e.for_stream(&nginx());
         assert_eq!(se.process(1, NGINX, &[]).unwrap().0, 1.0);
@@ -1441,85 +1018,38 @@ mod tests {
 
         let e = SampleExtractor::new(&agg(RangeOp::BytesOverTime, vec![], None, None)).unwrap();
         assert!(!e.needs_no_line());
-        assert_eq!(
-            e.for_stream(&payments()).process(1, JSON, &[]).unwrap().0,
-            JSON.len() as f64
-        );
-        let e = SampleExtractor::new(&agg(
-            RangeOp::BytesRate,
-            vec![json(), Stage::LineFormat("{{.msg}}".into())],
-            None,
-            None,
-        ))
-        .unwrap();
-        assert_eq!(
-            e.for_stream(&payments()).process(1, JSON, &[]).unwrap().0,
-            "refund issued".len() as f64
-        );
+        assert_eq!(e.for_stream(&payments()).process(1, JSON, &[]).unwrap().0, JSON.len() as f64);
+        let e = SampleExtractor::new(&agg(RangeOp::BytesRate, vec![json(), Stage::LineFormat("{{.msg}}".into())], None, None)).unwrap();
+        assert_eq!(e.for_stream(&payments()).process(1, JSON, &[]).unwrap().0, "refund issued".len() as f64);
 
         // unwrap: value, label removed, error handling
-        let e = SampleExtractor::new(&agg(
-            RangeOp::SumOverTime,
-            vec![json()],
-            unwrap("latency_ms", UnwrapConversion::None, vec![]),
-            None,
-        ))
-        .unwrap();
+        let e = SampleExtractor::new(&agg(RangeOp::SumOverTime, vec![json()], unwrap("latency_ms", UnwrapConversion::None, vec![]), None))
+            .unwrap();
         assert!(!e.needs_no_line());
         let mut se = e.for_stream(&payments());
         let (v, l) = se.process(1, JSON, &[]).unwrap();
         assert_eq!(v, 101.0);
         assert_eq!(l.get("latency_ms"), None);
         assert_eq!(l.get("user_name"), Some("erin"));
-        assert!(
-            se.process(1, BROKEN, &[]).is_none(),
-            "missing unwrap label: no sample"
-        );
+        assert!(se.process(1, BROKEN, &[]).is_none(), "missing unwrap label: no sample");
         let (v, l) = se.process(1, r#"{"latency_ms":"slow"}"#, &[]).unwrap();
         assert_eq!(v, 0.0);
         assert_eq!(l.get("__error__"), Some("SampleExtractionErr"));
-        assert_eq!(
-            l.get("__error_details__"),
-            Some("strconv.ParseFloat: parsing \"slow\": invalid syntax")
-        );
+        assert_eq!(l.get("__error_details__"), Some("strconv.ParseFloat: parsing \"slow\": invalid syntax"));
         // same labels twice give the same set
         let a = se.process(1, JSON, &[]).unwrap().1.clone();
         let b = se.process(2, JSON, &[]).unwrap().1.clone();
         assert_eq!(a, b);
 
         let post = vec![LabelFilter::String(m("__error__", MatchOp::Eq, ""))];
-        let e = SampleExtractor::new(&agg(
-            RangeOp::AvgOverTime,
-            vec![json()],
-            unwrap("latency_ms", UnwrapConversion::None, post),
-            None,
-        ))
-        .unwrap();
-        assert!(
-            e.for_stream(&payments())
-                .process(1, r#"{"latency_ms":"slow"}"#, &[])
-                .is_none()
-        );
+        let e = SampleExtractor::new(&agg(RangeOp::AvgOverTime, vec![json()], unwrap("latency_ms", UnwrapConversion::None, post), None))
+            .unwrap();
+        assert!(e.for_stream(&payments()).process(1, r#"{"latency_ms":"slow"}"#, &[]).is_none());
 
-        let by = Some(Grouping {
-            without: false,
-            labels: vec!["latency_ms".into()],
-        });
-        let e = SampleExtractor::new(&agg(
-            RangeOp::MaxOverTime,
-            vec![json()],
-            unwrap("latency_ms", UnwrapConversion::None, vec![]),
-            by,
-        ))
-        .unwrap();
-        assert_eq!(
-            e.for_stream(&payments())
-                .process(1, JSON, &[])
-                .unwrap()
-                .1
-                .get("latency_ms"),
-            Some("101")
-        );
+        let by = Some(Grouping { without: false, labels: vec!["latency_ms".into()] });
+        let e = SampleExtractor::new(&agg(RangeOp::MaxOverTime, vec![json()], unwrap("latency_ms", UnwrapConversion::None, vec![]), by))
+            .unwrap();
+        assert_eq!(e.for_stream(&payments()).process(1, JSON, &[]).unwrap().1.get("latency_ms"), Some("101"));
 
         let e = SampleExtractor::new(&agg(
             RangeOp::QuantileOverTime,
@@ -1529,28 +1059,12 @@ mod tests {
         ))
         .unwrap();
         assert!((e.for_stream(&checkout()).process(1, LOGFMT, &[]).unwrap().0 - 7.2).abs() < 1e-9);
-        let e = SampleExtractor::new(&agg(
-            RangeOp::SumOverTime,
-            vec![json()],
-            unwrap("size", UnwrapConversion::Bytes, vec![]),
-            None,
-        ))
-        .unwrap();
-        assert_eq!(
-            e.for_stream(&payments()).process(1, JSON, &[]).unwrap().0,
-            70_000_000.0
-        );
+        let e =
+            SampleExtractor::new(&agg(RangeOp::SumOverTime, vec![json()], unwrap("size", UnwrapConversion::Bytes, vec![]), None)).unwrap();
+        assert_eq!(e.for_stream(&payments()).process(1, JSON, &[]).unwrap().0, 70_000_000.0);
 
         assert!(SampleExtractor::new(&agg(RangeOp::SumOverTime, vec![], None, None)).is_err());
-        assert!(
-            SampleExtractor::new(&agg(
-                RangeOp::CountOverTime,
-                vec![],
-                unwrap("x", UnwrapConversion::None, vec![]),
-                None
-            ))
-            .is_err()
-        );
+        assert!(SampleExtractor::new(&agg(RangeOp::CountOverTime, vec![], unwrap("x", UnwrapConversion::None, vec![]), None)).is_err());
     }
 }
 
@@ -1566,21 +1080,13 @@ mod conformance {
     const DIR: &str = "/work/shared/conformance";
 
     fn m(name: &str, op: MatchOp, value: &str) -> Matcher {
-        Matcher {
-            name: name.into(),
-            op,
-            value: value.into(),
-        }
+        Matcher { name: name.into(), op, value: value.into() }
     }
     fn sf(name: &str, op: MatchOp, v: &str) -> Stage {
         Stage::LabelFilter(LabelFilter::String(m(name, op, v)))
     }
     fn logfmt() -> Stage {
-        Stage::Parser(ParserStage::Logfmt {
-            strict: false,
-            keep_empty: false,
-            params: vec![],
-        })
+        Stage::Parser(ParserStage::Logfmt { strict: false, keep_empty: false, params: vec![] })
     }
     fn json() -> Stage {
         Stage::Parser(ParserStage::Json(vec![]))
@@ -1590,31 +1096,14 @@ mod conformance {
         let name = |n: &str| NamedMatcher::Name(n.into());
         vec![
             (r#"{app="checkout"} | logfmt"#, vec![logfmt()]),
-            (
-                r#"{app="checkout"} | logfmt | level="error""#,
-                vec![logfmt(), sf("level", MatchOp::Eq, "error")],
-            ),
+            (r#"{app="checkout"} | logfmt | level="error""#, vec![logfmt(), sf("level", MatchOp::Eq, "error")]),
             (
                 r#"{app="checkout"} | logfmt | status >= 500"#,
-                vec![
-                    logfmt(),
-                    Stage::LabelFilter(LabelFilter::Number {
-                        name: "status".into(),
-                        op: CmpOp::Gte,
-                        value: 500.0,
-                    }),
-                ],
+                vec![logfmt(), Stage::LabelFilter(LabelFilter::Number { name: "status".into(), op: CmpOp::Gte, value: 500.0 })],
             ),
             (
                 r#"{app="checkout"} | logfmt | duration > 500ms"#,
-                vec![
-                    logfmt(),
-                    Stage::LabelFilter(LabelFilter::Duration {
-                        name: "duration".into(),
-                        op: CmpOp::Gt,
-                        value: 500_000_000,
-                    }),
-                ],
+                vec![logfmt(), Stage::LabelFilter(LabelFilter::Duration { name: "duration".into(), op: CmpOp::Gt, value: 500_000_000 })],
             ),
             (
                 r#"{app="checkout"} | logfmt user, order_id"#,
@@ -1622,133 +1111,67 @@ mod conformance {
                     strict: false,
                     keep_empty: false,
                     params: vec![
-                        ExtractionParam {
-                            name: "user".into(),
-                            path: None,
-                        },
-                        ExtractionParam {
-                            name: "order_id".into(),
-                            path: None,
-                        },
+                        ExtractionParam { name: "user".into(), path: None },
+                        ExtractionParam { name: "order_id".into(), path: None },
                     ],
                 })],
             ),
             (
                 r#"{app="checkout"} | logfmt | line_format "{{.user}} paid {{.amount}}""#,
-                vec![
-                    logfmt(),
-                    Stage::LineFormat("{{.user}} paid {{.amount}}".into()),
-                ],
+                vec![logfmt(), Stage::LineFormat("{{.user}} paid {{.amount}}".into())],
             ),
             (
                 r#"{app="checkout"} | logfmt | label_format who=user"#,
-                vec![
-                    logfmt(),
-                    Stage::LabelFormat(vec![LabelFormatItem::Rename {
-                        dst: "who".into(),
-                        src: "user".into(),
-                    }]),
-                ],
+                vec![logfmt(), Stage::LabelFormat(vec![LabelFormatItem::Rename { dst: "who".into(), src: "user".into() }])],
             ),
             (
                 r#"{app="checkout"} | logfmt | label_format greeting="hello {{.user}}""#,
                 vec![
                     logfmt(),
-                    Stage::LabelFormat(vec![LabelFormatItem::Template {
-                        dst: "greeting".into(),
-                        template: "hello {{.user}}".into(),
-                    }]),
+                    Stage::LabelFormat(vec![LabelFormatItem::Template { dst: "greeting".into(), template: "hello {{.user}}".into() }]),
                 ],
             ),
-            (
-                r#"{app="checkout"} | logfmt | keep user, level"#,
-                vec![logfmt(), Stage::Keep(vec![name("user"), name("level")])],
-            ),
+            (r#"{app="checkout"} | logfmt | keep user, level"#, vec![logfmt(), Stage::Keep(vec![name("user"), name("level")])]),
             (
                 r#"{app="checkout"} | logfmt | drop order_id, amount, duration, msg"#,
-                vec![
-                    logfmt(),
-                    Stage::Drop(vec![
-                        name("order_id"),
-                        name("amount"),
-                        name("duration"),
-                        name("msg"),
-                    ]),
-                ],
+                vec![logfmt(), Stage::Drop(vec![name("order_id"), name("amount"), name("duration"), name("msg")])],
             ),
             (r#"{app="payments"} | json"#, vec![json()]),
-            (
-                r#"{app="payments"} | json | __error__="""#,
-                vec![json(), sf("__error__", MatchOp::Eq, "")],
-            ),
-            (
-                r#"{app="payments"} | json | __error__!="""#,
-                vec![json(), sf("__error__", MatchOp::Neq, "")],
-            ),
+            (r#"{app="payments"} | json | __error__="""#, vec![json(), sf("__error__", MatchOp::Eq, "")]),
+            (r#"{app="payments"} | json | __error__!="""#, vec![json(), sf("__error__", MatchOp::Neq, "")]),
             (
                 r#"{app="payments"} | json lvl="level", uid="user.id""#,
                 vec![Stage::Parser(ParserStage::Json(vec![
-                    ExtractionParam {
-                        name: "lvl".into(),
-                        path: Some("level".into()),
-                    },
-                    ExtractionParam {
-                        name: "uid".into(),
-                        path: Some("user.id".into()),
-                    },
+                    ExtractionParam { name: "lvl".into(), path: Some("level".into()) },
+                    ExtractionParam { name: "uid".into(), path: Some("user.id".into()) },
                 ]))],
             ),
             (
                 r#"{app="payments"} | json | size > 100KB"#,
-                vec![
-                    json(),
-                    Stage::LabelFilter(LabelFilter::Bytes {
-                        name: "size".into(),
-                        op: CmpOp::Gt,
-                        value: 100_000,
-                    }),
-                ],
+                vec![json(), Stage::LabelFilter(LabelFilter::Bytes { name: "size".into(), op: CmpOp::Gt, value: 100_000 })],
             ),
             (
                 r#"{app="payments"} | json | line_format "{{.level | ToUpper}} {{.msg}}""#,
-                vec![
-                    json(),
-                    Stage::LineFormat("{{.level | ToUpper}} {{.msg}}".into()),
-                ],
+                vec![json(), Stage::LineFormat("{{.level | ToUpper}} {{.msg}}".into())],
             ),
             (
                 r#"{app="payments"} | json | line_format "{{ if eq .level \"error\" }}ERR{{ else }}ok{{ end }} {{.region}}""#,
-                vec![
-                    json(),
-                    Stage::LineFormat(
-                        r#"{{ if eq .level "error" }}ERR{{ else }}ok{{ end }} {{.region}}"#.into(),
-                    ),
-                ],
+                vec![json(), Stage::LineFormat(r#"{{ if eq .level "error" }}ERR{{ else }}ok{{ end }} {{.region}}"#.into())],
             ),
             (
                 r#"{job="nginx"} | pattern "<ip> - <user> [<_>] \"<method> <path> <_>\" <status> <bytes> <_>""#,
-                vec![Stage::Parser(ParserStage::Pattern(
-                    r#"<ip> - <user> [<_>] "<method> <path> <_>" <status> <bytes> <_>"#.into(),
-                ))],
+                vec![Stage::Parser(ParserStage::Pattern(r#"<ip> - <user> [<_>] "<method> <path> <_>" <status> <bytes> <_>"#.into()))],
             ),
             (
                 r#"{job="nginx"} | regexp "\" (?P<status>\\d{3}) (?P<bytes>\\d+) ""#,
-                vec![Stage::Parser(ParserStage::Regexp(
-                    r#"" (?P<status>\d{3}) (?P<bytes>\d+) "#.into(),
-                ))],
+                vec![Stage::Parser(ParserStage::Regexp(r#"" (?P<status>\d{3}) (?P<bytes>\d+) "#.into()))],
             ),
             (r#"{app="auth"} | decolorize"#, vec![Stage::Decolorize]),
             (
                 r#"{app="auth"} | regexp "user=(?P<user>\\w+)" | user="carol""#,
-                vec![
-                    Stage::Parser(ParserStage::Regexp(r"user=(?P<user>\w+)".into())),
-                    sf("user", MatchOp::Eq, "carol"),
-                ],
+                vec![Stage::Parser(ParserStage::Regexp(r"user=(?P<user>\w+)".into())), sf("user", MatchOp::Eq, "carol")],
             ),
-            (
-                r#"{app="auth"} | trace_id!="""#,
-                vec![sf("trace_id", MatchOp::Neq, "")],
-            ),
+            (r#"{app="auth"} | trace_id!="""#, vec![sf("trace_id", MatchOp::Neq, "")]),
             (
                 r#"{app="auth"} |> "<_> WARN <_>""#,
                 vec![Stage::LineFilter(LineFilter {
@@ -1768,10 +1191,9 @@ mod conformance {
 
     #[test]
     fn loki_answers() {
-        let (Ok(dataset), Ok(cases)) = (
-            std::fs::read_to_string(format!("{DIR}/dataset.jsonl")),
-            std::fs::read_to_string(format!("{DIR}/cases.json")),
-        ) else {
+        let (Ok(dataset), Ok(cases)) =
+            (std::fs::read_to_string(format!("{DIR}/dataset.jsonl")), std::fs::read_to_string(format!("{DIR}/cases.json")))
+        else {
             eprintln!("conformance files not found; skipped");
             return;
         };
@@ -1782,27 +1204,16 @@ mod conformance {
             let v: serde_json::Value = serde_json::from_str(body).unwrap();
             for s in v["streams"].as_array().unwrap() {
                 let stream = LabelSet::from_pairs(
-                    s["stream"]
-                        .as_object()
-                        .unwrap()
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())),
+                    s["stream"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())),
                 );
                 for e in s["values"].as_array().unwrap() {
                     let ts = e[0].as_str().unwrap().to_string();
                     let md: Vec<Label> = e
                         .get(2)
                         .and_then(|m| m.as_object())
-                        .map(|m| {
-                            m.iter()
-                                .map(|(k, v)| Label::new(k.clone(), v.as_str().unwrap()))
-                                .collect()
-                        })
+                        .map(|m| m.iter().map(|(k, v)| Label::new(k.clone(), v.as_str().unwrap())).collect())
                         .unwrap_or_default();
-                    entries.insert(
-                        (ts.clone(), stream.to_string()),
-                        (stream.clone(), e[1].as_str().unwrap().to_string(), md),
-                    );
+                    entries.insert((ts.clone(), stream.to_string()), (stream.clone(), e[1].as_str().unwrap().to_string(), md));
                     streams_by_ts.entry(ts).or_default().push(stream.clone());
                 }
             }
@@ -1814,19 +1225,13 @@ mod conformance {
             let p = Pipeline::new(&stages).unwrap();
             let mut found = false;
             for c in cases["cases"].as_array().unwrap() {
-                if c["params"]["query"].as_str() != Some(query)
-                    || c["resultType"].as_str() != Some("streams")
-                {
+                if c["params"]["query"].as_str() != Some(query) || c["resultType"].as_str() != Some("streams") {
                     continue;
                 }
                 found = true;
                 for s in c["result"].as_array().unwrap() {
                     let want = LabelSet::from_pairs(
-                        s["stream"]
-                            .as_object()
-                            .unwrap()
-                            .iter()
-                            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())),
+                        s["stream"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string())),
                     );
                     for e in s["values"].as_array().unwrap() {
                         let ts = e[0].as_str().unwrap();
@@ -1835,8 +1240,7 @@ mod conformance {
                         let mut ok = false;
                         let mut got_desc = String::new();
                         for stream in streams_by_ts.get(ts).into_iter().flatten() {
-                            let (stream, line, md) =
-                                &entries[&(ts.to_string(), stream.to_string())];
+                            let (stream, line, md) = &entries[&(ts.to_string(), stream.to_string())];
                             let mut sp = p.for_stream(stream);
                             if let Some(r) = sp.process(ts.parse().unwrap(), line, md) {
                                 let all = r.labels.all();
@@ -1847,10 +1251,7 @@ mod conformance {
                                 got_desc = format!("{all} {:?}", r.line);
                             }
                         }
-                        assert!(
-                            ok,
-                            "{query}: entry {ts} want {want} {want_line:?}, got {got_desc}"
-                        );
+                        assert!(ok, "{query}: entry {ts} want {want} {want_line:?}, got {got_desc}");
                         checked += 1;
                     }
                 }
@@ -1863,17 +1264,8 @@ mod conformance {
                 .as_array()
                 .unwrap()
                 .iter()
-                .filter(|c| {
-                    c["params"]["query"].as_str() == Some(query)
-                        && c["params"]["direction"].as_str() == Some("forward")
-                })
-                .flat_map(|c| {
-                    c["result"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|s| s["values"].as_array().unwrap().len())
-                })
+                .filter(|c| c["params"]["query"].as_str() == Some(query) && c["params"]["direction"].as_str() == Some("forward"))
+                .flat_map(|c| c["result"].as_array().unwrap().iter().map(|s| s["values"].as_array().unwrap().len()))
                 .sum();
             if total < 100 {
                 let mut ours = 0;

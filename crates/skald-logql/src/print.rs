@@ -25,11 +25,7 @@ pub(crate) fn duration_string(nanos: i64) -> String {
 
 /// A number literal; `-0` would lex as a (zero) duration, as in Loki, so it prints as `0`.
 fn number_string(v: f64) -> String {
-    if v == 0.0 {
-        "0".to_string()
-    } else {
-        v.to_string()
-    }
+    if v == 0.0 { "0".to_string() } else { v.to_string() }
 }
 
 fn write_list<T: Display>(f: &mut Formatter<'_>, items: &[T]) -> fmt::Result {
@@ -142,11 +138,7 @@ impl Display for ParserStage {
                 }
                 Ok(())
             }
-            ParserStage::Logfmt {
-                strict,
-                keep_empty,
-                params,
-            } => {
+            ParserStage::Logfmt { strict, keep_empty, params } => {
                 f.write_str("logfmt")?;
                 if *strict {
                     f.write_str(" --strict")?;
@@ -238,17 +230,8 @@ impl Display for LabelFilter {
                 write!(f, "{name} {op} {}", duration_string(*value))
             }
             LabelFilter::Bytes { name, op, value } => write!(f, "{name} {op} {value}B"),
-            LabelFilter::Ip {
-                name,
-                negate,
-                pattern,
-            } => {
-                write!(
-                    f,
-                    "{name}{}ip({})",
-                    if *negate { "!=" } else { "=" },
-                    go_quote(pattern)
-                )
+            LabelFilter::Ip { name, negate, pattern } => {
+                write!(f, "{name}{}ip({})", if *negate { "!=" } else { "=" }, go_quote(pattern))
             }
         }
     }
@@ -474,45 +457,20 @@ mod tests {
     fn canonical(q: &str) -> String {
         let e = parse_expr(q).unwrap_or_else(|e| panic!("{q}: {e}"));
         let printed = e.to_string();
-        assert_eq!(
-            parse_expr(&printed).as_ref(),
-            Ok(&e),
-            "{q} printed as {printed}"
-        );
+        assert_eq!(parse_expr(&printed).as_ref(), Ok(&e), "{q} printed as {printed}");
         printed
     }
 
     #[test]
     fn canonical_forms() {
         for (input, expected) in [
-            (
-                r#"{app="a",env=~"p.*"}|="x"|json|level="error""#,
-                r#"{app="a", env=~"p.*"} |= "x" | json | level="error""#,
-            ),
-            (
-                r#"sum by(env)(count_over_time({job="nginx"}[5m]))"#,
-                r#"sum by (env) (count_over_time({job="nginx"}[5m]))"#,
-            ),
-            (
-                r#"sum(rate({job="nginx"}[5m])) by (env) * 60"#,
-                r#"sum(rate({job="nginx"}[5m])) by (env) * 60"#,
-            ),
-            (
-                r#"count_over_time({job="nginx"}[10m] |= "POST")"#,
-                r#"count_over_time({job="nginx"} |= "POST" [10m])"#,
-            ),
-            (
-                r#"{a="b"} | x>=500 | d>1h30m | s<=100KB | y="5" | z=5"#,
-                r#"{a="b"} | x >= 500 | d > 1h30m | s <= 100000B | y="5" | z == 5"#,
-            ),
-            (
-                r#"{a="b"} | json x, y="a.b" | logfmt --strict"#,
-                r#"{a="b"} | json x, y="a.b" | logfmt --strict"#,
-            ),
-            (
-                r#"{a="b"} |= "x" or "y" | ip=ip("1.2.3.4")"#,
-                r#"{a="b"} |= "x" or "y" | ip=ip("1.2.3.4")"#,
-            ),
+            (r#"{app="a",env=~"p.*"}|="x"|json|level="error""#, r#"{app="a", env=~"p.*"} |= "x" | json | level="error""#),
+            (r#"sum by(env)(count_over_time({job="nginx"}[5m]))"#, r#"sum by (env) (count_over_time({job="nginx"}[5m]))"#),
+            (r#"sum(rate({job="nginx"}[5m])) by (env) * 60"#, r#"sum(rate({job="nginx"}[5m])) by (env) * 60"#),
+            (r#"count_over_time({job="nginx"}[10m] |= "POST")"#, r#"count_over_time({job="nginx"} |= "POST" [10m])"#),
+            (r#"{a="b"} | x>=500 | d>1h30m | s<=100KB | y="5" | z=5"#, r#"{a="b"} | x >= 500 | d > 1h30m | s <= 100000B | y="5" | z == 5"#),
+            (r#"{a="b"} | json x, y="a.b" | logfmt --strict"#, r#"{a="b"} | json x, y="a.b" | logfmt --strict"#),
+            (r#"{a="b"} |= "x" or "y" | ip=ip("1.2.3.4")"#, r#"{a="b"} |= "x" or "y" | ip=ip("1.2.3.4")"#),
             (
                 r#"quantile_over_time(.99,{a="b"}|unwrap duration(d)|__error__=""[5m]offset -1m)by(x)"#,
                 r#"quantile_over_time(0.99, {a="b"} | unwrap duration(d) | __error__="" [5m] offset -1m) by (x)"#,
@@ -527,14 +485,8 @@ mod tests {
             assert_eq!(canonical(input), expected);
         }
         canonical(r#"label_replace(vector(1), "a", "$1", "b", "(.*)")"#);
-        canonical(
-            r#"{a="b"} != "x" !~ "y" |> "<_>" !> "z" | unpack | decolorize | keep a, b!="c""#,
-        );
-        canonical(
-            "count_over_time({a=\"b\"}[5m]) / on (a) group_left (b, c) count_over_time({a=\"b\"}[5m])",
-        );
-        canonical(
-            "count_over_time({a=\"b\"}[5m]) > bool ignoring () group_right count_over_time({a=\"b\"}[5m])",
-        );
+        canonical(r#"{a="b"} != "x" !~ "y" |> "<_>" !> "z" | unpack | decolorize | keep a, b!="c""#);
+        canonical("count_over_time({a=\"b\"}[5m]) / on (a) group_left (b, c) count_over_time({a=\"b\"}[5m])");
+        canonical("count_over_time({a=\"b\"}[5m]) > bool ignoring () group_right count_over_time({a=\"b\"}[5m])");
     }
 }

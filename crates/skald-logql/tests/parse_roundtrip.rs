@@ -101,14 +101,9 @@ const FAILING_CONFORMANCE: &str = r#"-sum(count_over_time({app="auth"}[5m]))"#;
 fn roundtrip(query: &str) -> Expr {
     let expr = parse_expr(query).unwrap_or_else(|e| panic!("{query}: {e}"));
     let printed = expr.to_string();
-    let reparsed =
-        parse_expr(&printed).unwrap_or_else(|e| panic!("{query} printed as {printed}: {e}"));
+    let reparsed = parse_expr(&printed).unwrap_or_else(|e| panic!("{query} printed as {printed}: {e}"));
     assert_eq!(reparsed, expr, "{query} printed as {printed}");
-    assert_eq!(
-        reparsed.to_string(),
-        printed,
-        "printing is not stable for {query}"
-    );
+    assert_eq!(reparsed.to_string(), printed, "printing is not stable for {query}");
     expr
 }
 
@@ -116,10 +111,7 @@ fn check_conformance_query(query: &str) {
     if query == FAILING_CONFORMANCE {
         let err = parse_expr(query).unwrap_err();
         assert_eq!((err.line, err.col), (1, 2));
-        assert_eq!(
-            err.to_string(),
-            "parse error at line 1, col 2: syntax error: unexpected SUM, expecting NUMBER"
-        );
+        assert_eq!(err.to_string(), "parse error at line 1, col 2: syntax error: unexpected SUM, expecting NUMBER");
     } else {
         roundtrip(query);
     }
@@ -162,11 +154,7 @@ fn log(query: &str) -> LogExpr {
 }
 
 fn m(name: &str, op: MatchOp, value: &str) -> Matcher {
-    Matcher {
-        name: name.into(),
-        op,
-        value: value.into(),
-    }
+    Matcher { name: name.into(), op, value: value.into() }
 }
 
 #[test]
@@ -177,191 +165,91 @@ fn ast_shapes() {
     assert_eq!(
         l.pipeline,
         vec![
-            Stage::LineFilter(LineFilter {
-                op: LineFilterOp::Contains,
-                values: vec![LineFilterValue::Literal("POST".into())]
-            }),
-            Stage::LineFilter(LineFilter {
-                op: LineFilterOp::NotContains,
-                values: vec![LineFilterValue::Literal("/login".into())]
-            }),
+            Stage::LineFilter(LineFilter { op: LineFilterOp::Contains, values: vec![LineFilterValue::Literal("POST".into())] }),
+            Stage::LineFilter(LineFilter { op: LineFilterOp::NotContains, values: vec![LineFilterValue::Literal("/login".into())] }),
         ]
     );
     let l = log(r#"{job="nginx"} |~ "HTTP/1.1\" 5\\d\\d""#);
     assert_eq!(
         l.pipeline[0],
-        Stage::LineFilter(LineFilter {
-            op: LineFilterOp::Regex,
-            values: vec![LineFilterValue::Literal(r#"HTTP/1.1" 5\d\d"#.into())]
-        })
+        Stage::LineFilter(LineFilter { op: LineFilterOp::Regex, values: vec![LineFilterValue::Literal(r#"HTTP/1.1" 5\d\d"#.into())] })
     );
     let l = log(r#"{app="checkout"} | logfmt | amount > 250 and user="alice""#);
     assert_eq!(
         l.pipeline,
         vec![
-            Stage::Parser(ParserStage::Logfmt {
-                strict: false,
-                keep_empty: false,
-                params: vec![]
-            }),
+            Stage::Parser(ParserStage::Logfmt { strict: false, keep_empty: false, params: vec![] }),
             Stage::LabelFilter(LabelFilter::And(
-                Box::new(LabelFilter::Number {
-                    name: "amount".into(),
-                    op: CmpOp::Gt,
-                    value: 250.0
-                }),
+                Box::new(LabelFilter::Number { name: "amount".into(), op: CmpOp::Gt, value: 250.0 }),
                 Box::new(LabelFilter::String(m("user", MatchOp::Eq, "alice"))),
             )),
         ]
     );
     let l = log(r#"{app="checkout"} | logfmt | duration > 500ms"#);
-    assert_eq!(
-        l.pipeline[1],
-        Stage::LabelFilter(LabelFilter::Duration {
-            name: "duration".into(),
-            op: CmpOp::Gt,
-            value: 500_000_000
-        })
-    );
+    assert_eq!(l.pipeline[1], Stage::LabelFilter(LabelFilter::Duration { name: "duration".into(), op: CmpOp::Gt, value: 500_000_000 }));
     let l = log(r#"{app="payments"} | json | size > 100KB"#);
-    assert_eq!(
-        l.pipeline[1],
-        Stage::LabelFilter(LabelFilter::Bytes {
-            name: "size".into(),
-            op: CmpOp::Gt,
-            value: 100_000
-        })
-    );
+    assert_eq!(l.pipeline[1], Stage::LabelFilter(LabelFilter::Bytes { name: "size".into(), op: CmpOp::Gt, value: 100_000 }));
     let l = log(r#"{app="payments"} | json lvl="level", uid="user.id""#);
     assert_eq!(
         l.pipeline[0],
         Stage::Parser(ParserStage::Json(vec![
-            ExtractionParam {
-                name: "lvl".into(),
-                path: Some("level".into())
-            },
-            ExtractionParam {
-                name: "uid".into(),
-                path: Some("user.id".into())
-            },
+            ExtractionParam { name: "lvl".into(), path: Some("level".into()) },
+            ExtractionParam { name: "uid".into(), path: Some("user.id".into()) },
         ]))
     );
     let l = log(r#"{app="checkout"} | logfmt | label_format who=user"#);
-    assert_eq!(
-        l.pipeline[1],
-        Stage::LabelFormat(vec![LabelFormatItem::Rename {
-            dst: "who".into(),
-            src: "user".into()
-        }])
-    );
+    assert_eq!(l.pipeline[1], Stage::LabelFormat(vec![LabelFormatItem::Rename { dst: "who".into(), src: "user".into() }]));
     let l = log(r#"{app="auth"} |= ip("192.168.1.0/24")"#);
     assert_eq!(
         l.pipeline[0],
-        Stage::LineFilter(LineFilter {
-            op: LineFilterOp::Contains,
-            values: vec![LineFilterValue::Ip("192.168.1.0/24".into())]
-        })
+        Stage::LineFilter(LineFilter { op: LineFilterOp::Contains, values: vec![LineFilterValue::Ip("192.168.1.0/24".into())] })
     );
     let l = log(r#"{app="checkout"} | logfmt | level="warn" or level="error""#);
-    assert!(matches!(
-        &l.pipeline[1],
-        Stage::LabelFilter(LabelFilter::Or(_, _))
-    ));
+    assert!(matches!(&l.pipeline[1], Stage::LabelFilter(LabelFilter::Or(_, _))));
 
     // Metric queries.
     let s = sample(r#"sum by (env) (count_over_time({job="nginx"}[5m])) > bool 60"#);
-    let SampleExpr::Binary(b) = s else {
-        panic!("{s:?}")
-    };
+    let SampleExpr::Binary(b) = s else { panic!("{s:?}") };
     assert_eq!(b.op, BinaryOp::Gt);
     assert!(b.return_bool);
     assert_eq!(b.rhs, SampleExpr::Literal(60.0));
-    let SampleExpr::VectorAggregation(v) = &b.lhs else {
-        panic!()
-    };
+    let SampleExpr::VectorAggregation(v) = &b.lhs else { panic!() };
     assert_eq!(v.op, VectorOp::Sum);
     assert!(v.grouping_first);
-    assert_eq!(
-        v.grouping,
-        Some(Grouping {
-            without: false,
-            labels: vec!["env".into()]
-        })
-    );
-    let SampleExpr::RangeAggregation(r) = v.expr.as_ref() else {
-        panic!()
-    };
+    assert_eq!(v.grouping, Some(Grouping { without: false, labels: vec!["env".into()] }));
+    let SampleExpr::RangeAggregation(r) = v.expr.as_ref() else { panic!() };
     assert_eq!(r.op, RangeOp::CountOverTime);
     assert_eq!(r.range, 300_000_000_000);
     assert_eq!(r.offset, 0);
     assert_eq!(r.log.matchers, vec![m("job", MatchOp::Eq, "nginx")]);
 
-    let s = sample(
-        r#"max_over_time({app="payments"} | json | __error__="" | unwrap latency_ms [5m]) by (region)"#,
-    );
-    let SampleExpr::RangeAggregation(r) = s else {
-        panic!()
-    };
+    let s = sample(r#"max_over_time({app="payments"} | json | __error__="" | unwrap latency_ms [5m]) by (region)"#);
+    let SampleExpr::RangeAggregation(r) = s else { panic!() };
     assert_eq!(r.op, RangeOp::MaxOverTime);
-    assert_eq!(
-        r.unwrap,
-        Some(Unwrap {
-            label: "latency_ms".into(),
-            conversion: UnwrapConversion::None,
-            post_filters: vec![]
-        })
-    );
+    assert_eq!(r.unwrap, Some(Unwrap { label: "latency_ms".into(), conversion: UnwrapConversion::None, post_filters: vec![] }));
     assert_eq!(r.log.pipeline.len(), 2);
-    assert_eq!(
-        r.grouping,
-        Some(Grouping {
-            without: false,
-            labels: vec!["region".into()]
-        })
-    );
+    assert_eq!(r.grouping, Some(Grouping { without: false, labels: vec!["region".into()] }));
 
     let s = sample(r#"sum(rate({job="nginx"}[5m])) by (env) * 60"#);
     let SampleExpr::Binary(b) = s else { panic!() };
     assert_eq!(b.op, BinaryOp::Mul);
-    let SampleExpr::VectorAggregation(v) = &b.lhs else {
-        panic!()
-    };
+    let SampleExpr::VectorAggregation(v) = &b.lhs else { panic!() };
     assert!(!v.grouping_first);
 
     let s = sample(
         r#"sum by (env, instance) (count_over_time({job="nginx"}[5m])) / on (env) group_left sum by (env) (count_over_time({job="nginx"}[5m]))"#,
     );
     let SampleExpr::Binary(b) = s else { panic!() };
-    assert_eq!(
-        b.matching,
-        Some(VectorMatching {
-            on: true,
-            labels: vec!["env".into()]
-        })
-    );
+    assert_eq!(b.matching, Some(VectorMatching { on: true, labels: vec!["env".into()] }));
     assert_eq!(b.group, Some((GroupSide::Left, vec![])));
 
     let s = sample(r#"count_over_time({job="nginx"}[5m] offset 10m)"#);
-    let SampleExpr::RangeAggregation(r) = s else {
-        panic!()
-    };
+    let SampleExpr::RangeAggregation(r) = s else { panic!() };
     assert_eq!(r.offset, 600_000_000_000);
 
-    let s = sample(
-        r#"label_replace(sum by (instance) (count_over_time({job="nginx"}[5m])), "host", "$1", "instance", "web-(.*)")"#,
-    );
-    let SampleExpr::LabelReplace(lr) = s else {
-        panic!()
-    };
-    assert_eq!(
-        (
-            lr.dst.as_str(),
-            lr.replacement.as_str(),
-            lr.src.as_str(),
-            lr.regex.as_str()
-        ),
-        ("host", "$1", "instance", "web-(.*)")
-    );
+    let s = sample(r#"label_replace(sum by (instance) (count_over_time({job="nginx"}[5m])), "host", "$1", "instance", "web-(.*)")"#);
+    let SampleExpr::LabelReplace(lr) = s else { panic!() };
+    assert_eq!((lr.dst.as_str(), lr.replacement.as_str(), lr.src.as_str(), lr.regex.as_str()), ("host", "$1", "instance", "web-(.*)"));
 
     let s = sample(r#"sum(count_over_time({job="nginx"}[5m])) or vector(0)"#);
     let SampleExpr::Binary(b) = s else { panic!() };
@@ -374,48 +262,24 @@ fn ast_shapes() {
     assert!(matches!(&b.lhs, SampleExpr::Binary(x) if x.op == BinaryOp::Mul));
 
     let s = sample(r#"topk(2, sum by (instance) (count_over_time({job="nginx"}[15m])))"#);
-    let SampleExpr::VectorAggregation(v) = s else {
-        panic!()
-    };
+    let SampleExpr::VectorAggregation(v) = s else { panic!() };
     assert_eq!((v.op, v.param), (VectorOp::Topk, Some(2.0)));
 
-    let s = sample(
-        r#"quantile_over_time(0.99, {app="checkout"} | logfmt | unwrap duration(duration) [10m]) by (env)"#,
-    );
-    let SampleExpr::RangeAggregation(r) = s else {
-        panic!()
-    };
+    let s = sample(r#"quantile_over_time(0.99, {app="checkout"} | logfmt | unwrap duration(duration) [10m]) by (env)"#);
+    let SampleExpr::RangeAggregation(r) = s else { panic!() };
     assert_eq!(r.param, Some(0.99));
-    assert_eq!(
-        r.unwrap.as_ref().map(|u| u.conversion),
-        Some(UnwrapConversion::Duration)
-    );
+    assert_eq!(r.unwrap.as_ref().map(|u| u.conversion), Some(UnwrapConversion::Duration));
 }
 
 #[test]
 fn canonical_printing() {
     for (input, expected) in [
-        (
-            r#"{app="a",env=~"p.*"}|="x"|json|level="error""#,
-            r#"{app="a", env=~"p.*"} |= "x" | json | level="error""#,
-        ),
-        (
-            r#"sum by(env)(count_over_time({job="nginx"}[5m]))"#,
-            r#"sum by (env) (count_over_time({job="nginx"}[5m]))"#,
-        ),
-        (
-            r#"count_over_time({job="nginx"}|="POST"[10m])"#,
-            r#"count_over_time({job="nginx"} |= "POST" [10m])"#,
-        ),
+        (r#"{app="a",env=~"p.*"}|="x"|json|level="error""#, r#"{app="a", env=~"p.*"} |= "x" | json | level="error""#),
+        (r#"sum by(env)(count_over_time({job="nginx"}[5m]))"#, r#"sum by (env) (count_over_time({job="nginx"}[5m]))"#),
+        (r#"count_over_time({job="nginx"}|="POST"[10m])"#, r#"count_over_time({job="nginx"} |= "POST" [10m])"#),
         (r#"rate(({job="nginx"})[5m])"#, r#"rate({job="nginx"}[5m])"#),
-        (
-            r#"{a="b"} | logfmt --keep-empty --strict x,y="z""#,
-            r#"{a="b"} | logfmt --strict --keep-empty x, y="z""#,
-        ),
-        (
-            r#"{a="b"} | x=5 , y>=1.5e3 z<-2"#,
-            r#"{a="b"} | x == 5 and y >= 1500 and z < -2"#,
-        ),
+        (r#"{a="b"} | logfmt --keep-empty --strict x,y="z""#, r#"{a="b"} | logfmt --strict --keep-empty x, y="z""#),
+        (r#"{a="b"} | x=5 , y>=1.5e3 z<-2"#, r#"{a="b"} | x == 5 and y >= 1500 and z < -2"#),
         (
             r#"{a="b"} | label_format a=b,c="{{.d}}" | drop x,y="1" | keep z"#,
             r#"{a="b"} | label_format a=b, c="{{.d}}" | drop x, y="1" | keep z"#,
@@ -432,25 +296,10 @@ fn canonical_printing() {
 #[test]
 fn error_cases() {
     for (query, line, col, message) in [
-        (
-            r#"-sum(count_over_time({app="auth"}[5m]))"#,
-            1,
-            2,
-            "syntax error: unexpected SUM, expecting NUMBER",
-        ),
-        (
-            r#"{app="auth""#,
-            1,
-            12,
-            "syntax error: unexpected $end, expecting } or ,",
-        ),
+        (r#"-sum(count_over_time({app="auth"}[5m]))"#, 1, 2, "syntax error: unexpected SUM, expecting NUMBER"),
+        (r#"{app="auth""#, 1, 12, "syntax error: unexpected $end, expecting } or ,"),
         (r#"{app="auth"} |= "x"#, 1, 17, "literal not terminated"),
-        (
-            r#"{app="auth"} |= "x" | foo"#,
-            1,
-            26,
-            "syntax error: unexpected $end",
-        ),
+        (r#"{app="auth"} |= "x" | foo"#, 1, 26, "syntax error: unexpected $end"),
         (
             r#"{app="auth"}
 | json
@@ -459,107 +308,37 @@ fn error_cases() {
             7,
             "syntax error: unexpected STRING",
         ),
-        (
-            r#"unknown_fn({app="auth"}[5m])"#,
-            1,
-            1,
-            "syntax error: unexpected IDENTIFIER",
-        ),
-        (
-            r#"count_over_time({app="auth"}[5m]))"#,
-            1,
-            34,
-            "syntax error: unexpected )",
-        ),
-        (
-            r#"sum(count_over_time({app="auth"}[5m])"#,
-            1,
-            38,
-            "syntax error: unexpected $end, expecting )",
-        ),
-        (
-            r#"count_over_time({app="auth"}[5x])"#,
-            1,
-            29,
-            "not a valid duration string: \"5x\"",
-        ),
-        (
-            r#"count_over_time({app="auth"}[5m)"#,
-            1,
-            29,
-            "missing closing ']' in duration",
-        ),
-        (
-            r#"sum_over_time({app="auth"}[5m])"#,
-            1,
-            1,
-            "invalid aggregation sum_over_time without unwrap",
-        ),
-        (
-            r#"bytes_rate({app="auth"} | unwrap x [5m])"#,
-            1,
-            1,
-            "invalid aggregation bytes_rate with unwrap",
-        ),
-        (
-            r#"rate({app="auth"}[5m]) by (x)"#,
-            1,
-            1,
-            "grouping not allowed for rate aggregation",
-        ),
+        (r#"unknown_fn({app="auth"}[5m])"#, 1, 1, "syntax error: unexpected IDENTIFIER"),
+        (r#"count_over_time({app="auth"}[5m]))"#, 1, 34, "syntax error: unexpected )"),
+        (r#"sum(count_over_time({app="auth"}[5m])"#, 1, 38, "syntax error: unexpected $end, expecting )"),
+        (r#"count_over_time({app="auth"}[5x])"#, 1, 29, "not a valid duration string: \"5x\""),
+        (r#"count_over_time({app="auth"}[5m)"#, 1, 29, "missing closing ']' in duration"),
+        (r#"sum_over_time({app="auth"}[5m])"#, 1, 1, "invalid aggregation sum_over_time without unwrap"),
+        (r#"bytes_rate({app="auth"} | unwrap x [5m])"#, 1, 1, "invalid aggregation bytes_rate with unwrap"),
+        (r#"rate({app="auth"}[5m]) by (x)"#, 1, 1, "grouping not allowed for rate aggregation"),
         (
             r#"{app=~".*"}"#,
             1,
             1,
             "queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will",
         ),
-        (
-            r#"{app="a"} | regexp "(?P<x>""#,
-            1,
-            20,
-            "invalid regexp parser: error parsing regexp: unclosed group",
-        ),
-        (
-            r#"label_replace(vector(1), "a", "b", "c", "(")"#,
-            1,
-            41,
-            "invalid regex in label_replace: error parsing regexp: unclosed group",
-        ),
-        (
-            r#"1 and vector(1)"#,
-            1,
-            3,
-            "unexpected literal for left leg of logical/set binary operation (and): 1.000000",
-        ),
-        (
-            r#"bottomk(0, vector(1))"#,
-            1,
-            9,
-            "invalid parameter (must be greater than 0) bottomk(0",
-        ),
+        (r#"{app="a"} | regexp "(?P<x>""#, 1, 20, "invalid regexp parser: error parsing regexp: unclosed group"),
+        (r#"label_replace(vector(1), "a", "b", "c", "(")"#, 1, 41, "invalid regex in label_replace: error parsing regexp: unclosed group"),
+        (r#"1 and vector(1)"#, 1, 3, "unexpected literal for left leg of logical/set binary operation (and): 1.000000"),
+        (r#"bottomk(0, vector(1))"#, 1, 9, "invalid parameter (must be greater than 0) bottomk(0"),
         ("#only a comment", 1, 16, "syntax error: unexpected $end"),
         ("", 1, 1, "syntax error: unexpected $end"),
         ("{a=\"b\"} @", 1, 9, "syntax error: unexpected @"),
     ] {
         let err = parse_expr(query).expect_err(query);
-        assert_eq!(
-            (err.line, err.col, err.message.as_str()),
-            (line, col, message),
-            "query {query}"
-        );
-        assert_eq!(
-            err.to_string(),
-            format!("parse error at line {line}, col {col}: {message}")
-        );
+        assert_eq!((err.line, err.col, err.message.as_str()), (line, col, message), "query {query}");
+        assert_eq!(err.to_string(), format!("parse error at line {line}, col {col}: {message}"));
     }
 }
 
 #[test]
 fn matchers_only() {
-    assert_eq!(
-        parse_matchers(r#"{a="b", c=~"x"}"#).unwrap(),
-        vec![m("a", MatchOp::Eq, "b"), m("c", MatchOp::Re, "x")]
-    );
+    assert_eq!(parse_matchers(r#"{a="b", c=~"x"}"#).unwrap(), vec![m("a", MatchOp::Eq, "b"), m("c", MatchOp::Re, "x")]);
     assert!(parse_matchers(r#"{a="b"} | json"#).is_err());
     assert!(parse_matchers(r#"count_over_time({a="b"}[1m])"#).is_err());
     assert!(parse_matchers(r#"{a=""}"#).is_err());
@@ -575,21 +354,9 @@ fn large_inputs_are_linear_and_deep_ones_rejected() {
     for deep in [
         format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000)),
         format!("{}1", "-".repeat(100_000)),
-        format!(
-            r#"{}count_over_time({{a="b"}}[1m]){}"#,
-            "sum(".repeat(100_000),
-            ")".repeat(100_000)
-        ),
-        format!(
-            r#"rate({}{{a="b"}}{}[1m])"#,
-            "(".repeat(100_000),
-            ")".repeat(100_000)
-        ),
-        format!(
-            r#"{{a="b"}} | {}x="1"{}"#,
-            "(".repeat(100_000),
-            ")".repeat(100_000)
-        ),
+        format!(r#"{}count_over_time({{a="b"}}[1m]){}"#, "sum(".repeat(100_000), ")".repeat(100_000)),
+        format!(r#"rate({}{{a="b"}}{}[1m])"#, "(".repeat(100_000), ")".repeat(100_000)),
+        format!(r#"{{a="b"}} | {}x="1"{}"#, "(".repeat(100_000), ")".repeat(100_000)),
         vec!["2"; 100_000].join(" ^ "),
         vec!["vector(1)"; 100_000].join(" or "),
         "-".repeat(200_000),
@@ -603,32 +370,14 @@ fn large_inputs_are_linear_and_deep_ones_rejected() {
         // Must return (an error or not) quickly and without overflowing the stack.
         let start = std::time::Instant::now();
         let _ = parse_expr(&deep);
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(3),
-            "slow on {}...",
-            &deep[..40]
-        );
+        assert!(start.elapsed() < std::time::Duration::from_secs(3), "slow on {}...", &deep[..40]);
     }
 }
 
 // ----- property tests -----
 
-const NAMES: &[&str] = &[
-    "app",
-    "env",
-    "job",
-    "level",
-    "status",
-    "latency_ms",
-    "__error__",
-    "x_1",
-    "Region",
-    "rate",
-    "sum",
-    "ip",
-    "bytes",
-    "duration",
-];
+const NAMES: &[&str] =
+    &["app", "env", "job", "level", "status", "latency_ms", "__error__", "x_1", "Region", "rate", "sum", "ip", "bytes", "duration"];
 const REGEXES: &[&str] = &["a.*", ".+", "(foo|bar)", "[0-9]{3}", "", "x\\d+", "(?i)err"];
 
 fn name() -> impl Strategy<Value = String> {
@@ -653,89 +402,46 @@ fn match_op() -> impl Strategy<Value = MatchOp> {
 
 fn matcher() -> impl Strategy<Value = Matcher> {
     (name(), match_op(), text(), regex_text()).prop_map(|(name, op, t, r)| {
-        let value = if matches!(op, MatchOp::Re | MatchOp::Nre) {
-            r
-        } else {
-            t
-        };
+        let value = if matches!(op, MatchOp::Re | MatchOp::Nre) { r } else { t };
         Matcher { name, op, value }
     })
 }
 
 fn selector() -> impl Strategy<Value = Vec<Matcher>> {
     (name(), "[a-z]{1,8}", prop::collection::vec(matcher(), 0..3)).prop_map(|(n, v, rest)| {
-        let mut ms = vec![Matcher {
-            name: n,
-            op: MatchOp::Eq,
-            value: v,
-        }];
+        let mut ms = vec![Matcher { name: n, op: MatchOp::Eq, value: v }];
         ms.extend(rest);
         ms
     })
 }
 
 fn cmp_op() -> impl Strategy<Value = CmpOp> {
-    prop::sample::select(vec![
-        CmpOp::Eq,
-        CmpOp::Neq,
-        CmpOp::Gt,
-        CmpOp::Gte,
-        CmpOp::Lt,
-        CmpOp::Lte,
-    ])
+    prop::sample::select(vec![CmpOp::Eq, CmpOp::Neq, CmpOp::Gt, CmpOp::Gte, CmpOp::Lt, CmpOp::Lte])
 }
 
 fn number() -> impl Strategy<Value = f64> {
-    prop_oneof![
-        (-1000i32..1000).prop_map(f64::from),
-        any::<f64>().prop_filter("finite", |v| v.is_finite()),
-        (0.0f64..1.0),
-    ]
+    prop_oneof![(-1000i32..1000).prop_map(f64::from), any::<f64>().prop_filter("finite", |v| v.is_finite()), (0.0f64..1.0),]
 }
 
 fn duration() -> impl Strategy<Value = i64> {
-    prop_oneof![
-        (0i64..100_000).prop_map(|ms| ms * 1_000_000),
-        (-1_000_000_000_000_000i64..1_000_000_000_000_000),
-        Just(0i64),
-    ]
+    prop_oneof![(0i64..100_000).prop_map(|ms| ms * 1_000_000), (-1_000_000_000_000_000i64..1_000_000_000_000_000), Just(0i64),]
 }
 
 fn label_filter_leaf() -> impl Strategy<Value = LabelFilter> {
     prop_oneof![
         matcher().prop_map(LabelFilter::String),
-        (name(), cmp_op(), number()).prop_map(|(name, op, value)| LabelFilter::Number {
-            name,
-            op,
-            value
-        }),
-        (name(), cmp_op(), duration()).prop_map(|(name, op, value)| LabelFilter::Duration {
-            name,
-            op,
-            value
-        }),
-        (name(), cmp_op(), 0u64..(1u64 << 53)).prop_map(|(name, op, value)| LabelFilter::Bytes {
-            name,
-            op,
-            value
-        }),
-        (name(), any::<bool>(), "[0-9./a-f:-]{1,12}").prop_map(|(name, negate, pattern)| {
-            LabelFilter::Ip {
-                name,
-                negate,
-                pattern,
-            }
-        }),
+        (name(), cmp_op(), number()).prop_map(|(name, op, value)| LabelFilter::Number { name, op, value }),
+        (name(), cmp_op(), duration()).prop_map(|(name, op, value)| LabelFilter::Duration { name, op, value }),
+        (name(), cmp_op(), 0u64..(1u64 << 53)).prop_map(|(name, op, value)| LabelFilter::Bytes { name, op, value }),
+        (name(), any::<bool>(), "[0-9./a-f:-]{1,12}").prop_map(|(name, negate, pattern)| { LabelFilter::Ip { name, negate, pattern } }),
     ]
 }
 
 fn label_filter_any() -> impl Strategy<Value = LabelFilter> {
     label_filter_leaf().prop_recursive(3, 12, 2, |inner| {
         prop_oneof![
-            (inner.clone(), inner.clone())
-                .prop_map(|(l, r)| LabelFilter::And(Box::new(l), Box::new(r))),
-            (inner.clone(), inner.clone())
-                .prop_map(|(l, r)| LabelFilter::Or(Box::new(l), Box::new(r))),
+            (inner.clone(), inner.clone()).prop_map(|(l, r)| LabelFilter::And(Box::new(l), Box::new(r))),
+            (inner.clone(), inner.clone()).prop_map(|(l, r)| LabelFilter::Or(Box::new(l), Box::new(r))),
             inner.prop_map(|i| LabelFilter::Paren(Box::new(i))),
         ]
     })
@@ -752,26 +458,14 @@ fn canonical_filter(f: LabelFilter) -> LabelFilter {
         LabelFilter::And(l, r) => {
             let l = canonical_filter(*l);
             let r = canonical_filter(*r);
-            let l = if matches!(l, LabelFilter::Or(..)) {
-                paren(l)
-            } else {
-                l
-            };
-            let r = if matches!(r, LabelFilter::Or(..) | LabelFilter::And(..)) {
-                paren(r)
-            } else {
-                r
-            };
+            let l = if matches!(l, LabelFilter::Or(..)) { paren(l) } else { l };
+            let r = if matches!(r, LabelFilter::Or(..) | LabelFilter::And(..)) { paren(r) } else { r };
             LabelFilter::And(Box::new(l), Box::new(r))
         }
         LabelFilter::Or(l, r) => {
             let l = canonical_filter(*l);
             let r = canonical_filter(*r);
-            let r = if matches!(r, LabelFilter::Or(..)) {
-                paren(r)
-            } else {
-                r
-            };
+            let r = if matches!(r, LabelFilter::Or(..)) { paren(r) } else { r };
             LabelFilter::Or(Box::new(l), Box::new(r))
         }
         LabelFilter::Paren(i) => paren(canonical_filter(*i)),
@@ -785,20 +479,11 @@ fn label_filter() -> impl Strategy<Value = LabelFilter> {
 }
 
 fn extraction_params() -> impl Strategy<Value = Vec<ExtractionParam>> {
-    prop::collection::vec(
-        (name(), prop::option::of(text())).prop_map(|(name, path)| ExtractionParam { name, path }),
-        0..3,
-    )
+    prop::collection::vec((name(), prop::option::of(text())).prop_map(|(name, path)| ExtractionParam { name, path }), 0..3)
 }
 
 fn named_matchers() -> impl Strategy<Value = Vec<NamedMatcher>> {
-    prop::collection::vec(
-        prop_oneof![
-            name().prop_map(NamedMatcher::Name),
-            matcher().prop_map(NamedMatcher::Matcher)
-        ],
-        1..3,
-    )
+    prop::collection::vec(prop_oneof![name().prop_map(NamedMatcher::Name), matcher().prop_map(NamedMatcher::Matcher)], 1..3)
 }
 
 fn line_filter() -> impl Strategy<Value = LineFilter> {
@@ -814,19 +499,14 @@ fn line_filter() -> impl Strategy<Value = LineFilter> {
         3 => text().prop_map(LineFilterValue::Literal),
         1 => "[0-9./]{1,12}".prop_map(LineFilterValue::Ip),
     ];
-    (
-        op,
-        prop::collection::vec(value, 1..3),
-        prop::collection::vec(regex_text(), 1..3),
-    )
-        .prop_map(|(op, values, regexes)| {
-            let values = if matches!(op, LineFilterOp::Regex | LineFilterOp::NotRegex) {
-                regexes.into_iter().map(LineFilterValue::Literal).collect()
-            } else {
-                values
-            };
-            LineFilter { op, values }
-        })
+    (op, prop::collection::vec(value, 1..3), prop::collection::vec(regex_text(), 1..3)).prop_map(|(op, values, regexes)| {
+        let values = if matches!(op, LineFilterOp::Regex | LineFilterOp::NotRegex) {
+            regexes.into_iter().map(LineFilterValue::Literal).collect()
+        } else {
+            values
+        };
+        LineFilter { op, values }
+    })
 }
 
 fn stage() -> impl Strategy<Value = Stage> {
@@ -874,15 +554,12 @@ fn separate_ambiguous_stages(stages: Vec<Stage>) -> Vec<Stage> {
 }
 
 fn log_expr() -> impl Strategy<Value = LogExpr> {
-    (selector(), prop::collection::vec(stage(), 0..4)).prop_map(|(matchers, pipeline)| LogExpr {
-        matchers,
-        pipeline: separate_ambiguous_stages(pipeline),
-    })
+    (selector(), prop::collection::vec(stage(), 0..4))
+        .prop_map(|(matchers, pipeline)| LogExpr { matchers, pipeline: separate_ambiguous_stages(pipeline) })
 }
 
 fn grouping() -> impl Strategy<Value = Grouping> {
-    (any::<bool>(), prop::collection::vec(name(), 0..3))
-        .prop_map(|(without, labels)| Grouping { without, labels })
+    (any::<bool>(), prop::collection::vec(name(), 0..3)).prop_map(|(without, labels)| Grouping { without, labels })
 }
 
 const RANGE_OPS: &[RangeOp] = &[
@@ -914,11 +591,7 @@ fn range_aggregation() -> impl Strategy<Value = RangeAggregation> {
         ]),
         prop::collection::vec(label_filter(), 0..2),
     )
-        .prop_map(|(label, conversion, post_filters)| Unwrap {
-            label,
-            conversion,
-            post_filters,
-        });
+        .prop_map(|(label, conversion, post_filters)| Unwrap { label, conversion, post_filters });
     (
         prop::sample::select(RANGE_OPS),
         0.0f64..1.0,
@@ -929,36 +602,27 @@ fn range_aggregation() -> impl Strategy<Value = RangeAggregation> {
         prop_oneof![Just(0i64), duration()],
         prop::option::of(grouping()),
     )
-        .prop_map(
-            |(op, q, log, unwrap, want_unwrap, range, offset, grouping)| {
-                use RangeOp::*;
-                let unwrap = match op {
-                    CountOverTime | BytesOverTime | BytesRate => None,
-                    Rate | AbsentOverTime => want_unwrap.then_some(unwrap),
-                    _ => Some(unwrap),
-                };
-                let grouping_allowed = matches!(
-                    op,
-                    AvgOverTime
-                        | StddevOverTime
-                        | StdvarOverTime
-                        | QuantileOverTime
-                        | MaxOverTime
-                        | MinOverTime
-                        | FirstOverTime
-                        | LastOverTime
-                );
-                RangeAggregation {
-                    op,
-                    param: (op == QuantileOverTime).then_some(q),
-                    log,
-                    unwrap,
-                    range,
-                    offset,
-                    grouping: if grouping_allowed { grouping } else { None },
-                }
-            },
-        )
+        .prop_map(|(op, q, log, unwrap, want_unwrap, range, offset, grouping)| {
+            use RangeOp::*;
+            let unwrap = match op {
+                CountOverTime | BytesOverTime | BytesRate => None,
+                Rate | AbsentOverTime => want_unwrap.then_some(unwrap),
+                _ => Some(unwrap),
+            };
+            let grouping_allowed = matches!(
+                op,
+                AvgOverTime | StddevOverTime | StdvarOverTime | QuantileOverTime | MaxOverTime | MinOverTime | FirstOverTime | LastOverTime
+            );
+            RangeAggregation {
+                op,
+                param: (op == QuantileOverTime).then_some(q),
+                log,
+                unwrap,
+                range,
+                offset,
+                grouping: if grouping_allowed { grouping } else { None },
+            }
+        })
 }
 
 const VECTOR_OPS: &[VectorOp] = &[
@@ -997,12 +661,7 @@ fn prec(op: BinaryOp) -> u8 {
     match op {
         BinaryOp::Or => 1,
         BinaryOp::And | BinaryOp::Unless => 2,
-        BinaryOp::Eq
-        | BinaryOp::Neq
-        | BinaryOp::Gt
-        | BinaryOp::Gte
-        | BinaryOp::Lt
-        | BinaryOp::Lte => 3,
+        BinaryOp::Eq | BinaryOp::Neq | BinaryOp::Gt | BinaryOp::Gte | BinaryOp::Lt | BinaryOp::Lte => 3,
         BinaryOp::Add | BinaryOp::Sub => 4,
         BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => 5,
         BinaryOp::Pow => 6,
@@ -1013,11 +672,7 @@ fn is_const(e: &SampleExpr) -> bool {
     match e {
         SampleExpr::Literal(_) => true,
         SampleExpr::Paren(i) => is_const(i),
-        SampleExpr::Binary(b) => {
-            !matches!(b.op, BinaryOp::Or | BinaryOp::And | BinaryOp::Unless)
-                && is_const(&b.lhs)
-                && is_const(&b.rhs)
-        }
+        SampleExpr::Binary(b) => !matches!(b.op, BinaryOp::Or | BinaryOp::And | BinaryOp::Unless) && is_const(&b.lhs) && is_const(&b.rhs),
         _ => false,
     }
 }
@@ -1034,20 +689,10 @@ fn canonical_sample(e: SampleExpr) -> SampleExpr {
             let mut b = *b;
             b.lhs = canonical_sample(b.lhs);
             b.rhs = canonical_sample(b.rhs);
-            if matches!(b.op, BinaryOp::Or | BinaryOp::And | BinaryOp::Unless)
-                && (is_const(&b.lhs) || is_const(&b.rhs))
-            {
+            if matches!(b.op, BinaryOp::Or | BinaryOp::And | BinaryOp::Unless) && (is_const(&b.lhs) || is_const(&b.rhs)) {
                 b.op = BinaryOp::Add;
             }
-            if !matches!(
-                b.op,
-                BinaryOp::Eq
-                    | BinaryOp::Neq
-                    | BinaryOp::Gt
-                    | BinaryOp::Gte
-                    | BinaryOp::Lt
-                    | BinaryOp::Lte
-            ) {
+            if !matches!(b.op, BinaryOp::Eq | BinaryOp::Neq | BinaryOp::Gt | BinaryOp::Gte | BinaryOp::Lt | BinaryOp::Lte) {
                 b.return_bool = false;
             }
             if b.matching.is_none() {
@@ -1112,61 +757,29 @@ fn sample_leaf() -> impl Strategy<Value = SampleExpr> {
 
 fn sample_any() -> impl Strategy<Value = SampleExpr> {
     sample_leaf().prop_recursive(3, 8, 2, |inner| {
-        let matching = prop::option::of(
-            (any::<bool>(), prop::collection::vec(name(), 0..3))
-                .prop_map(|(on, labels)| VectorMatching { on, labels }),
-        );
-        let group = prop::option::of((
-            prop::sample::select(vec![GroupSide::Left, GroupSide::Right]),
-            prop::collection::vec(name(), 0..3),
-        ));
+        let matching =
+            prop::option::of((any::<bool>(), prop::collection::vec(name(), 0..3)).prop_map(|(on, labels)| VectorMatching { on, labels }));
+        let group = prop::option::of((prop::sample::select(vec![GroupSide::Left, GroupSide::Right]), prop::collection::vec(name(), 0..3)));
         prop_oneof![
-            (
-                prop::sample::select(VECTOR_OPS),
-                1u32..100,
-                inner.clone(),
-                prop::option::of(grouping()),
-                any::<bool>()
-            )
-                .prop_map(|(op, k, expr, grouping, grouping_first)| {
+            (prop::sample::select(VECTOR_OPS), 1u32..100, inner.clone(), prop::option::of(grouping()), any::<bool>()).prop_map(
+                |(op, k, expr, grouping, grouping_first)| {
                     SampleExpr::VectorAggregation(VectorAggregation {
                         op,
-                        param: matches!(op, VectorOp::Topk | VectorOp::Bottomk)
-                            .then_some(f64::from(k)),
+                        param: matches!(op, VectorOp::Topk | VectorOp::Bottomk).then_some(f64::from(k)),
                         expr: Box::new(expr),
                         grouping,
                         grouping_first,
                     })
-                }),
-            (
-                prop::sample::select(BINARY_OPS),
-                inner.clone(),
-                inner.clone(),
-                any::<bool>(),
-                matching,
-                group
-            )
-                .prop_map(|(op, lhs, rhs, return_bool, matching, group)| {
-                    SampleExpr::Binary(Box::new(BinaryExpr {
-                        op,
-                        lhs,
-                        rhs,
-                        return_bool,
-                        matching,
-                        group,
-                    }))
-                }),
-            (inner.clone(), name(), text(), name(), regex_text()).prop_map(
-                |(expr, dst, replacement, src, regex)| {
-                    SampleExpr::LabelReplace(Box::new(LabelReplace {
-                        expr,
-                        dst,
-                        replacement,
-                        src,
-                        regex,
-                    }))
                 }
             ),
+            (prop::sample::select(BINARY_OPS), inner.clone(), inner.clone(), any::<bool>(), matching, group).prop_map(
+                |(op, lhs, rhs, return_bool, matching, group)| {
+                    SampleExpr::Binary(Box::new(BinaryExpr { op, lhs, rhs, return_bool, matching, group }))
+                }
+            ),
+            (inner.clone(), name(), text(), name(), regex_text()).prop_map(|(expr, dst, replacement, src, regex)| {
+                SampleExpr::LabelReplace(Box::new(LabelReplace { expr, dst, replacement, src, regex }))
+            }),
             inner.prop_map(sparen),
         ]
     })

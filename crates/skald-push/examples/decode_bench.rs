@@ -13,11 +13,7 @@ use skald_common::PushStream;
 use skald_push::{Api, DecodeLimits, decode_push, encode_protobuf};
 
 fn line_bytes(streams: &[skald_push::RawStream]) -> (usize, usize) {
-    let lines: usize = streams
-        .iter()
-        .flat_map(|s| &s.entries)
-        .map(|e| e.line.len())
-        .sum();
+    let lines: usize = streams.iter().flat_map(|s| &s.entries).map(|e| e.line.len()).sum();
     let entries: usize = streams.iter().map(|s| s.entries.len()).sum();
     (lines, entries)
 }
@@ -52,9 +48,7 @@ fn run(name: &str, bodies: &[Vec<u8>], ct: &str, ce: Option<&str>, rounds: usize
 }
 
 fn main() {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "/work/corpus/d200.jsonl".to_string());
+    let path = std::env::args().nth(1).unwrap_or_else(|| "/work/corpus/d200.jsonl".to_string());
     let data = match std::fs::read(&path) {
         Ok(d) => d,
         Err(e) => {
@@ -62,22 +56,17 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let json: Vec<Vec<u8>> = data
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .map(<[u8]>::to_vec)
-        .collect();
+    let json: Vec<Vec<u8>> = data.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec).collect();
     drop(data);
     let limits = DecodeLimits::default();
     let proto: Vec<Vec<u8>> = json
         .iter()
         .map(|body| {
-            let streams: Vec<PushStream> =
-                decode_push(Api::V1, Some("application/json"), None, body, &limits)
-                    .expect("corpus decodes")
-                    .into_iter()
-                    .map(|s| s.into_push_stream().expect("labels"))
-                    .collect();
+            let streams: Vec<PushStream> = decode_push(Api::V1, Some("application/json"), None, body, &limits)
+                .expect("corpus decodes")
+                .into_iter()
+                .map(|s| s.into_push_stream().expect("labels"))
+                .collect();
             encode_protobuf(&streams)
         })
         .collect();

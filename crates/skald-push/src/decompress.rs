@@ -32,18 +32,12 @@ pub(crate) fn parse_encoding(header: Option<&str>) -> Result<Encoding, PushDecod
 }
 
 /// Undoes gzip/deflate; identity and snappy bodies are returned as they are.
-pub(crate) fn decode_content_encoding(
-    encoding: Encoding,
-    body: &[u8],
-    limit: usize,
-) -> Result<Cow<'_, [u8]>, PushDecodeError> {
+pub(crate) fn decode_content_encoding(encoding: Encoding, body: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, PushDecodeError> {
     match encoding {
         Encoding::Identity | Encoding::Snappy => Ok(Cow::Borrowed(body)),
         Encoding::Gzip => {
             let decoder = flate2::read::MultiGzDecoder::new(body);
-            read_capped(decoder, limit, body.len())
-                .map(Cow::Owned)
-                .map_err(|e| stream_error("gzip", e, limit))
+            read_capped(decoder, limit, body.len()).map(Cow::Owned).map_err(|e| stream_error("gzip", e, limit))
         }
         Encoding::Deflate => inflate(body, limit).map(Cow::Owned),
     }
@@ -59,15 +53,12 @@ fn inflate(body: &[u8], limit: usize) -> Result<Vec<u8>, PushDecodeError> {
             Err(CappedError::Io(_)) => {} // maybe raw deflate that happens to look like zlib
         }
     }
-    read_capped(flate2::read::DeflateDecoder::new(body), limit, body.len())
-        .map_err(|e| stream_error("deflate", e, limit))
+    read_capped(flate2::read::DeflateDecoder::new(body), limit, body.len()).map_err(|e| stream_error("deflate", e, limit))
 }
 
 fn has_zlib_header(body: &[u8]) -> bool {
     match body {
-        [cmf, flg, ..] => {
-            cmf & 0x0f == 8 && cmf >> 4 <= 7 && ((u16::from(*cmf) << 8) | u16::from(*flg)) % 31 == 0
-        }
+        [cmf, flg, ..] => cmf & 0x0f == 8 && cmf >> 4 <= 7 && ((u16::from(*cmf) << 8) | u16::from(*flg)) % 31 == 0,
         _ => false,
     }
 }
@@ -82,8 +73,7 @@ pub(crate) fn looks_like_json(body: &[u8]) -> bool {
 pub(crate) fn snappy_any(body: &[u8], limit: usize) -> Result<Vec<u8>, PushDecodeError> {
     const FRAME_MAGIC: &[u8] = b"\xff\x06\x00\x00sNaPpY";
     if body.starts_with(FRAME_MAGIC) {
-        read_capped(snap::read::FrameDecoder::new(body), limit, body.len())
-            .map_err(|e| stream_error("snappy framed", e, limit))
+        read_capped(snap::read::FrameDecoder::new(body), limit, body.len()).map_err(|e| stream_error("snappy framed", e, limit))
     } else {
         snappy_block(body, limit).map(|c| c.into_owned())
     }
@@ -91,12 +81,8 @@ pub(crate) fn snappy_any(body: &[u8], limit: usize) -> Result<Vec<u8>, PushDecod
 
 /// Decompresses a snappy block, refusing before allocating when its header declares
 /// more than `limit` bytes.
-pub(crate) fn snappy_block(
-    body: &[u8],
-    limit: usize,
-) -> Result<Cow<'static, [u8]>, PushDecodeError> {
-    let len = snap::raw::decompress_len(body)
-        .map_err(|e| PushDecodeError::Malformed(format!("invalid snappy block: {e}")))?;
+pub(crate) fn snappy_block(body: &[u8], limit: usize) -> Result<Cow<'static, [u8]>, PushDecodeError> {
+    let len = snap::raw::decompress_len(body).map_err(|e| PushDecodeError::Malformed(format!("invalid snappy block: {e}")))?;
     if len > limit {
         return Err(PushDecodeError::TooLarge { limit });
     }
@@ -121,16 +107,9 @@ fn stream_error(what: &str, e: CappedError, limit: usize) -> PushDecodeError {
 /// Reads `reader` to its end, failing as soon as more than `limit` bytes come out.
 /// The buffer grows geometrically from a guess based on the compressed size but
 /// never past `limit + 1` bytes, so a bomb costs at most that much memory.
-fn read_capped(
-    mut reader: impl Read,
-    limit: usize,
-    compressed_len: usize,
-) -> Result<Vec<u8>, CappedError> {
+fn read_capped(mut reader: impl Read, limit: usize, compressed_len: usize) -> Result<Vec<u8>, CappedError> {
     let hard = limit.saturating_add(1);
-    let first = compressed_len
-        .saturating_mul(4)
-        .clamp(8 * 1024, 4 * 1024 * 1024)
-        .min(hard);
+    let first = compressed_len.saturating_mul(4).clamp(8 * 1024, 4 * 1024 * 1024).min(hard);
     let mut buf = vec![0u8; first];
     let mut filled = 0;
     loop {
@@ -159,19 +138,10 @@ mod tests {
     #[test]
     fn read_capped_exact_limit() {
         let data = vec![7u8; 10_000];
-        assert_eq!(
-            read_capped(&data[..], 10_000, 10).ok().unwrap().len(),
-            10_000
-        );
-        assert!(matches!(
-            read_capped(&data[..], 9_999, 10),
-            Err(CappedError::TooLarge)
-        ));
+        assert_eq!(read_capped(&data[..], 10_000, 10).ok().unwrap().len(), 10_000);
+        assert!(matches!(read_capped(&data[..], 9_999, 10), Err(CappedError::TooLarge)));
         assert!(read_capped(&[][..], 0, 0).ok().unwrap().is_empty());
-        assert!(matches!(
-            read_capped(&[1u8][..], 0, 0),
-            Err(CappedError::TooLarge)
-        ));
+        assert!(matches!(read_capped(&[1u8][..], 0, 0), Err(CappedError::TooLarge)));
     }
 
     #[test]
@@ -180,8 +150,6 @@ mod tests {
         assert_eq!(parse_encoding(Some(" GZIP ")).unwrap(), Encoding::Gzip);
         assert_eq!(parse_encoding(Some("deflate")).unwrap(), Encoding::Deflate);
         assert_eq!(parse_encoding(Some("snappy")).unwrap(), Encoding::Snappy);
-        assert!(
-            matches!(parse_encoding(Some("br")), Err(PushDecodeError::UnsupportedEncoding(s)) if s == "br")
-        );
+        assert!(matches!(parse_encoding(Some("br")), Err(PushDecodeError::UnsupportedEncoding(s)) if s == "br"));
     }
 }

@@ -13,9 +13,7 @@ use crate::{Api, PushDecodeError, RawStream, StreamLabels};
 
 pub(crate) fn decode_json(api: Api, body: &[u8]) -> Result<Vec<RawStream>, PushDecodeError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let streams = de
-        .deserialize_map(RequestVisitor { api })
-        .map_err(malformed)?;
+    let streams = de.deserialize_map(RequestVisitor { api }).map_err(malformed)?;
     de.end().map_err(malformed)?;
     Ok(streams)
 }
@@ -58,11 +56,7 @@ pub(crate) fn parse_nanos(s: &str) -> Option<i64> {
             return None;
         }
         value = value.checked_mul(10)?;
-        value = if negative {
-            value.checked_sub(i64::from(d))?
-        } else {
-            value.checked_add(i64::from(d))?
-        };
+        value = if negative { value.checked_sub(i64::from(d))? } else { value.checked_add(i64::from(d))? };
     }
     Some(value)
 }
@@ -115,9 +109,7 @@ impl<'de> Visitor<'de> for RequestVisitor {
                     if streams.is_some() {
                         return Err(duplicate(|| "streams".into(), "streams"));
                     }
-                    let value = map
-                        .next_value_seed(StreamsSeed { api: self.api })
-                        .map_err(|e| at(e, || "streams".into()))?;
+                    let value = map.next_value_seed(StreamsSeed { api: self.api }).map_err(|e| at(e, || "streams".into()))?;
                     streams = Some(value);
                 }
                 None => {
@@ -149,12 +141,7 @@ impl<'de> Visitor<'de> for StreamsSeed {
         let mut out = Vec::new();
         loop {
             let index = out.len();
-            let stream = seq
-                .next_element_seed(StreamSeed {
-                    api: self.api,
-                    index,
-                })
-                .map_err(|e| at(e, || format!("streams[{index}]")))?;
+            let stream = seq.next_element_seed(StreamSeed { api: self.api, index }).map_err(|e| at(e, || format!("streams[{index}]")))?;
             match stream {
                 Some(s) => out.push(s),
                 None => return Ok(out),
@@ -207,9 +194,7 @@ impl<'de> Visitor<'de> for StreamSeed {
                         return Err(duplicate(|| self.path(), "stream"));
                     }
                     let v = map
-                        .next_value_seed(LabelMapSeed {
-                            path: LabelPath::Stream(i),
-                        })
+                        .next_value_seed(LabelMapSeed { path: LabelPath::Stream(i) })
                         .map_err(|e| at(e, || format!("streams[{i}].stream")))?;
                     labels_map = Some(v);
                 }
@@ -217,27 +202,21 @@ impl<'de> Visitor<'de> for StreamSeed {
                     if values.is_some() {
                         return Err(duplicate(|| self.path(), "values"));
                     }
-                    let v = map
-                        .next_value_seed(ValuesSeed { stream: i })
-                        .map_err(|e| at(e, || format!("streams[{i}].values")))?;
+                    let v = map.next_value_seed(ValuesSeed { stream: i }).map_err(|e| at(e, || format!("streams[{i}].values")))?;
                     values = Some(v);
                 }
                 Some(2) => {
                     if labels_text.is_some() {
                         return Err(duplicate(|| self.path(), "labels"));
                     }
-                    let v = map
-                        .next_value::<String>()
-                        .map_err(|e| at(e, || format!("streams[{i}].labels")))?;
+                    let v = map.next_value::<String>().map_err(|e| at(e, || format!("streams[{i}].labels")))?;
                     labels_text = Some(v);
                 }
                 Some(_) => {
                     if entries.is_some() {
                         return Err(duplicate(|| self.path(), "entries"));
                     }
-                    let v = map
-                        .next_value_seed(LegacyEntriesSeed { stream: i })
-                        .map_err(|e| at(e, || format!("streams[{i}].entries")))?;
+                    let v = map.next_value_seed(LegacyEntriesSeed { stream: i }).map_err(|e| at(e, || format!("streams[{i}].entries")))?;
                     entries = Some(v);
                 }
                 None => {
@@ -263,17 +242,11 @@ impl<'de> Visitor<'de> for StreamSeed {
             }
             let labels = labels_map.ok_or_else(|| missing(|| self.path(), "stream"))?;
             let entries = values.ok_or_else(|| missing(|| self.path(), "values"))?;
-            Ok(RawStream {
-                labels: StreamLabels::Map(labels),
-                entries,
-            })
+            Ok(RawStream { labels: StreamLabels::Map(labels), entries })
         } else {
             let labels = labels_text.ok_or_else(|| missing(|| self.path(), "labels"))?;
             let entries = entries.ok_or_else(|| missing(|| self.path(), "entries"))?;
-            Ok(RawStream {
-                labels: StreamLabels::Text(labels),
-                entries,
-            })
+            Ok(RawStream { labels: StreamLabels::Text(labels), entries })
         }
     }
 }
@@ -314,17 +287,13 @@ impl<'de> Visitor<'de> for LabelMapSeed {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.path {
             LabelPath::Stream(_) => f.write_str("an object of label names to string values"),
-            LabelPath::Metadata(..) => {
-                f.write_str("an object of structured metadata names to string values")
-            }
+            LabelPath::Metadata(..) => f.write_str("an object of structured metadata names to string values"),
         }
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut labels: Vec<Label> = Vec::new();
         while let Some(name) = map.next_key::<String>()? {
-            let value = map
-                .next_value::<String>()
-                .map_err(|e| at(e, || self.path.with_key(&name)))?;
+            let value = map.next_value::<String>().map_err(|e| at(e, || self.path.with_key(&name)))?;
             labels.push(Label { name, value });
         }
         if let LabelPath::Metadata(..) = self.path {
@@ -395,13 +364,7 @@ impl<'de> Visitor<'de> for ValuesSeed {
         let i = self.stream;
         loop {
             let j = out.len();
-            match seq
-                .next_element_seed(EntrySeed {
-                    stream: i,
-                    entry: j,
-                })
-                .map_err(|e| at(e, || format!("streams[{i}].values[{j}]")))?
-            {
+            match seq.next_element_seed(EntrySeed { stream: i, entry: j }).map_err(|e| at(e, || format!("streams[{i}].values[{j}]")))? {
                 Some(entry) => out.push(entry),
                 None => return Ok(out),
             }
@@ -433,18 +396,10 @@ impl<'de> Visitor<'de> for EntrySeed {
                 "streams[{i}].values[{j}]: an entry needs at least 2 elements, [\"<unix nanoseconds>\", \"<line>\"]"
             ))
         };
-        let ts = seq
-            .next_element_seed(NanosSeed)
-            .map_err(|e| at(e, || format!("streams[{i}].values[{j}][0]")))?
-            .ok_or_else(short)?;
-        let line = seq
-            .next_element::<String>()
-            .map_err(|e| at(e, || format!("streams[{i}].values[{j}][1]")))?
-            .ok_or_else(short)?;
+        let ts = seq.next_element_seed(NanosSeed).map_err(|e| at(e, || format!("streams[{i}].values[{j}][0]")))?.ok_or_else(short)?;
+        let line = seq.next_element::<String>().map_err(|e| at(e, || format!("streams[{i}].values[{j}][1]")))?.ok_or_else(short)?;
         let metadata = seq
-            .next_element_seed(LabelMapSeed {
-                path: LabelPath::Metadata(i, j),
-            })
+            .next_element_seed(LabelMapSeed { path: LabelPath::Metadata(i, j) })
             .map_err(|e| at(e, || format!("streams[{i}].values[{j}][2]")))?
             .unwrap_or_default();
         if seq.next_element::<IgnoredAny>()?.is_some() {
@@ -505,10 +460,7 @@ impl<'de> Visitor<'de> for LegacyEntriesSeed {
         loop {
             let j = out.len();
             match seq
-                .next_element_seed(LegacyEntrySeed {
-                    stream: i,
-                    entry: j,
-                })
+                .next_element_seed(LegacyEntrySeed { stream: i, entry: j })
                 .map_err(|e| at(e, || format!("streams[{i}].entries[{j}]")))?
             {
                 Some(entry) => out.push(entry),
@@ -547,41 +499,25 @@ impl<'de> Visitor<'de> for LegacyEntrySeed {
                     if ts.is_some() {
                         return Err(duplicate(path, "ts"));
                     }
-                    let text = map
-                        .next_value::<std::borrow::Cow<'_, str>>()
-                        .map_err(|e| at(e, || format!("{}.ts", path())))?;
-                    let parsed = skald_common::parse_timestamp(&text).map_err(|_| {
-                        de::Error::custom(format_args!(
-                            "{}.ts: invalid timestamp {text:?}: expected RFC3339",
-                            path()
-                        ))
-                    })?;
+                    let text = map.next_value::<std::borrow::Cow<'_, str>>().map_err(|e| at(e, || format!("{}.ts", path())))?;
+                    let parsed = skald_common::parse_timestamp(&text)
+                        .map_err(|_| de::Error::custom(format_args!("{}.ts: invalid timestamp {text:?}: expected RFC3339", path())))?;
                     ts = Some(parsed);
                 }
                 Some(1) => {
                     if line.is_some() {
                         return Err(duplicate(path, "line"));
                     }
-                    line = Some(
-                        map.next_value::<String>()
-                            .map_err(|e| at(e, || format!("{}.line", path())))?,
-                    );
+                    line = Some(map.next_value::<String>().map_err(|e| at(e, || format!("{}.line", path())))?);
                 }
                 Some(_) => {
                     if metadata.is_some() {
                         return Err(duplicate(path, "structuredMetadata"));
                     }
-                    let pairs = map
-                        .next_value::<Option<Vec<LabelPair>>>()
-                        .map_err(|e| at(e, || format!("{}.structuredMetadata", path())))?;
-                    let mut labels: Vec<Label> = pairs
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|p| Label {
-                            name: p.name,
-                            value: p.value,
-                        })
-                        .collect();
+                    let pairs =
+                        map.next_value::<Option<Vec<LabelPair>>>().map_err(|e| at(e, || format!("{}.structuredMetadata", path())))?;
+                    let mut labels: Vec<Label> =
+                        pairs.unwrap_or_default().into_iter().map(|p| Label { name: p.name, value: p.value }).collect();
                     dedup_last_wins(&mut labels);
                     metadata = Some(labels);
                 }
@@ -592,11 +528,7 @@ impl<'de> Visitor<'de> for LegacyEntrySeed {
         }
         let ts = ts.ok_or_else(|| missing(path, "ts"))?;
         let line = line.ok_or_else(|| missing(path, "line"))?;
-        Ok(Entry {
-            ts,
-            line,
-            metadata: metadata.unwrap_or_default(),
-        })
+        Ok(Entry { ts, line, metadata: metadata.unwrap_or_default() })
     }
 }
 
@@ -612,16 +544,7 @@ struct LabelPair {
 /// Encodes streams as a v1 JSON push body:
 /// `{"streams":[{"stream":{...},"values":[["<ns>","<line>"(,{metadata})]]}]}`.
 pub fn encode_json(streams: &[PushStream]) -> Vec<u8> {
-    let size: usize = streams
-        .iter()
-        .map(|s| {
-            64 + s
-                .entries
-                .iter()
-                .map(|e| e.line.len() + e.metadata_bytes() + 32)
-                .sum::<usize>()
-        })
-        .sum();
+    let size: usize = streams.iter().map(|s| 64 + s.entries.iter().map(|e| e.line.len() + e.metadata_bytes() + 32).sum::<usize>()).sum();
     let mut out = Vec::with_capacity(size + 16);
     out.extend_from_slice(b"{\"streams\":[");
     for (i, stream) in streams.iter().enumerate() {
@@ -675,10 +598,7 @@ mod tests {
     #[test]
     fn nanos() {
         assert_eq!(parse_nanos("0"), Some(0));
-        assert_eq!(
-            parse_nanos("1759312800264069219"),
-            Some(1759312800264069219)
-        );
+        assert_eq!(parse_nanos("1759312800264069219"), Some(1759312800264069219));
         assert_eq!(parse_nanos("-5"), Some(-5));
         assert_eq!(parse_nanos("+5"), Some(5));
         assert_eq!(parse_nanos("9223372036854775807"), Some(i64::MAX));
@@ -692,16 +612,10 @@ mod tests {
 
     #[test]
     fn dedup() {
-        let mut v = vec![
-            Label::new("a", "1"),
-            Label::new("b", "2"),
-            Label::new("a", "3"),
-        ];
+        let mut v = vec![Label::new("a", "1"), Label::new("b", "2"), Label::new("a", "3")];
         dedup_last_wins(&mut v);
         assert_eq!(v, vec![Label::new("a", "3"), Label::new("b", "2")]);
-        let mut big: Vec<Label> = (0..40)
-            .map(|i| Label::new(format!("k{}", i % 20), i.to_string()))
-            .collect();
+        let mut big: Vec<Label> = (0..40).map(|i| Label::new(format!("k{}", i % 20), i.to_string())).collect();
         dedup_last_wins(&mut big);
         assert_eq!(big.len(), 20);
         assert_eq!(big[0], Label::new("k0", "20"));

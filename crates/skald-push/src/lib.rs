@@ -137,10 +137,7 @@ pub struct RawStream {
 impl RawStream {
     /// Parses the labels, giving the stream as the rest of Skald handles it.
     pub fn into_push_stream(self) -> Result<PushStream, LabelsError> {
-        Ok(PushStream {
-            labels: self.labels.into_label_set()?,
-            entries: self.entries,
-        })
+        Ok(PushStream { labels: self.labels.into_label_set()?, entries: self.entries })
     }
 }
 
@@ -154,9 +151,7 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        DecodeLimits {
-            max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES,
-        }
+        DecodeLimits { max_decompressed_bytes: DEFAULT_MAX_DECOMPRESSED_BYTES }
     }
 }
 
@@ -218,11 +213,7 @@ fn parse_content_type(content_type: Option<&str>) -> Result<Format, PushDecodeEr
     if !valid {
         return Err(PushDecodeError::UnsupportedContentType(raw.to_string()));
     }
-    if media.eq_ignore_ascii_case("application/json") {
-        Ok(Format::Json)
-    } else {
-        Ok(Format::Protobuf)
-    }
+    if media.eq_ignore_ascii_case("application/json") { Ok(Format::Json) } else { Ok(Format::Protobuf) }
 }
 
 /// An RFC 7230 token (what `mime.ParseMediaType` accepts for type and subtype).
@@ -230,23 +221,7 @@ fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes().all(|b| {
             b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
+                || matches!(b, b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~')
         })
 }
 
@@ -267,9 +242,7 @@ pub fn decode_push(
     let body: Cow<'_, [u8]> = decompress::decode_content_encoding(encoding, body, limit)?;
     match format {
         Format::Json => {
-            let json_body = if encoding == decompress::Encoding::Snappy
-                && !decompress::looks_like_json(&body)
-            {
+            let json_body = if encoding == decompress::Encoding::Snappy && !decompress::looks_like_json(&body) {
                 Cow::Owned(decompress::snappy_any(&body, limit)?)
             } else {
                 body

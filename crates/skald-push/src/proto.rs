@@ -72,17 +72,14 @@ fn lossy(bytes: Vec<u8>) -> String {
 
 /// Decodes an uncompressed (already snappy-decoded) `PushRequest`.
 pub(crate) fn decode_protobuf(buf: &[u8]) -> Result<Vec<RawStream>, PushDecodeError> {
-    let request =
-        PushRequest::decode(buf).map_err(|e| PushDecodeError::Malformed(e.to_string()))?;
+    let request = PushRequest::decode(buf).map_err(|e| PushDecodeError::Malformed(e.to_string()))?;
     let mut out = Vec::with_capacity(request.streams.len());
     for (i, stream) in request.streams.into_iter().enumerate() {
         let mut entries = Vec::with_capacity(stream.entries.len());
         for (j, entry) in stream.entries.into_iter().enumerate() {
             let ts = match entry.timestamp {
                 None => {
-                    return Err(PushDecodeError::Malformed(format!(
-                        "streams[{i}].entries[{j}]: missing timestamp"
-                    )));
+                    return Err(PushDecodeError::Malformed(format!("streams[{i}].entries[{j}]: missing timestamp")));
                 }
                 Some(t) => timestamp_nanos(t).ok_or_else(|| {
                     PushDecodeError::Malformed(format!(
@@ -92,24 +89,10 @@ pub(crate) fn decode_protobuf(buf: &[u8]) -> Result<Vec<RawStream>, PushDecodeEr
                     ))
                 })?,
             };
-            let metadata = entry
-                .structured_metadata
-                .into_iter()
-                .map(|p| Label {
-                    name: lossy(p.name),
-                    value: lossy(p.value),
-                })
-                .collect();
-            entries.push(Entry {
-                ts,
-                line: lossy(entry.line),
-                metadata,
-            });
+            let metadata = entry.structured_metadata.into_iter().map(|p| Label { name: lossy(p.name), value: lossy(p.value) }).collect();
+            entries.push(Entry { ts, line: lossy(entry.line), metadata });
         }
-        out.push(RawStream {
-            labels: StreamLabels::Text(lossy(stream.labels)),
-            entries,
-        });
+        out.push(RawStream { labels: StreamLabels::Text(lossy(stream.labels)), entries });
     }
     Ok(out)
 }
@@ -118,20 +101,14 @@ fn timestamp_nanos(t: Timestamp) -> Option<i64> {
     if !(0..1_000_000_000).contains(&t.nanos) {
         return None;
     }
-    t.seconds
-        .checked_mul(1_000_000_000)?
-        .checked_add(i64::from(t.nanos))
+    t.seconds.checked_mul(1_000_000_000)?.checked_add(i64::from(t.nanos))
 }
 
 // ---------------------------------------------------------------------------
 // Encoding, straight from borrowed data (no intermediate prost structs).
 
 fn bytes_field_len(tag: u32, len: usize) -> usize {
-    if len == 0 {
-        0
-    } else {
-        prost::encoding::key_len(tag) + encoded_len_varint(len as u64) + len
-    }
+    if len == 0 { 0 } else { prost::encoding::key_len(tag) + encoded_len_varint(len as u64) + len }
 }
 
 fn message_field_len(tag: u32, len: usize) -> usize {
@@ -174,10 +151,7 @@ fn label_pair_len(l: &Label) -> usize {
 fn entry_len(e: &Entry) -> usize {
     message_field_len(1, timestamp_len(e.ts))
         + bytes_field_len(2, e.line.len())
-        + e.metadata
-            .iter()
-            .map(|l| message_field_len(3, label_pair_len(l)))
-            .sum::<usize>()
+        + e.metadata.iter().map(|l| message_field_len(3, label_pair_len(l))).sum::<usize>()
 }
 
 /// Encodes streams as a snappy-compressed (block format) protobuf `PushRequest`,
@@ -187,11 +161,7 @@ pub fn encode_protobuf(streams: &[PushStream]) -> Vec<u8> {
     for stream in streams {
         let labels = stream.labels.to_string();
         let entry_lens: Vec<usize> = stream.entries.iter().map(entry_len).collect();
-        let stream_len = bytes_field_len(1, labels.len())
-            + entry_lens
-                .iter()
-                .map(|&l| message_field_len(2, l))
-                .sum::<usize>();
+        let stream_len = bytes_field_len(1, labels.len()) + entry_lens.iter().map(|&l| message_field_len(2, l)).sum::<usize>();
         raw.reserve(message_field_len(1, stream_len));
         put_message_header(&mut raw, 1, stream_len);
         put_bytes(&mut raw, 1, labels.as_bytes());
@@ -215,9 +185,7 @@ pub fn encode_protobuf(streams: &[PushStream]) -> Vec<u8> {
             }
         }
     }
-    snap::raw::Encoder::new()
-        .compress_vec(&raw)
-        .expect("snappy block compression of an in-memory buffer")
+    snap::raw::Encoder::new().compress_vec(&raw).expect("snappy block compression of an in-memory buffer")
 }
 
 #[cfg(test)]
@@ -231,22 +199,12 @@ mod tests {
         let streams = vec![PushStream {
             labels: LabelSet::from_pairs([("job", "a\"b"), ("env", "prod")]),
             entries: vec![
-                Entry {
-                    ts: 1_700_000_000_123_456_789,
-                    line: "hello".into(),
-                    metadata: vec![Label::new("trace", "t1")],
-                },
-                Entry {
-                    ts: -1_500_000_000,
-                    line: String::new(),
-                    metadata: vec![Label::new("", "")],
-                },
+                Entry { ts: 1_700_000_000_123_456_789, line: "hello".into(), metadata: vec![Label::new("trace", "t1")] },
+                Entry { ts: -1_500_000_000, line: String::new(), metadata: vec![Label::new("", "")] },
                 Entry::new(0, "zero"),
             ],
         }];
-        let ours = snap::raw::Decoder::new()
-            .decompress_vec(&encode_protobuf(&streams))
-            .unwrap();
+        let ours = snap::raw::Decoder::new().decompress_vec(&encode_protobuf(&streams)).unwrap();
         let reference = PushRequest {
             streams: streams
                 .iter()
@@ -259,18 +217,12 @@ mod tests {
                         .map(|e| {
                             let (seconds, nanos) = split_ts(e.ts);
                             EntryAdapter {
-                                timestamp: Some(Timestamp {
-                                    seconds,
-                                    nanos: nanos as i32,
-                                }),
+                                timestamp: Some(Timestamp { seconds, nanos: nanos as i32 }),
                                 line: e.line.clone().into_bytes(),
                                 structured_metadata: e
                                     .metadata
                                     .iter()
-                                    .map(|l| LabelPairAdapter {
-                                        name: l.name.clone().into_bytes(),
-                                        value: l.value.clone().into_bytes(),
-                                    })
+                                    .map(|l| LabelPairAdapter { name: l.name.clone().into_bytes(), value: l.value.clone().into_bytes() })
                                     .collect(),
                             }
                         })
@@ -284,40 +236,10 @@ mod tests {
 
     #[test]
     fn timestamp_range() {
-        assert_eq!(
-            timestamp_nanos(Timestamp {
-                seconds: 1,
-                nanos: 5
-            }),
-            Some(1_000_000_005)
-        );
-        assert_eq!(
-            timestamp_nanos(Timestamp {
-                seconds: -2,
-                nanos: 500_000_000
-            }),
-            Some(-1_500_000_000)
-        );
-        assert_eq!(
-            timestamp_nanos(Timestamp {
-                seconds: 1,
-                nanos: -1
-            }),
-            None
-        );
-        assert_eq!(
-            timestamp_nanos(Timestamp {
-                seconds: 1,
-                nanos: 1_000_000_000
-            }),
-            None
-        );
-        assert_eq!(
-            timestamp_nanos(Timestamp {
-                seconds: i64::MAX / 1_000_000_000 + 1,
-                nanos: 0
-            }),
-            None
-        );
+        assert_eq!(timestamp_nanos(Timestamp { seconds: 1, nanos: 5 }), Some(1_000_000_005));
+        assert_eq!(timestamp_nanos(Timestamp { seconds: -2, nanos: 500_000_000 }), Some(-1_500_000_000));
+        assert_eq!(timestamp_nanos(Timestamp { seconds: 1, nanos: -1 }), None);
+        assert_eq!(timestamp_nanos(Timestamp { seconds: 1, nanos: 1_000_000_000 }), None);
+        assert_eq!(timestamp_nanos(Timestamp { seconds: i64::MAX / 1_000_000_000 + 1, nanos: 0 }), None);
     }
 }

@@ -3,10 +3,7 @@ use std::time::{Duration, Instant};
 
 use flate2::Compression;
 use skald_common::{Entry, Label, LabelSet, PushStream};
-use skald_push::{
-    Api, DecodeLimits, PushDecodeError, RawStream, StreamLabels, decode_push, encode_json,
-    encode_protobuf,
-};
+use skald_push::{Api, DecodeLimits, PushDecodeError, RawStream, StreamLabels, decode_push, encode_json, encode_protobuf};
 
 const JSON: Option<&str> = Some("application/json");
 const PROTO: Option<&str> = Some("application/x-protobuf");
@@ -40,22 +37,13 @@ fn sample_streams() -> Vec<PushStream> {
                 Entry::new(-1_500_000_000, ""),
             ],
         },
-        PushStream {
-            labels: LabelSet::from_pairs([("job", "empty")]),
-            entries: vec![],
-        },
-        PushStream {
-            labels: LabelSet::from_pairs([("job", "x\"y")]),
-            entries: vec![Entry::new(0, "zero")],
-        },
+        PushStream { labels: LabelSet::from_pairs([("job", "empty")]), entries: vec![] },
+        PushStream { labels: LabelSet::from_pairs([("job", "x\"y")]), entries: vec![Entry::new(0, "zero")] },
     ]
 }
 
 fn to_push(streams: Vec<RawStream>) -> Vec<PushStream> {
-    streams
-        .into_iter()
-        .map(|s| s.into_push_stream().unwrap())
-        .collect()
+    streams.into_iter().map(|s| s.into_push_stream().unwrap()).collect()
 }
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -66,20 +54,12 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn json_v1_without_metadata() {
-    let body = r#"{"streams":[{"stream":{"job":"api","env":"prod"},"values":[["1717200000000000000","hello"],["1717200000000000001","world"]]}]}"#;
+    let body =
+        r#"{"streams":[{"stream":{"job":"api","env":"prod"},"values":[["1717200000000000000","hello"],["1717200000000000001","world"]]}]}"#;
     let streams = json(Api::V1, body).unwrap();
     assert_eq!(streams.len(), 1);
-    assert_eq!(
-        streams[0].labels,
-        StreamLabels::Map(vec![Label::new("job", "api"), Label::new("env", "prod")])
-    );
-    assert_eq!(
-        streams[0].entries,
-        vec![
-            Entry::new(1_717_200_000_000_000_000, "hello"),
-            Entry::new(1_717_200_000_000_000_001, "world")
-        ]
-    );
+    assert_eq!(streams[0].labels, StreamLabels::Map(vec![Label::new("job", "api"), Label::new("env", "prod")]));
+    assert_eq!(streams[0].entries, vec![Entry::new(1_717_200_000_000_000_000, "hello"), Entry::new(1_717_200_000_000_000_001, "world")]);
 }
 
 #[test]
@@ -90,10 +70,7 @@ fn json_v1_with_metadata_and_unknown_fields() {
     let e = &streams[0].entries;
     assert_eq!(e[0].ts, 5);
     assert_eq!(e[0].line, "a\tb");
-    assert_eq!(
-        e[0].metadata,
-        vec![Label::new("trace_id", "t2"), Label::new("k", "v")]
-    );
+    assert_eq!(e[0].metadata, vec![Label::new("trace_id", "t2"), Label::new("k", "v")]);
     assert!(e[1].metadata.is_empty());
 }
 
@@ -105,14 +82,7 @@ fn json_empty_streams_is_ok() {
 #[test]
 fn json_with_charset_and_case() {
     let body = r#"{"streams":[{"stream":{"a":"b"},"values":[["1","x"]]}]}"#;
-    let s = decode_push(
-        Api::V1,
-        Some("Application/JSON; charset=utf-8"),
-        None,
-        body.as_bytes(),
-        &limits(),
-    )
-    .unwrap();
+    let s = decode_push(Api::V1, Some("Application/JSON; charset=utf-8"), None, body.as_bytes(), &limits()).unwrap();
     assert_eq!(s[0].entries[0].line, "x");
 }
 
@@ -123,10 +93,7 @@ fn json_legacy_shape() {
         {"ts":"2024-06-01T00:00:00.5+00:00","line":"second","structuredMetadata":[{"name":"a","value":"1"}]}]}]}"#;
     let streams = json(Api::Legacy, body).unwrap();
     assert_eq!(streams[0].labels, StreamLabels::Text("{job=\"x\"}".into()));
-    assert_eq!(
-        streams[0].entries[0],
-        Entry::new(1_717_200_000_000_000_000, "first")
-    );
+    assert_eq!(streams[0].entries[0], Entry::new(1_717_200_000_000_000_000, "first"));
     assert_eq!(streams[0].entries[1].ts, 1_717_200_000_500_000_000);
     assert_eq!(streams[0].entries[1].metadata, vec![Label::new("a", "1")]);
     let ps = to_push(streams);
@@ -136,18 +103,12 @@ fn json_legacy_shape() {
     let mixed = r#"{"streams":[{"stream":{"job":"v1"},"values":[["1","a"]]},
         {"labels":"{job=\"old\"}","entries":[{"ts":"1970-01-01T00:00:01Z","line":"b"}]}]}"#;
     let streams = json(Api::Legacy, mixed).unwrap();
-    assert_eq!(
-        streams[0].labels,
-        StreamLabels::Map(vec![Label::new("job", "v1")])
-    );
+    assert_eq!(streams[0].labels, StreamLabels::Map(vec![Label::new("job", "v1")]));
     assert_eq!(streams[1].entries[0], Entry::new(1_000_000_000, "b"));
 
     // ...but the v1 endpoint does not accept the legacy shape.
     let msg = malformed(json(Api::V1, body));
-    assert!(
-        msg.contains("streams[0]") && msg.contains("/api/prom/push"),
-        "{msg}"
-    );
+    assert!(msg.contains("streams[0]") && msg.contains("/api/prom/push"), "{msg}");
 }
 
 #[test]
@@ -157,61 +118,22 @@ fn json_errors_name_the_problem() {
             r#"{"streams":[{"stream":{"a":"b"},"values":[[1717200000000000000,"x"]]}]}"#,
             &["streams[0].values[0][0]", "invalid type: integer"],
         ),
-        (
-            r#"{"streams":[{"stream":{"a":"b"},"values":[["abc","x"]]}]}"#,
-            &["streams[0].values[0][0]", "invalid timestamp \"abc\""],
-        ),
-        (
-            r#"{"streams":[{"stream":{"a":"b"},"values":[["99999999999999999999","x"]]}]}"#,
-            &["streams[0].values[0][0]", "64-bit"],
-        ),
-        (
-            r#"{"streams":[{"stream":{"a":"b"},"values":[["1","x"],["2",5]]}]}"#,
-            &["streams[0].values[1][1]", "expected a string"],
-        ),
-        (
-            r#"{"streams":[{"stream":{"a":"b"},"values":[["1"]]}]}"#,
-            &["streams[0].values[0]", "at least 2 elements"],
-        ),
-        (
-            r#"{"streams":[{"stream":{"a":"b"},"values":[["1","x",{},4]]}]}"#,
-            &["streams[0].values[0]", "at most 3"],
-        ),
-        (
-            r#"{"streams":[{"stream":{"a":"b"},"values":[["1","x",{"k":1}]]}]}"#,
-            &["streams[0].values[0][2].k", "expected a string"],
-        ),
-        (
-            r#"{"streams":[{"stream":{"a":"b"},"values":[["1","x",[]]]}]}"#,
-            &["streams[0].values[0][2]", "structured metadata"],
-        ),
-        (
-            r#"{"streams":[{},{"stream":{"a":1},"values":[]}]}"#,
-            &["streams[0]", "missing field `stream`"],
-        ),
-        (
-            r#"{"streams":[{"stream":{"a":"b"},"values":[]},{"stream":{"a":1},"values":[]}]}"#,
-            &["streams[1].stream.a", "expected a string"],
-        ),
-        (
-            r#"{"streams":[{"stream":{"a":"b"}}]}"#,
-            &["streams[0]", "missing field `values`"],
-        ),
+        (r#"{"streams":[{"stream":{"a":"b"},"values":[["abc","x"]]}]}"#, &["streams[0].values[0][0]", "invalid timestamp \"abc\""]),
+        (r#"{"streams":[{"stream":{"a":"b"},"values":[["99999999999999999999","x"]]}]}"#, &["streams[0].values[0][0]", "64-bit"]),
+        (r#"{"streams":[{"stream":{"a":"b"},"values":[["1","x"],["2",5]]}]}"#, &["streams[0].values[1][1]", "expected a string"]),
+        (r#"{"streams":[{"stream":{"a":"b"},"values":[["1"]]}]}"#, &["streams[0].values[0]", "at least 2 elements"]),
+        (r#"{"streams":[{"stream":{"a":"b"},"values":[["1","x",{},4]]}]}"#, &["streams[0].values[0]", "at most 3"]),
+        (r#"{"streams":[{"stream":{"a":"b"},"values":[["1","x",{"k":1}]]}]}"#, &["streams[0].values[0][2].k", "expected a string"]),
+        (r#"{"streams":[{"stream":{"a":"b"},"values":[["1","x",[]]]}]}"#, &["streams[0].values[0][2]", "structured metadata"]),
+        (r#"{"streams":[{},{"stream":{"a":1},"values":[]}]}"#, &["streams[0]", "missing field `stream`"]),
+        (r#"{"streams":[{"stream":{"a":"b"},"values":[]},{"stream":{"a":1},"values":[]}]}"#, &["streams[1].stream.a", "expected a string"]),
+        (r#"{"streams":[{"stream":{"a":"b"}}]}"#, &["streams[0]", "missing field `values`"]),
         (r#"{"streams":{}}"#, &["streams", "expected an array"]),
         (r#"{}"#, &["missing field `streams`"]),
         (r#"[]"#, &["push request object"]),
-        (
-            r#"{"streams":[{"stream":{"a":"b"},"values":[["1","x"]"#,
-            &["streams[0].values", "EOF"],
-        ),
-        (
-            r#"{"streams":[]} trailing"#,
-            &["trailing characters", "line 1"],
-        ),
-        (
-            r#"{"streams":[{"stream":{"a":"b"},"stream":{},"values":[]}]}"#,
-            &["streams[0]", "duplicate field `stream`"],
-        ),
+        (r#"{"streams":[{"stream":{"a":"b"},"values":[["1","x"]"#, &["streams[0].values", "EOF"]),
+        (r#"{"streams":[]} trailing"#, &["trailing characters", "line 1"]),
+        (r#"{"streams":[{"stream":{"a":"b"},"stream":{},"values":[]}]}"#, &["streams[0]", "duplicate field `stream`"]),
         ("", &["EOF"]),
     ];
     for (body, wanted) in cases {
@@ -219,27 +141,12 @@ fn json_errors_name_the_problem() {
         for w in *wanted {
             assert!(msg.contains(w), "body {body}: message {msg:?} lacks {w:?}");
         }
-        assert!(
-            msg.contains("line") && msg.contains("column"),
-            "no position in {msg:?}"
-        );
+        assert!(msg.contains("line") && msg.contains("column"), "no position in {msg:?}");
     }
-    let legacy = malformed(json(
-        Api::Legacy,
-        r#"{"streams":[{"labels":"{}","entries":[{"ts":"yesterday","line":"x"}]}]}"#,
-    ));
-    assert!(
-        legacy.contains("streams[0].entries[0].ts") && legacy.contains("yesterday"),
-        "{legacy}"
-    );
-    let legacy = malformed(json(
-        Api::Legacy,
-        r#"{"streams":[{"labels":"{}","entries":[{"line":"x"}]}]}"#,
-    ));
-    assert!(
-        legacy.contains("streams[0].entries[0]") && legacy.contains("missing field `ts`"),
-        "{legacy}"
-    );
+    let legacy = malformed(json(Api::Legacy, r#"{"streams":[{"labels":"{}","entries":[{"ts":"yesterday","line":"x"}]}]}"#));
+    assert!(legacy.contains("streams[0].entries[0].ts") && legacy.contains("yesterday"), "{legacy}");
+    let legacy = malformed(json(Api::Legacy, r#"{"streams":[{"labels":"{}","entries":[{"line":"x"}]}]}"#));
+    assert!(legacy.contains("streams[0].entries[0]") && legacy.contains("missing field `ts`"), "{legacy}");
 }
 
 #[test]
@@ -254,16 +161,9 @@ fn json_round_trip() {
 fn protobuf_round_trip() {
     let streams = sample_streams();
     let body = encode_protobuf(&streams);
-    for ct in [
-        PROTO,
-        None,
-        Some(""),
-        Some("application/x-protobuf; foo=bar"),
-    ] {
+    for ct in [PROTO, None, Some(""), Some("application/x-protobuf; foo=bar")] {
         let decoded = decode_push(Api::V1, ct, None, &body, &limits()).unwrap();
-        assert!(
-            matches!(&decoded[0].labels, StreamLabels::Text(t) if t == "{env=\"prod\", job=\"api\"}")
-        );
+        assert!(matches!(&decoded[0].labels, StreamLabels::Text(t) if t == "{env=\"prod\", job=\"api\"}"));
         assert_eq!(to_push(decoded), streams);
     }
     // Content-Encoding: snappy on protobuf means nothing more (the body is decoded once).
@@ -325,35 +225,17 @@ fn protobuf_errors() {
     let raw = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
     // Truncated protobuf (valid snappy around it).
     for cut in [1, raw.len() / 2, raw.len() - 1] {
-        let msg = malformed(decode_push(
-            Api::V1,
-            PROTO,
-            None,
-            &snappy(&raw[..cut]),
-            &limits(),
-        ));
+        let msg = malformed(decode_push(Api::V1, PROTO, None, &snappy(&raw[..cut]), &limits()));
         assert!(msg.contains("decode") || msg.contains("buffer"), "{msg}");
     }
     // Truncated snappy.
-    let msg = malformed(decode_push(
-        Api::V1,
-        PROTO,
-        None,
-        &body[..body.len() / 2],
-        &limits(),
-    ));
+    let msg = malformed(decode_push(Api::V1, PROTO, None, &body[..body.len() / 2], &limits()));
     assert!(msg.contains("snappy"), "{msg}");
     // Uncompressed protobuf is not accepted (Loki requires snappy).
-    assert!(matches!(
-        decode_push(Api::V1, PROTO, None, &raw, &limits()),
-        Err(PushDecodeError::Malformed(_))
-    ));
+    assert!(matches!(decode_push(Api::V1, PROTO, None, &raw, &limits()), Err(PushDecodeError::Malformed(_))));
     // JSON sent as text/plain is tried as protobuf and fails.
     let json_body = encode_json(&sample_streams());
-    assert!(matches!(
-        decode_push(Api::V1, Some("text/plain"), None, &json_body, &limits()),
-        Err(PushDecodeError::Malformed(_))
-    ));
+    assert!(matches!(decode_push(Api::V1, Some("text/plain"), None, &json_body, &limits()), Err(PushDecodeError::Malformed(_))));
     // Missing timestamp / out-of-range timestamps.
     let mut entry = Vec::new();
     field(2, b"line", &mut entry);
@@ -362,10 +244,7 @@ fn protobuf_errors() {
     let mut req = Vec::new();
     field(1, &stream, &mut req);
     let msg = malformed(decode_push(Api::V1, PROTO, None, &snappy(&req), &limits()));
-    assert!(
-        msg.contains("streams[0].entries[0]") && msg.contains("missing timestamp"),
-        "{msg}"
-    );
+    assert!(msg.contains("streams[0].entries[0]") && msg.contains("missing timestamp"), "{msg}");
     let mut ts = vec![0x08];
     varint(i64::MAX as u64, &mut ts);
     let mut entry = Vec::new();
@@ -375,80 +254,41 @@ fn protobuf_errors() {
     let mut req = Vec::new();
     field(1, &stream, &mut req);
     let msg = malformed(decode_push(Api::V1, PROTO, None, &snappy(&req), &limits()));
-    assert!(
-        msg.contains("timestamp") && msg.contains("out of range"),
-        "{msg}"
-    );
+    assert!(msg.contains("timestamp") && msg.contains("out of range"), "{msg}");
 }
 
 #[test]
 fn gzip_and_deflate_bodies() {
     let streams = sample_streams();
-    for (format, body) in [
-        (JSON, encode_json(&streams)),
-        (PROTO, encode_protobuf(&streams)),
-    ] {
+    for (format, body) in [(JSON, encode_json(&streams)), (PROTO, encode_protobuf(&streams))] {
         let gz = gzip(&body);
-        assert_eq!(
-            to_push(decode_push(Api::V1, format, Some("gzip"), &gz, &limits()).unwrap()),
-            streams
-        );
+        assert_eq!(to_push(decode_push(Api::V1, format, Some("gzip"), &gz, &limits()).unwrap()), streams);
 
         // Raw deflate (what Go's flate.NewReader reads, so what Loki clients send).
         let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), Compression::default());
         raw.write_all(&body).unwrap();
         let raw = raw.finish().unwrap();
-        assert_eq!(
-            to_push(decode_push(Api::V1, format, Some("deflate"), &raw, &limits()).unwrap()),
-            streams
-        );
+        assert_eq!(to_push(decode_push(Api::V1, format, Some("deflate"), &raw, &limits()).unwrap()), streams);
 
         // zlib-wrapped deflate (what HTTP means by `deflate`).
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), Compression::default());
         z.write_all(&body).unwrap();
         let z = z.finish().unwrap();
-        assert_eq!(
-            to_push(decode_push(Api::V1, format, Some("Deflate"), &z, &limits()).unwrap()),
-            streams
-        );
+        assert_eq!(to_push(decode_push(Api::V1, format, Some("Deflate"), &z, &limits()).unwrap()), streams);
     }
     // Concatenated gzip members are one body, as with Go's gzip.Reader.
     let body = encode_json(&streams);
     let (a, b) = body.split_at(body.len() / 2);
     let mut two = gzip(a);
     two.extend_from_slice(&gzip(b));
-    assert_eq!(
-        to_push(decode_push(Api::V1, JSON, Some("gzip"), &two, &limits()).unwrap()),
-        streams
-    );
+    assert_eq!(to_push(decode_push(Api::V1, JSON, Some("gzip"), &two, &limits()).unwrap()), streams);
     // Garbage.
-    let msg = malformed(decode_push(
-        Api::V1,
-        JSON,
-        Some("gzip"),
-        b"not gzip at all",
-        &limits(),
-    ));
+    let msg = malformed(decode_push(Api::V1, JSON, Some("gzip"), b"not gzip at all", &limits()));
     assert!(msg.contains("gzip"), "{msg}");
     let gz = gzip(&body);
-    let msg = malformed(decode_push(
-        Api::V1,
-        JSON,
-        Some("gzip"),
-        &gz[..gz.len() - 10],
-        &limits(),
-    ));
+    let msg = malformed(decode_push(Api::V1, JSON, Some("gzip"), &gz[..gz.len() - 10], &limits()));
     assert!(msg.contains("gzip"), "{msg}");
-    assert!(matches!(
-        decode_push(
-            Api::V1,
-            JSON,
-            Some("deflate"),
-            b"\xff\xff\xff\xff",
-            &limits()
-        ),
-        Err(PushDecodeError::Malformed(_))
-    ));
+    assert!(matches!(decode_push(Api::V1, JSON, Some("deflate"), b"\xff\xff\xff\xff", &limits()), Err(PushDecodeError::Malformed(_))));
 }
 
 #[test]
@@ -457,23 +297,14 @@ fn snappy_content_encoding_on_json() {
     let body = encode_json(&streams);
     // Snappy block.
     let block = snappy(&body);
-    assert_eq!(
-        to_push(decode_push(Api::V1, JSON, Some("snappy"), &block, &limits()).unwrap()),
-        streams
-    );
+    assert_eq!(to_push(decode_push(Api::V1, JSON, Some("snappy"), &block, &limits()).unwrap()), streams);
     // Snappy framing format.
     let mut framed = snap::write::FrameEncoder::new(Vec::new());
     framed.write_all(&body).unwrap();
     let framed = framed.into_inner().unwrap();
-    assert_eq!(
-        to_push(decode_push(Api::V1, JSON, Some("snappy"), &framed, &limits()).unwrap()),
-        streams
-    );
+    assert_eq!(to_push(decode_push(Api::V1, JSON, Some("snappy"), &framed, &limits()).unwrap()), streams);
     // A spurious header on a plain JSON body is tolerated.
-    assert_eq!(
-        to_push(decode_push(Api::V1, JSON, Some("snappy"), &body, &limits()).unwrap()),
-        streams
-    );
+    assert_eq!(to_push(decode_push(Api::V1, JSON, Some("snappy"), &body, &limits()).unwrap()), streams);
 }
 
 #[test]
@@ -482,17 +313,10 @@ fn unsupported_encoding_and_content_type() {
     let err = decode_push(Api::V1, JSON, Some("br"), &body, &limits()).unwrap_err();
     assert_eq!(err, PushDecodeError::UnsupportedEncoding("br".into()));
     assert_eq!(err.status(), 400);
-    assert!(
-        err.to_string().contains("unsupported Content-Encoding"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("unsupported Content-Encoding"), "{err}");
     for ct in ["json", "application/", "a b/c", "/json"] {
         let err = decode_push(Api::V1, Some(ct), None, &body, &limits()).unwrap_err();
-        assert_eq!(
-            err,
-            PushDecodeError::UnsupportedContentType(ct.into()),
-            "{ct}"
-        );
+        assert_eq!(err, PushDecodeError::UnsupportedContentType(ct.into()), "{ct}");
         assert_eq!(err.status(), 400);
     }
 }
@@ -500,67 +324,24 @@ fn unsupported_encoding_and_content_type() {
 #[test]
 fn limits_are_enforced_for_every_encoding() {
     let body = encode_json(&sample_streams());
-    let small = DecodeLimits {
-        max_decompressed_bytes: body.len() - 1,
-    };
-    let exact = DecodeLimits {
-        max_decompressed_bytes: body.len(),
-    };
+    let small = DecodeLimits { max_decompressed_bytes: body.len() - 1 };
+    let exact = DecodeLimits { max_decompressed_bytes: body.len() };
     let too_large = |r: Result<Vec<RawStream>, PushDecodeError>| {
         let err = r.unwrap_err();
-        assert_eq!(
-            err,
-            PushDecodeError::TooLarge {
-                limit: body.len() - 1
-            }
-        );
+        assert_eq!(err, PushDecodeError::TooLarge { limit: body.len() - 1 });
         assert_eq!(err.status(), 413);
     };
     too_large(decode_push(Api::V1, JSON, None, &body, &small));
-    too_large(decode_push(
-        Api::V1,
-        JSON,
-        Some("gzip"),
-        &gzip(&body),
-        &small,
-    ));
-    too_large(decode_push(
-        Api::V1,
-        JSON,
-        Some("snappy"),
-        &snappy(&body),
-        &small,
-    ));
+    too_large(decode_push(Api::V1, JSON, Some("gzip"), &gzip(&body), &small));
+    too_large(decode_push(Api::V1, JSON, Some("snappy"), &snappy(&body), &small));
     assert!(decode_push(Api::V1, JSON, None, &body, &exact).is_ok());
     assert!(decode_push(Api::V1, JSON, Some("gzip"), &gzip(&body), &exact).is_ok());
 
     let proto = encode_protobuf(&sample_streams());
     let raw_len = snap::raw::decompress_len(&proto).unwrap();
-    let err = decode_push(
-        Api::V1,
-        PROTO,
-        None,
-        &proto,
-        &DecodeLimits {
-            max_decompressed_bytes: raw_len - 1,
-        },
-    );
-    assert_eq!(
-        err.unwrap_err(),
-        PushDecodeError::TooLarge { limit: raw_len - 1 }
-    );
-    assert!(
-        decode_push(
-            Api::V1,
-            PROTO,
-            None,
-            &proto,
-            &DecodeLimits {
-                max_decompressed_bytes: raw_len
-            }
-        )
-        .is_ok()
-    );
+    let err = decode_push(Api::V1, PROTO, None, &proto, &DecodeLimits { max_decompressed_bytes: raw_len - 1 });
+    assert_eq!(err.unwrap_err(), PushDecodeError::TooLarge { limit: raw_len - 1 });
+    assert!(decode_push(Api::V1, PROTO, None, &proto, &DecodeLimits { max_decompressed_bytes: raw_len }).is_ok());
 }
 
 #[test]
@@ -568,12 +349,7 @@ fn snappy_header_claiming_4gib_is_refused_before_allocating() {
     // A varint length of 0xFFFF_FFFF followed by nothing: would be a 4 GiB allocation.
     let body = [0xff, 0xff, 0xff, 0xff, 0x0f, 0x00];
     let err = decode_push(Api::V1, PROTO, None, &body, &limits()).unwrap_err();
-    assert_eq!(
-        err,
-        PushDecodeError::TooLarge {
-            limit: limits().max_decompressed_bytes
-        }
-    );
+    assert_eq!(err, PushDecodeError::TooLarge { limit: limits().max_decompressed_bytes });
 }
 
 #[test]
@@ -586,32 +362,12 @@ fn gzip_bomb_is_rejected_quickly() {
     for format in [JSON, PROTO] {
         let start = Instant::now();
         let err = decode_push(Api::V1, format, Some("gzip"), &bomb, &limits()).unwrap_err();
-        assert_eq!(
-            err,
-            PushDecodeError::TooLarge {
-                limit: 100 * 1024 * 1024
-            }
-        );
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "took {:?}",
-            start.elapsed()
-        );
+        assert_eq!(err, PushDecodeError::TooLarge { limit: 100 * 1024 * 1024 });
+        assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
     }
     // With a small limit it stops even sooner.
     let start = Instant::now();
-    let err = decode_push(
-        Api::V1,
-        JSON,
-        Some("gzip"),
-        &bomb,
-        &DecodeLimits {
-            max_decompressed_bytes: 1 << 20,
-        },
-    );
-    assert_eq!(
-        err.unwrap_err(),
-        PushDecodeError::TooLarge { limit: 1 << 20 }
-    );
+    let err = decode_push(Api::V1, JSON, Some("gzip"), &bomb, &DecodeLimits { max_decompressed_bytes: 1 << 20 });
+    assert_eq!(err.unwrap_err(), PushDecodeError::TooLarge { limit: 1 << 20 });
     assert!(start.elapsed() < Duration::from_secs(1));
 }

@@ -4,18 +4,11 @@ use proptest::prelude::*;
 use skald_common::{Entry, Label, LabelSet, PushStream};
 use skald_push::{Api, DecodeLimits, decode_push, encode_json, encode_protobuf};
 
-const CONTENT_TYPES: &[Option<&str>] = &[
-    None,
-    Some("application/json"),
-    Some("application/x-protobuf"),
-    Some("text/plain"),
-];
+const CONTENT_TYPES: &[Option<&str>] = &[None, Some("application/json"), Some("application/x-protobuf"), Some("text/plain")];
 const ENCODINGS: &[Option<&str>] = &[None, Some("gzip"), Some("deflate"), Some("snappy")];
 
 fn all_paths(body: &[u8]) {
-    let limits = DecodeLimits {
-        max_decompressed_bytes: 1 << 20,
-    };
+    let limits = DecodeLimits { max_decompressed_bytes: 1 << 20 };
     for api in [Api::V1, Api::Legacy] {
         for ct in CONTENT_TYPES {
             for ce in ENCODINGS {
@@ -30,11 +23,7 @@ fn sample() -> Vec<PushStream> {
         labels: LabelSet::from_pairs([("job", "a"), ("env", "b")]),
         entries: vec![
             Entry::new(1_700_000_000_000_000_000, "line one"),
-            Entry {
-                ts: 5,
-                line: "two \"q\"".into(),
-                metadata: vec![Label::new("k", "v")],
-            },
+            Entry { ts: 5, line: "two \"q\"".into(), metadata: vec![Label::new("k", "v")] },
         ],
     }]
 }

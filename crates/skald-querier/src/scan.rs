@@ -87,8 +87,7 @@ impl StreamData for BlockScan {
         need_lines: bool,
         visit: &mut dyn FnMut(&EntryRef<'_>) -> bool,
     ) -> Result<(), EngineError> {
-        let mut blocks: Vec<&BlockRef> =
-            self.blocks.iter().filter(|b| b.meta().max_ts >= from && b.meta().min_ts < through).collect();
+        let mut blocks: Vec<&BlockRef> = self.blocks.iter().filter(|b| b.meta().max_ts >= from && b.meta().min_ts < through).collect();
         blocks.sort_by_key(|b| (b.meta().min_ts, b.meta().max_ts));
         let mut overlapping = false;
         let mut max_seen = i64::MIN;

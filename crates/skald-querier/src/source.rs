@@ -28,8 +28,9 @@ pub fn compile_matchers(matchers: &[Matcher]) -> Result<Vec<LabelMatcher>, Engin
         .map(|m| match m.op {
             MatchOp::Eq => Ok(LabelMatcher::Eq(m.name.clone(), m.value.clone())),
             MatchOp::Neq => Ok(LabelMatcher::Neq(m.name.clone(), m.value.clone())),
-            MatchOp::Re | MatchOp::Nre => LabelMatcher::regex(&m.name, &m.value, m.op == MatchOp::Nre)
-                .map_err(|e| EngineError::bad_request(e.to_string())),
+            MatchOp::Re | MatchOp::Nre => {
+                LabelMatcher::regex(&m.name, &m.value, m.op == MatchOp::Nre).map_err(|e| EngineError::bad_request(e.to_string()))
+            }
         })
         .collect()
 }

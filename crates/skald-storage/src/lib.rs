@@ -19,7 +19,7 @@
 mod cache;
 mod store;
 
-pub use store::{Store, StoreStats};
+pub use store::{ChunkSummary, Store, StoreStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

@@ -14,6 +14,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// What a chunk covers, as its writer knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkSummary {
+    pub from: i64,
+    pub through: i64,
+    pub entries: u64,
+    pub raw_bytes: u64,
+}
+
 /// Counters for `/metrics` and benchmarks.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StoreStats {
@@ -100,7 +109,8 @@ impl Store {
     }
 
     /// Writes one chunk object; returns its reference (not yet indexed).
-    pub async fn put_chunk(&self, tenant: &str, fingerprint: u64, chunk_bytes: Vec<u8>, from: i64, through: i64, entries: u64, raw_bytes: u64) -> Result<ChunkRef, StorageError> {
+    pub async fn put_chunk(&self, tenant: &str, fingerprint: u64, chunk_bytes: Vec<u8>, summary: ChunkSummary) -> Result<ChunkRef, StorageError> {
+        let ChunkSummary { from, through, entries, raw_bytes } = summary;
         let crc = crc32c::crc32c(&chunk_bytes);
         let key = format!("chunks/{tenant}/{fingerprint:016x}/{from:x}-{through:x}-{crc:08x}");
         let size = chunk_bytes.len() as u64;
@@ -185,7 +195,7 @@ mod tests {
         head.append(100, "hello", &[]);
         let bytes = encode_chunk(&[head.cut(Codec::Zstd(3)).unwrap()]);
         let labels = LabelSet::from_pairs([("job", "x")]);
-        let chunk = store.put_chunk("fake", 7, bytes, 100, 100, 1, 5).await.unwrap();
+        let chunk = store.put_chunk("fake", 7, bytes, ChunkSummary { from: 100, through: 100, entries: 1, raw_bytes: 5 }).await.unwrap();
         store.index_chunks("fake", vec![(7, labels.clone(), chunk.clone())]).await.unwrap();
         let m = [LabelMatcher::Eq("job".into(), "x".into())];
         assert_eq!(store.select("fake", &m, 0, 200).len(), 1);

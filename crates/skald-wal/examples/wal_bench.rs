@@ -9,24 +9,10 @@ use std::time::Instant;
 
 use skald_wal::{Wal, WalOptions};
 
-fn run(
-    base: &std::path::Path,
-    name: &str,
-    threads: usize,
-    payload: usize,
-    total_bytes: usize,
-    sync: bool,
-) {
+fn run(base: &std::path::Path, name: &str, threads: usize, payload: usize, total_bytes: usize, sync: bool) {
     let dir = base.join(name);
     let _ = std::fs::remove_dir_all(&dir);
-    let (wal, _) = Wal::open(
-        &dir,
-        WalOptions {
-            sync,
-            ..WalOptions::default()
-        },
-    )
-    .unwrap();
+    let (wal, _) = Wal::open(&dir, WalOptions { sync, ..WalOptions::default() }).unwrap();
     let wal = Arc::new(wal);
     let per_thread = total_bytes / payload / threads;
     let start = Instant::now();
@@ -62,10 +48,7 @@ fn run(
 
 fn main() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = std::env::args()
-        .nth(1)
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| tmp.path().to_path_buf());
+    let base = std::env::args().nth(1).map(std::path::PathBuf::from).unwrap_or_else(|| tmp.path().to_path_buf());
     let sync = std::env::var_os("WAL_BENCH_NOSYNC").is_none();
     println!("dir: {} sync: {sync}", base.display());
     run(&base, "1MiB-x8", 8, 1 << 20, 1 << 30, sync);

@@ -23,11 +23,7 @@ pub enum WalError {
 
 impl WalError {
     pub(crate) fn io(context: impl Into<String>, path: Option<PathBuf>, source: io::Error) -> Self {
-        WalError::Io {
-            context: context.into(),
-            path,
-            source,
-        }
+        WalError::Io { context: context.into(), path, source }
     }
 
     /// The underlying I/O error kind, if this is an I/O error.

@@ -98,9 +98,6 @@ mod replay;
 mod wal;
 
 pub use error::WalError;
-pub use format::{
-    MAX_RECORD_SIZE, RECORD_HEADER_LEN, SEGMENT_HEADER, SEGMENT_HEADER_LEN, parse_segment_name,
-    segment_file_name,
-};
+pub use format::{MAX_RECORD_SIZE, RECORD_HEADER_LEN, SEGMENT_HEADER, SEGMENT_HEADER_LEN, parse_segment_name, segment_file_name};
 pub use replay::{Replay, ReplayRecord, ReplayReport};
 pub use wal::{Wal, WalOptions, WalStats};

@@ -78,12 +78,7 @@ impl std::fmt::Display for Bad {
 impl Replay {
     pub(crate) fn new(segments: Vec<(u64, PathBuf)>) -> Self {
         let last_id = segments.last().map(|(id, _)| *id);
-        Replay {
-            pending: segments.into(),
-            last_id,
-            cur: None,
-            report: ReplayReport::default(),
-        }
+        Replay { pending: segments.into(), last_id, cur: None, report: ReplayReport::default() }
     }
 
     /// Counters so far (final once iteration returned `None`).
@@ -98,10 +93,7 @@ impl Replay {
 
     /// Drains the iterator, calling `f(segment_id, payload)` for every record,
     /// and returns the final report. Stops at the first error from `f` or I/O.
-    pub fn for_each_record<E: From<WalError>>(
-        mut self,
-        mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
-    ) -> Result<ReplayReport, E> {
+    pub fn for_each_record<E: From<WalError>>(mut self, mut f: impl FnMut(u64, &[u8]) -> Result<(), E>) -> Result<ReplayReport, E> {
         for rec in &mut self {
             let rec = rec?;
             f(rec.segment, &rec.payload)?;
@@ -118,14 +110,10 @@ impl Replay {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(WalError::io("wal segment open failed", Some(path), e)),
         };
-        let file_len = file
-            .metadata()
-            .map_err(|e| WalError::io("wal segment stat failed", Some(path.clone()), e))?
-            .len();
+        let file_len = file.metadata().map_err(|e| WalError::io("wal segment stat failed", Some(path.clone()), e))?.len();
         let mut reader = BufReader::with_capacity(256 << 10, file);
         let mut header = [0u8; SEGMENT_HEADER.len()];
-        let n = read_full(&mut reader, &mut header)
-            .map_err(|e| WalError::io("wal segment read failed", Some(path.clone()), e))?;
+        let n = read_full(&mut reader, &mut header).map_err(|e| WalError::io("wal segment read failed", Some(path.clone()), e))?;
         if n < header.len() || header != SEGMENT_HEADER {
             tracing::warn!(
                 file = %path.display(),
@@ -137,19 +125,11 @@ impl Replay {
             return Ok(None);
         }
         self.report.segments += 1;
-        Ok(Some(SegmentReader {
-            id,
-            path,
-            reader,
-            offset: SEGMENT_HEADER_LEN,
-            file_len,
-        }))
+        Ok(Some(SegmentReader { id, path, reader, offset: SEGMENT_HEADER_LEN, file_len }))
     }
 
     /// Reads the next record of the current segment. `Ok(None)` at a clean end.
-    fn read_record(
-        seg: &mut SegmentReader,
-    ) -> Result<Result<Option<ReplayRecord>, Bad>, io::Error> {
+    fn read_record(seg: &mut SegmentReader) -> Result<Result<Option<ReplayRecord>, Bad>, io::Error> {
         let remaining = seg.file_len.saturating_sub(seg.offset);
         if remaining == 0 {
             return Ok(Ok(None));
@@ -180,11 +160,7 @@ impl Replay {
         }
         let offset = seg.offset;
         seg.offset += RECORD_HEADER_LEN as u64 + len as u64;
-        Ok(Ok(Some(ReplayRecord {
-            segment: seg.id,
-            offset,
-            payload,
-        })))
+        Ok(Ok(Some(ReplayRecord { segment: seg.id, offset, payload })))
     }
 
     fn handle_bad(&mut self, seg: SegmentReader, bad: Bad) {
@@ -197,13 +173,10 @@ impl Replay {
                 "wal: {bad} at the tail of the last segment (torn write); truncating to the last good record"
             );
             drop(seg.reader);
-            let res = OpenOptions::new()
-                .write(true)
-                .open(&seg.path)
-                .and_then(|f| {
-                    f.set_len(seg.offset)?;
-                    f.sync_all()
-                });
+            let res = OpenOptions::new().write(true).open(&seg.path).and_then(|f| {
+                f.set_len(seg.offset)?;
+                f.sync_all()
+            });
             if let Err(e) = res {
                 tracing::warn!(
                     file = %seg.path.display(),
@@ -253,11 +226,7 @@ impl Iterator for Replay {
                 }
                 Err(e) => {
                     let seg = self.cur.take().unwrap();
-                    return Some(Err(WalError::io(
-                        "wal segment read failed",
-                        Some(seg.path),
-                        e,
-                    )));
+                    return Some(Err(WalError::io("wal segment read failed", Some(seg.path), e)));
                 }
             }
         }

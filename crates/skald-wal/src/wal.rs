@@ -11,8 +11,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::WalError;
 use crate::format::{
-    MAX_RECORD_SIZE, RECORD_HEADER_LEN, SEGMENT_HEADER, SEGMENT_HEADER_LEN, parse_segment_name,
-    record_header, segment_file_name,
+    MAX_RECORD_SIZE, RECORD_HEADER_LEN, SEGMENT_HEADER, SEGMENT_HEADER_LEN, parse_segment_name, record_header, segment_file_name,
 };
 use crate::replay::Replay;
 
@@ -29,10 +28,7 @@ pub struct WalOptions {
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions {
-            segment_size: 128 << 20,
-            sync: true,
-        }
+        WalOptions { segment_size: 128 << 20, sync: true }
     }
 }
 
@@ -110,8 +106,7 @@ impl Wal {
     /// new segment created on first use, so replaying concurrently with
     /// appending is safe (though the ingester normally replays first).
     pub fn open(dir: &Path, opts: WalOptions) -> Result<(Wal, Replay), WalError> {
-        fs::create_dir_all(dir)
-            .map_err(|e| WalError::io("wal directory create failed", Some(dir.into()), e))?;
+        fs::create_dir_all(dir).map_err(|e| WalError::io("wal directory create failed", Some(dir.into()), e))?;
         let mut segments = list_segments(dir)?;
         let next_id = segments.last().map_or(1, |(id, _)| id.saturating_add(1));
 
@@ -119,16 +114,12 @@ impl Wal {
         // the header was being created when we crashed: it holds no records.
         if let Some((_, path)) = segments.last() {
             let torn_creation = match fs::read(path) {
-                Ok(bytes) => {
-                    bytes.len() < SEGMENT_HEADER.len() && SEGMENT_HEADER.starts_with(&bytes)
-                }
+                Ok(bytes) => bytes.len() < SEGMENT_HEADER.len() && SEGMENT_HEADER.starts_with(&bytes),
                 Err(_) => false,
             };
             if torn_creation {
                 tracing::warn!(file = %path.display(), "wal: removing segment with incomplete header (crash during creation)");
-                fs::remove_file(path).map_err(|e| {
-                    WalError::io("wal segment remove failed", Some(path.clone()), e)
-                })?;
+                fs::remove_file(path).map_err(|e| WalError::io("wal segment remove failed", Some(path.clone()), e))?;
                 sync_dir(dir)?;
                 segments.pop();
             }
@@ -183,10 +174,7 @@ impl Wal {
                 return Err(WalError::EmptyRecord);
             }
             if p.len() > MAX_RECORD_SIZE {
-                return Err(WalError::RecordTooLarge {
-                    size: p.len(),
-                    max: MAX_RECORD_SIZE,
-                });
+                return Err(WalError::RecordTooLarge { size: p.len(), max: MAX_RECORD_SIZE });
             }
         }
         if payloads.is_empty() {
@@ -200,8 +188,7 @@ impl Wal {
         if self.opts.sync {
             self.wait_durable(st, seq)?;
         }
-        self.records
-            .fetch_add(payloads.len() as u64, Ordering::Relaxed);
+        self.records.fetch_add(payloads.len() as u64, Ordering::Relaxed);
         Ok(seg_id)
     }
 
@@ -229,12 +216,7 @@ impl Wal {
         let victims: Vec<(u64, PathBuf)> = {
             let mut st = self.state.lock();
             let cur = st.current.as_ref().map(|s| s.id);
-            let ids: Vec<u64> = st
-                .closed
-                .range(..id)
-                .map(|(k, _)| *k)
-                .filter(|k| Some(*k) != cur)
-                .collect();
+            let ids: Vec<u64> = st.closed.range(..id).map(|(k, _)| *k).filter(|k| Some(*k) != cur).collect();
             for k in &ids {
                 st.closed.remove(k);
             }
@@ -248,11 +230,7 @@ impl Wal {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => {
                     if first_err.is_none() {
-                        first_err = Some(WalError::io(
-                            "wal segment remove failed",
-                            Some(path.clone()),
-                            e,
-                        ));
+                        first_err = Some(WalError::io("wal segment remove failed", Some(path.clone()), e));
                     }
                 }
             }
@@ -303,8 +281,7 @@ impl Wal {
         }
         let seg = st.current.as_mut().expect("current segment after rotate");
 
-        let headers: Vec<[u8; RECORD_HEADER_LEN]> =
-            payloads.iter().map(|p| record_header(p)).collect();
+        let headers: Vec<[u8; RECORD_HEADER_LEN]> = payloads.iter().map(|p| record_header(p)).collect();
         let mut slices = Vec::with_capacity(payloads.len() * 2);
         let mut total = 0u64;
         for (h, p) in headers.iter().zip(payloads) {
@@ -315,10 +292,7 @@ impl Wal {
         if let Err(e) = write_all_vectored(&seg.file, &mut slices) {
             // Roll back to the last complete record so no garbage sits in the
             // middle of the segment.
-            let rollback = seg
-                .file
-                .set_len(seg.len)
-                .and_then(|()| (&*seg.file).seek(SeekFrom::Start(seg.len)).map(|_| ()));
+            let rollback = seg.file.set_len(seg.len).and_then(|()| (&*seg.file).seek(SeekFrom::Start(seg.len)).map(|_| ()));
             if let Err(te) = rollback {
                 tracing::warn!(
                     file = %seg.path.display(),
@@ -342,11 +316,7 @@ impl Wal {
         let id = st.next_id;
         let path = self.segment_path(id);
         let created = (|| -> io::Result<File> {
-            let mut f = OpenOptions::new()
-                .create(true)
-                .truncate(true)
-                .write(true)
-                .open(&path)?;
+            let mut f = OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
             f.write_all(&SEGMENT_HEADER)?;
             if self.opts.sync {
                 f.sync_data()?;
@@ -366,14 +336,7 @@ impl Wal {
         };
         st.next_id = id.saturating_add(1);
         self.segments_created.fetch_add(1, Ordering::Relaxed);
-        let new = Segment {
-            id,
-            path,
-            file: Arc::new(file),
-            len: SEGMENT_HEADER_LEN,
-            synced_len: SEGMENT_HEADER_LEN,
-            broken: false,
-        };
+        let new = Segment { id, path, file: Arc::new(file), len: SEGMENT_HEADER_LEN, synced_len: SEGMENT_HEADER_LEN, broken: false };
         if let Some(old) = st.current.replace(new) {
             st.closed.insert(old.id, old.len);
             if self.opts.sync && old.synced_len < old.len {
@@ -390,11 +353,7 @@ impl Wal {
             if st.resolved_seq >= seq {
                 return match st.failures.iter().find(|f| f.lo < seq && seq <= f.hi) {
                     None => Ok(()),
-                    Some(f) => Err(WalError::io(
-                        "wal sync failed",
-                        None,
-                        io::Error::new(f.kind, f.msg.clone()),
-                    )),
+                    Some(f) => Err(WalError::io("wal sync failed", None, io::Error::new(f.kind, f.msg.clone()))),
                 };
             }
             if st.syncing {
@@ -453,12 +412,7 @@ impl Wal {
                 // round. Fail every outstanding append and cut the files back.
                 let hi = st.written_seq;
                 let lo = st.resolved_seq;
-                st.failures.push_back(Failure {
-                    lo,
-                    hi,
-                    kind: e.kind(),
-                    msg: e.to_string(),
-                });
+                st.failures.push_back(Failure { lo, hi, kind: e.kind(), msg: e.to_string() });
                 while st.failures.len() > MAX_REMEMBERED_FAILURES {
                     st.failures.pop_front();
                 }
@@ -498,10 +452,7 @@ fn write_all_vectored(mut file: &File, mut bufs: &mut [IoSlice<'_>]) -> io::Resu
     while !bufs.is_empty() {
         match file.write_vectored(bufs) {
             Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "failed to write whole buffer",
-                ));
+                return Err(io::Error::new(io::ErrorKind::WriteZero, "failed to write whole buffer"));
             }
             Ok(n) => IoSlice::advance_slices(&mut bufs, n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -512,18 +463,14 @@ fn write_all_vectored(mut file: &File, mut bufs: &mut [IoSlice<'_>]) -> io::Resu
 }
 
 fn sync_dir(dir: &Path) -> Result<(), WalError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| WalError::io("wal directory sync failed", Some(dir.into()), e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| WalError::io("wal directory sync failed", Some(dir.into()), e))
 }
 
 fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
-    let rd = fs::read_dir(dir)
-        .map_err(|e| WalError::io("wal directory read failed", Some(dir.into()), e))?;
+    let rd = fs::read_dir(dir).map_err(|e| WalError::io("wal directory read failed", Some(dir.into()), e))?;
     let mut out = Vec::new();
     for ent in rd {
-        let ent =
-            ent.map_err(|e| WalError::io("wal directory read failed", Some(dir.into()), e))?;
+        let ent = ent.map_err(|e| WalError::io("wal directory read failed", Some(dir.into()), e))?;
         let name = ent.file_name();
         let Some(id) = name.to_str().and_then(parse_segment_name) else {
             continue;

@@ -45,14 +45,7 @@ fn child_append_loop() {
     let Some(dir) = child_dir("crash") else {
         return;
     };
-    let (wal, replay) = Wal::open(
-        Path::new(&dir),
-        WalOptions {
-            segment_size: 4 << 20,
-            sync: true,
-        },
-    )
-    .unwrap();
+    let (wal, replay) = Wal::open(Path::new(&dir), WalOptions { segment_size: 4 << 20, sync: true }).unwrap();
     drop(replay);
     let wal = Arc::new(wal);
     let handles: Vec<_> = (0..4u64)
@@ -119,10 +112,7 @@ fn sigkill_loses_no_acknowledged_record() {
         }
         let report = replay.report().clone();
         for a in &acked {
-            assert!(
-                present.contains(a),
-                "acknowledged record {a:?} lost (round {round})"
-            );
+            assert!(present.contains(a), "acknowledged record {a:?} lost (round {round})");
         }
         // Each round restarts every thread at n = 0, so per thread the replayed
         // sequence is a concatenation of 0..k runs with no gaps: everything
@@ -137,10 +127,7 @@ fn sigkill_loses_no_acknowledged_record() {
                 expect += 1;
             }
         }
-        eprintln!(
-            "round {round}: acked {} records, replay {report:?}",
-            acked.len()
-        );
+        eprintln!("round {round}: acked {} records, replay {report:?}", acked.len());
         assert_eq!(report.corrupt_segments, 0);
     }
     assert!(total_acked > 0);
@@ -158,10 +145,7 @@ fn child_write_failure() {
     let limit = SEGMENT_HEADER_LEN as usize + 10 * (REC + 8) + 500;
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
-        let mut rl = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         assert_eq!(libc::getrlimit(libc::RLIMIT_FSIZE, &mut rl), 0);
         let hard = rl.rlim_max;
         rl.rlim_cur = limit as libc::rlim_t;
@@ -185,11 +169,7 @@ fn child_write_failure() {
         assert_eq!(err.io_kind(), Some(std::io::ErrorKind::FileTooLarge));
         let path = dir.join(segment_file_name(1));
         let good = SEGMENT_HEADER_LEN + 10 * (REC as u64 + 8);
-        assert_eq!(
-            fs::metadata(&path).unwrap().len(),
-            good,
-            "rolled back to last record"
-        );
+        assert_eq!(fs::metadata(&path).unwrap().len(), good, "rolled back to last record");
         assert_eq!(wal.disk_bytes(), good);
         // Still failing while the limit holds, and still no garbage.
         assert!(wal.append(&vec![b'r'; REC]).is_err());
@@ -214,8 +194,5 @@ fn write_failure_rolls_back_and_recovers() {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "child failed: {stdout}");
-    assert!(
-        stdout.contains("EFBIG-CHILD-OK"),
-        "child did not run: {stdout}"
-    );
+    assert!(stdout.contains("EFBIG-CHILD-OK"), "child did not run: {stdout}");
 }

@@ -9,10 +9,7 @@ use proptest::prelude::*;
 use skald_wal::{Wal, WalOptions, parse_segment_name, segment_file_name};
 
 fn segment_ids(dir: &std::path::Path) -> Vec<u64> {
-    let mut ids: Vec<u64> = fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| parse_segment_name(e.unwrap().file_name().to_str()?))
-        .collect();
+    let mut ids: Vec<u64> = fs::read_dir(dir).unwrap().filter_map(|e| parse_segment_name(e.unwrap().file_name().to_str()?)).collect();
     ids.sort();
     ids
 }

@@ -4,15 +4,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use skald_wal::{
-    MAX_RECORD_SIZE, ReplayRecord, ReplayReport, SEGMENT_HEADER, SEGMENT_HEADER_LEN, Wal, WalError,
-    WalOptions, segment_file_name,
+    MAX_RECORD_SIZE, ReplayRecord, ReplayReport, SEGMENT_HEADER, SEGMENT_HEADER_LEN, Wal, WalError, WalOptions, segment_file_name,
 };
 
 fn opts(segment_size: u64) -> WalOptions {
-    WalOptions {
-        segment_size,
-        sync: true,
-    }
+    WalOptions { segment_size, sync: true }
 }
 
 fn replay_all(dir: &Path, o: WalOptions) -> (Wal, Vec<ReplayRecord>, ReplayReport) {
@@ -31,10 +27,8 @@ fn seg_path(dir: &Path, id: u64) -> PathBuf {
 }
 
 fn segment_ids(dir: &Path) -> Vec<u64> {
-    let mut ids: Vec<u64> = fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| skald_wal::parse_segment_name(e.unwrap().file_name().to_str()?))
-        .collect();
+    let mut ids: Vec<u64> =
+        fs::read_dir(dir).unwrap().filter_map(|e| skald_wal::parse_segment_name(e.unwrap().file_name().to_str()?)).collect();
     ids.sort();
     ids
 }
@@ -66,10 +60,7 @@ fn round_trip_across_segments() {
         written.extend(batch);
         assert!(segs.windows(2).all(|w| w[0] <= w[1]));
         assert!(*segs.last().unwrap() >= 5, "expected several segments");
-        let on_disk: u64 = segment_ids(&dir)
-            .iter()
-            .map(|id| fs::metadata(seg_path(&dir, *id)).unwrap().len())
-            .sum();
+        let on_disk: u64 = segment_ids(&dir).iter().map(|id| fs::metadata(seg_path(&dir, *id)).unwrap().len()).sum();
         assert_eq!(wal.disk_bytes(), on_disk);
         let st = wal.stats();
         assert_eq!(st.records, 210);
@@ -80,10 +71,7 @@ fn round_trip_across_segments() {
     assert_eq!(payloads(&recs), written);
     assert_eq!(report.records, 210);
     assert_eq!(report.segments, n_segs);
-    assert_eq!(
-        report.bytes,
-        written.iter().map(|p| p.len() as u64).sum::<u64>()
-    );
+    assert_eq!(report.bytes, written.iter().map(|p| p.len() as u64).sum::<u64>());
     assert_eq!(report.truncated_bytes, 0);
     assert_eq!(report.corrupt_segments, 0);
     // Records carry their segment ids, which match what append returned.
@@ -119,10 +107,7 @@ fn for_each_record_streams() {
         })
         .unwrap();
     assert_eq!(report.records, 50);
-    assert_eq!(
-        got.into_iter().map(|(_, p)| p).collect::<Vec<_>>(),
-        (0..50).map(payload).collect::<Vec<_>>()
-    );
+    assert_eq!(got.into_iter().map(|(_, p)| p).collect::<Vec<_>>(), (0..50).map(payload).collect::<Vec<_>>());
 }
 
 /// Writes `n` records into one segment and returns (dir, payloads, start offset of last record).
@@ -157,20 +142,14 @@ fn torn_tail_truncated_at_every_offset() {
     for cut in last_start..len {
         let work = tempfile::tempdir().unwrap();
         copy_dir(src, work.path());
-        let f = OpenOptions::new()
-            .write(true)
-            .open(seg_path(work.path(), 1))
-            .unwrap();
+        let f = OpenOptions::new().write(true).open(seg_path(work.path(), 1)).unwrap();
         f.set_len(cut).unwrap();
         drop(f);
         let (wal, recs, report) = replay_all(work.path(), opts(1 << 20));
         assert_eq!(payloads(&recs), written[..4].to_vec(), "cut at {cut}");
         assert_eq!(report.truncated_bytes, cut - last_start);
         assert_eq!(report.corrupt_segments, 0);
-        assert_eq!(
-            fs::metadata(seg_path(work.path(), 1)).unwrap().len(),
-            last_start
-        );
+        assert_eq!(fs::metadata(seg_path(work.path(), 1)).unwrap().len(), last_start);
         // New appends never go after the damaged tail.
         assert_eq!(wal.append(b"new").unwrap(), 2);
         drop(wal);
@@ -204,12 +183,7 @@ fn flipped_byte_in_last_record_truncates() {
 fn zero_filled_tail_is_not_records() {
     let (tmp, written, _, len) = single_segment(3);
     let path = seg_path(tmp.path(), 1);
-    OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_len(len + 4096)
-        .unwrap();
+    OpenOptions::new().write(true).open(&path).unwrap().set_len(len + 4096).unwrap();
     let (_wal, recs, report) = replay_all(tmp.path(), opts(1 << 20));
     assert_eq!(payloads(&recs), written);
     assert_eq!(report.truncated_bytes, 4096);
@@ -357,7 +331,7 @@ fn concurrent_appends_replayed_exactly_once() {
     }
     let (_wal, recs, _) = replay_all(&dir, opts(64 << 10));
     let mut seen = HashSet::new();
-    let mut last_per_thread = vec![-1i64; THREADS];
+    let mut last_per_thread = [-1i64; THREADS];
     for r in &recs {
         let s = String::from_utf8_lossy(&r.payload).to_string();
         let mut parts = s.split(':');
@@ -428,10 +402,7 @@ fn invalid_records_rejected() {
 #[test]
 fn unsynced_mode_round_trips() {
     let tmp = tempfile::tempdir().unwrap();
-    let o = WalOptions {
-        segment_size: 4096,
-        sync: false,
-    };
+    let o = WalOptions { segment_size: 4096, sync: false };
     {
         let (wal, _) = Wal::open(tmp.path(), o.clone()).unwrap();
         for i in 0..100 {

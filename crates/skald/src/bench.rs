@@ -121,11 +121,10 @@ async fn start_server(args: &BenchArgs) -> anyhow::Result<Server> {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(response) = client.get(format!("{}/ready", server.base)).send().await {
-            if response.status().is_success() {
+        if let Ok(response) = client.get(format!("{}/ready", server.base)).send().await
+            && response.status().is_success() {
                 break;
             }
-        }
         if Instant::now() > deadline {
             bail!("server did not become ready");
         }
@@ -211,23 +210,44 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     println!("|---|---|");
     println!("| raw lines | {:.1} MB, {} lines |", raw_bytes / 1e6, lines);
     println!("| startup to ready (empty data dir) | {startup_seconds:.3} s |");
-    println!("| ingest wall time ({} pushers) | {ingest_seconds:.2} s ({:.1} MB/s, {:.0} lines/s) |", args.concurrency, raw_bytes / 1e6 / ingest_seconds, lines / ingest_seconds);
+    println!(
+        "| ingest wall time ({} pushers) | {ingest_seconds:.2} s ({:.1} MB/s, {:.0} lines/s) |",
+        args.concurrency,
+        raw_bytes / 1e6 / ingest_seconds,
+        lines / ingest_seconds
+    );
     println!("| ingest server CPU | {ingest_cpu:.2} s = **{:.1} MB of lines per CPU-second** |", raw_bytes / 1e6 / ingest_cpu);
     println!("| flush | {flush_seconds:.2} s wall, {flush_cpu:.2} s CPU |");
-    println!("| ingest + flush CPU | {:.2} s = {:.1} MB per CPU-second |", ingest_cpu + flush_cpu, raw_bytes / 1e6 / (ingest_cpu + flush_cpu));
-    println!("| peak RSS while ingesting | {:.1} MiB (VmHWM {:.1} MiB) |", peak.load(Ordering::Relaxed) as f64 / 1048576.0, hwm_after_ingest as f64 / 1048576.0);
-    println!("| bytes on disk after flush (chunks + index, WAL excluded) | {:.2} MB (index {:.3} MB), ratio {:.2}x |", disk_bytes as f64 / 1e6, index_bytes as f64 / 1e6, raw_bytes / disk_bytes as f64);
+    println!(
+        "| ingest + flush CPU | {:.2} s = {:.1} MB per CPU-second |",
+        ingest_cpu + flush_cpu,
+        raw_bytes / 1e6 / (ingest_cpu + flush_cpu)
+    );
+    println!(
+        "| peak RSS while ingesting | {:.1} MiB (VmHWM {:.1} MiB) |",
+        peak.load(Ordering::Relaxed) as f64 / 1048576.0,
+        hwm_after_ingest as f64 / 1048576.0
+    );
+    println!(
+        "| bytes on disk after flush (chunks + index, WAL excluded) | {:.2} MB (index {:.3} MB), ratio {:.2}x |",
+        disk_bytes as f64 / 1e6,
+        index_bytes as f64 / 1e6,
+        raw_bytes / disk_bytes as f64
+    );
     println!();
 
     run_queries(&args, &meta, &mut server, &client).await
 }
+
+/// Checks a query's JSON answer against the corpus' meta file.
+type AnswerCheck = Box<dyn Fn(&Value) -> Result<(), String>>;
 
 struct QueryCase {
     id: &'static str,
     what: &'static str,
     path: &'static str,
     params: Vec<(String, String)>,
-    check: Box<dyn Fn(&Value) -> Result<(), String>>,
+    check: AnswerCheck,
 }
 
 async fn run_queries(args: &BenchArgs, meta: &Value, server: &mut Server, client: &reqwest::Client) -> anyhow::Result<()> {
@@ -244,14 +264,21 @@ async fn run_queries(args: &BenchArgs, meta: &Value, server: &mut Server, client
     let tail = &meta["tail_stream"]["labels"];
     let tail_selector = format!(
         "{{{}}}",
-        tail.as_object().map(|o| o.iter().map(|(k, v)| format!("{k}=\"{}\"", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+        tail.as_object()
+            .map(|o| o.iter().map(|(k, v)| format!("{k}=\"{}\"", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
     );
     let newest = meta["tail_stream"]["newest_ts"].as_str().unwrap_or("").to_string();
     let instant = |q: String| vec![("query".to_string(), q), ("time".to_string(), end_s.to_string())];
     let per_namespace = meta["per_namespace_lines"].clone();
     let levels = meta["logfmt_level_counts"].clone();
     let p99 = meta["json_latency_p99"].clone();
-    let vector_sum = |v: &Value| -> f64 { v["data"]["result"].as_array().map(|r| r.iter().map(|s| s["value"][1].as_str().unwrap_or("0").parse::<f64>().unwrap_or(0.0)).sum()).unwrap_or(-1.0) };
+    let vector_sum = |v: &Value| -> f64 {
+        v["data"]["result"]
+            .as_array()
+            .map(|r| r.iter().map(|s| s["value"][1].as_str().unwrap_or("0").parse::<f64>().unwrap_or(0.0)).sum())
+            .unwrap_or(-1.0)
+    };
     let cases = vec![
         QueryCase {
             id: "a",
@@ -265,7 +292,9 @@ async fn run_queries(args: &BenchArgs, meta: &Value, server: &mut Server, client
             what: "phrase matching ~1% of lines, count",
             path: "/loki/api/v1/query",
             params: instant(format!("sum(count_over_time({{app=~\".+\"}} |= \"{phrase}\" [2h]))")),
-            check: Box::new(move |v| if vector_sum(v) == phrase_lines { Ok(()) } else { Err(format!("expected {phrase_lines}, got {}", vector_sum(v))) }),
+            check: Box::new(move |v| {
+                if vector_sum(v) == phrase_lines { Ok(()) } else { Err(format!("expected {phrase_lines}, got {}", vector_sum(v))) }
+            }),
         },
         QueryCase {
             id: "c",
@@ -280,7 +309,12 @@ async fn run_queries(args: &BenchArgs, meta: &Value, server: &mut Server, client
             check: Box::new(move |v| {
                 for series in v["data"]["result"].as_array().ok_or("no result")? {
                     let ns = series["metric"]["namespace"].as_str().unwrap_or("");
-                    let total: f64 = series["values"].as_array().ok_or("no values")?.iter().map(|p| p[1].as_str().unwrap_or("0").parse::<f64>().unwrap_or(0.0)).sum();
+                    let total: f64 = series["values"]
+                        .as_array()
+                        .ok_or("no values")?
+                        .iter()
+                        .map(|p| p[1].as_str().unwrap_or("0").parse::<f64>().unwrap_or(0.0))
+                        .sum();
                     if Some(total) != per_namespace[ns].as_f64() {
                         return Err(format!("namespace {ns}: {total} != {}", per_namespace[ns]));
                     }
@@ -308,7 +342,9 @@ async fn run_queries(args: &BenchArgs, meta: &Value, server: &mut Server, client
             id: "e",
             what: "JSON parse, p99 of latency by app",
             path: "/loki/api/v1/query",
-            params: instant(format!("quantile_over_time(0.99, {{app=~\"{json_apps}\"}} | json | __error__=\"\" | unwrap latency | __error__=\"\" [2h]) by (app)")),
+            params: instant(format!(
+                "quantile_over_time(0.99, {{app=~\"{json_apps}\"}} | json | __error__=\"\" | unwrap latency | __error__=\"\" [2h]) by (app)"
+            )),
             check: Box::new(move |v| {
                 for sample in v["data"]["result"].as_array().ok_or("no result")? {
                     let app = sample["metric"]["app"].as_str().unwrap_or("");
@@ -332,7 +368,12 @@ async fn run_queries(args: &BenchArgs, meta: &Value, server: &mut Server, client
                 ("limit".into(), "1000".into()),
             ],
             check: Box::new(move |v| {
-                let values: Vec<&Value> = v["data"]["result"].as_array().ok_or("no result")?.iter().flat_map(|s| s["values"].as_array().into_iter().flatten()).collect();
+                let values: Vec<&Value> = v["data"]["result"]
+                    .as_array()
+                    .ok_or("no result")?
+                    .iter()
+                    .flat_map(|s| s["values"].as_array().into_iter().flatten())
+                    .collect();
                 let first = values.first().and_then(|p| p[0].as_str()).unwrap_or("");
                 if values.len() != 1000 || first != newest {
                     return Err(format!("{} lines, newest {first} (want 1000, {newest})", values.len()));

@@ -66,10 +66,8 @@ async fn serve(args: ServerArgs, config: Config) -> anyhow::Result<()> {
     let state = Arc::new(AppState::new(distributor, querier, ingester.clone(), config.auth_enabled));
     let app = skald_api::router(state);
 
-    let addr = args
-        .http_addr
-        .clone()
-        .unwrap_or_else(|| format!("{}:{}", config.server.http_listen_address, config.server.http_listen_port));
+    let addr =
+        args.http_addr.clone().unwrap_or_else(|| format!("{}:{}", config.server.http_listen_address, config.server.http_listen_port));
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
     tracing::info!(%addr, data_dir = %data_dir.display(), auth_enabled = config.auth_enabled, "skald listening");
 

@@ -165,7 +165,10 @@ fn the_comparison_finds_differences() {
     assert!(diff("streams", &streams, &json!([])).is_some());
 
     let matrix = json!([{"metric": {"a": "1"}, "values": [[1717200000, "1.5"], [1717200300, "NaN"]]}]);
-    assert_eq!(diff("matrix", &matrix, &json!([{"metric": {"a": "1"}, "values": [[1717200000, "1.5000000001"], [1717200300, "NaN"]]}])), None);
+    assert_eq!(
+        diff("matrix", &matrix, &json!([{"metric": {"a": "1"}, "values": [[1717200000, "1.5000000001"], [1717200300, "NaN"]]}])),
+        None
+    );
     assert!(diff("matrix", &matrix, &json!([{"metric": {"a": "1"}, "values": [[1717200000, "1.501"], [1717200300, "NaN"]]}])).is_some());
     assert!(diff("matrix", &matrix, &json!([{"metric": {"a": "1"}, "values": [[1717200000, "1.5"], [1717200300, "0"]]}])).is_some());
     assert!(diff("matrix", &matrix, &json!([{"metric": {"a": "1"}, "values": [[1717200000, "1.5"]]}])).is_some());
@@ -232,7 +235,8 @@ fn assert_well_formed(query: &str, result_type: &str, body: &Value) {
         "matrix" | "vector" => {
             for series in result.as_array().unwrap() {
                 assert!(series["metric"].is_object(), "{query}: {series}");
-                let points = if result_type == "matrix" { series["values"].as_array().unwrap().clone() } else { vec![series["value"].clone()] };
+                let points =
+                    if result_type == "matrix" { series["values"].as_array().unwrap().clone() } else { vec![series["value"].clone()] };
                 for point in points {
                     assert!(point[0].is_number() && point[1].as_str().is_some_and(|v| v.parse::<f64>().is_ok()), "{query}: {point}");
                 }
@@ -251,7 +255,8 @@ async fn every_query_runs_on_another_dataset() {
     let server = Server::start(CONFIG).await;
     push_dataset(&server, "dataset-seed7.jsonl").await;
     let cases = cases();
-    let queries: Vec<String> = read("queries.txt").lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).map(str::to_string).collect();
+    let queries: Vec<String> =
+        read("queries.txt").lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).map(str::to_string).collect();
     assert!(queries.len() >= 80, "only {} queries", queries.len());
     let mut asked = 0;
     for query in &queries {
@@ -273,7 +278,14 @@ async fn every_query_runs_on_another_dataset() {
     // All of the data is there.
     let pushed: usize = read("dataset-seed7.jsonl")
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["streams"].as_array().unwrap().iter().map(|s| s["values"].as_array().unwrap().len()).sum::<usize>())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["streams"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["values"].as_array().unwrap().len())
+                .sum::<usize>()
+        })
         .sum();
     let all = server.query_streams(r#"{cluster=~".+"}"#, 1_717_200_000 * SECOND, 1_717_203_600 * SECOND, 100_000, None).await;
     assert_eq!(all.values().map(Vec::len).sum::<usize>(), pushed);

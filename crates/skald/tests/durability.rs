@@ -108,7 +108,13 @@ async fn stored(server: &Server, from: i64) -> HashMap<String, (i64, usize)> {
 /// stored twice (entries of failed pushes may or may not be there).
 fn assert_acked_present(acked: &HashMap<String, i64>, stored: &HashMap<String, (i64, usize)>) {
     let missing: Vec<&String> = acked.keys().filter(|line| !stored.contains_key(*line)).collect();
-    assert!(missing.is_empty(), "{} of {} acknowledged entries lost, e.g. {:?}", missing.len(), acked.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged entries lost, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
     for (line, ts) in acked {
         assert_eq!(stored[line].0, *ts, "timestamp of {line}");
     }

@@ -14,7 +14,9 @@ struct Data {
 
 fn data() -> Data {
     let start = now_ns() - 60 * SECOND;
-    let mk = |offset: i64, n: i64, prefix: &str| -> Vec<Entry> { (0..n).map(|i| Entry::new(start + offset + i * SECOND, format!("{prefix} {i}"))).collect() };
+    let mk = |offset: i64, n: i64, prefix: &str| -> Vec<Entry> {
+        (0..n).map(|i| Entry::new(start + offset + i * SECOND, format!("{prefix} {i}"))).collect()
+    };
     Data {
         start,
         streams: vec![
@@ -110,11 +112,8 @@ async fn assert_metadata(s: &Server, d: &Data) {
 
     // The data itself.
     let got = s.query_streams(r#"{job=~".+"}"#, d.start - SECOND, now_ns() + SECOND, 1000, None).await;
-    let want: Streams = d
-        .streams
-        .iter()
-        .map(|st| (st.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(), expected(&st.entries)))
-        .collect();
+    let want: Streams =
+        d.streams.iter().map(|st| (st.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect(), expected(&st.entries))).collect();
     assert_eq!(got, want);
 }
 

@@ -23,7 +23,10 @@ async fn json_push_is_read_back_exactly() {
     let base = now_ns() - 30 * SECOND;
     let a = entries(base, "a", 5);
     let b = entries(base + 3, "b", 3);
-    let body = skald_push::encode_json(&[stream(&[("job", "json"), ("env", "prod")], a.clone()), stream(&[("job", "json"), ("env", "dev")], b.clone())]);
+    let body = skald_push::encode_json(&[
+        stream(&[("job", "json"), ("env", "prod")], a.clone()),
+        stream(&[("job", "json"), ("env", "dev")], b.clone()),
+    ]);
     let (status, text) = server.push_json(None, body).await;
     assert_eq!(status, 204, "{text}");
     assert!(text.is_empty(), "204 with a body: {text:?}");
@@ -69,21 +72,24 @@ async fn gzip_and_deflate_json_pushes_are_read_back_exactly() {
     encoder.write_all(&json).unwrap();
     let body = encoder.finish().unwrap();
     assert_ne!(body, json);
-    let (status, text) = server.post("/loki/api/v1/push", &[("Content-Type", "application/json"), ("Content-Encoding", "gzip")], body).await;
+    let (status, text) =
+        server.post("/loki/api/v1/push", &[("Content-Type", "application/json"), ("Content-Encoding", "gzip")], body).await;
     assert_eq!(status, 204, "gzip: {text}");
 
     // `deflate` as HTTP defines it (zlib-wrapped) and as Go's flate reader reads it (raw).
     let json = skald_push::encode_json(&[stream(&[("job", "zlib")], zlib.clone())]);
     let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(&json).unwrap();
-    let (status, text) =
-        server.post("/loki/api/v1/push", &[("Content-Type", "application/json"), ("Content-Encoding", "deflate")], encoder.finish().unwrap()).await;
+    let (status, text) = server
+        .post("/loki/api/v1/push", &[("Content-Type", "application/json"), ("Content-Encoding", "deflate")], encoder.finish().unwrap())
+        .await;
     assert_eq!(status, 204, "zlib deflate: {text}");
     let json = skald_push::encode_json(&[stream(&[("job", "rawdeflate")], raw.clone())]);
     let mut encoder = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(&json).unwrap();
-    let (status, text) =
-        server.post("/loki/api/v1/push", &[("Content-Type", "application/json"), ("Content-Encoding", "deflate")], encoder.finish().unwrap()).await;
+    let (status, text) = server
+        .post("/loki/api/v1/push", &[("Content-Type", "application/json"), ("Content-Encoding", "deflate")], encoder.finish().unwrap())
+        .await;
     assert_eq!(status, 204, "raw deflate: {text}");
 
     let got = read_back(&server, r#"{job=~"gzip|zlib|rawdeflate"}"#, base).await;
@@ -130,7 +136,11 @@ async fn structured_metadata_is_categorized_or_merged() {
     ];
 
     // With the flag: one stream (the pushed labels), metadata beside each entry.
-    let request = server.client.get(server.url("/loki/api/v1/query_range")).query(&params).header("X-Loki-Response-Encoding-Flags", "categorize-labels");
+    let request = server
+        .client
+        .get(server.url("/loki/api/v1/query_range"))
+        .query(&params)
+        .header("X-Loki-Response-Encoding-Flags", "categorize-labels");
     let response = request.send().await.unwrap();
     assert_eq!(response.status().as_u16(), 200);
     let body: serde_json::Value = response.json().await.unwrap();

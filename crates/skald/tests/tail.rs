@@ -32,7 +32,9 @@ async fn next_frame(socket: &mut Socket, timeout: Duration) -> Value {
             .expect("websocket closed")
             .expect("websocket error");
         match message {
-            Message::Text(text) => return serde_json::from_str(text.as_str()).unwrap_or_else(|e| panic!("frame is not JSON ({e}): {text}")),
+            Message::Text(text) => {
+                return serde_json::from_str(text.as_str()).unwrap_or_else(|e| panic!("frame is not JSON ({e}): {text}"));
+            }
             Message::Close(frame) => panic!("server closed the tail: {frame:?}"),
             _ => continue,
         }

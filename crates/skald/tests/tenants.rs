@@ -23,9 +23,23 @@ async fn fixture() -> Fixture {
     let a_entries: Vec<Entry> = (0..3).map(|i| Entry::new(start + i * SECOND, format!("alpha secret {i}"))).collect();
     let b_entries: Vec<Entry> = (0..4).map(|i| Entry::new(start + i * SECOND + 1, format!("beta secret {i}"))).collect();
     // Both push a stream with the same labels too: it must stay two streams.
-    server.push_streams(Some(A), &[stream(&[("job", "alpha"), ("team", "a")], a_entries.clone()), stream(&[("job", "shared")], vec![Entry::new(start, "shared from a")])]).await;
     server
-        .push_streams(Some(B), &[stream(&[("job", "beta"), ("b_only", "yes")], b_entries.clone()), stream(&[("job", "shared")], vec![Entry::new(start, "shared from b")])])
+        .push_streams(
+            Some(A),
+            &[
+                stream(&[("job", "alpha"), ("team", "a")], a_entries.clone()),
+                stream(&[("job", "shared")], vec![Entry::new(start, "shared from a")]),
+            ],
+        )
+        .await;
+    server
+        .push_streams(
+            Some(B),
+            &[
+                stream(&[("job", "beta"), ("b_only", "yes")], b_entries.clone()),
+                stream(&[("job", "shared")], vec![Entry::new(start, "shared from b")]),
+            ],
+        )
         .await;
     Fixture { server, start, a_entries, b_entries }
 }
@@ -57,10 +71,7 @@ async fn assert_isolated(f: &Fixture) {
     assert!(s.query_streams(all, start, end, 1000, Some("tenant-c")).await.is_empty());
 
     // Metric queries.
-    let metric = [
-        ("query", r#"sum by (job) (count_over_time({job=~".+"}[1h]))"#.to_string()),
-        ("time", end.to_string()),
-    ];
+    let metric = [("query", r#"sum by (job) (count_over_time({job=~".+"}[1h]))"#.to_string()), ("time", end.to_string())];
     let counts = |v: &Value| -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = v["data"]["result"]
             .as_array()

@@ -207,7 +207,8 @@ async fn gzip_bomb_is_413_and_the_server_stays_responsive() {
     let bomb = encoder.finish().unwrap();
     assert!(bomb.len() < 1 << 20, "bomb is {} bytes", bomb.len());
     let started = Instant::now();
-    let (status, body) = server.post("/loki/api/v1/push", &[("Content-Type", "application/json"), ("Content-Encoding", "gzip")], bomb).await;
+    let (status, body) =
+        server.post("/loki/api/v1/push", &[("Content-Type", "application/json"), ("Content-Encoding", "gzip")], bomb).await;
     assert_refused(status, &body, 413, &["exceeds"]);
     assert!(started.elapsed() < Duration::from_secs(10), "the bomb took {:?}", started.elapsed());
 

@@ -21,8 +21,12 @@ pub(crate) fn evaluate_binary(expr: &BinaryExpr, lhs: Value, rhs: Value, steps: 
             let _ = (series, scalar);
             Err(EngineError::bad_request("set operator not allowed in binary scalar expression"))
         }
-        (Value::Vector(series), Value::Scalar(scalar)) => Ok(Value::Vector(vector_scalar(op, expr.return_bool, series, &scalar, false, is_cmp))),
-        (Value::Scalar(scalar), Value::Vector(series)) => Ok(Value::Vector(vector_scalar(op, expr.return_bool, series, &scalar, true, is_cmp))),
+        (Value::Vector(series), Value::Scalar(scalar)) => {
+            Ok(Value::Vector(vector_scalar(op, expr.return_bool, series, &scalar, false, is_cmp)))
+        }
+        (Value::Scalar(scalar), Value::Vector(series)) => {
+            Ok(Value::Vector(vector_scalar(op, expr.return_bool, series, &scalar, true, is_cmp)))
+        }
         (Value::Vector(l), Value::Vector(r)) => {
             if is_set {
                 Ok(Value::Vector(set_op(expr, l, r, steps)))
@@ -39,7 +43,15 @@ fn is_comparison(op: BinaryOp) -> bool {
 
 /// Applies `op`; comparisons give `Some(1|0)` with `bool`, else `Some(lhs)`/`None`.
 fn scalar_op(op: BinaryOp, a: f64, b: f64, return_bool: bool) -> Option<f64> {
-    let cmp = |c: bool| if return_bool { Some(if c { 1.0 } else { 0.0 }) } else if c { Some(a) } else { None };
+    let cmp = |c: bool| {
+        if return_bool {
+            Some(if c { 1.0 } else { 0.0 })
+        } else if c {
+            Some(a)
+        } else {
+            None
+        }
+    };
     match op {
         BinaryOp::Add => Some(a + b),
         BinaryOp::Sub => Some(a - b),
@@ -57,7 +69,14 @@ fn scalar_op(op: BinaryOp, a: f64, b: f64, return_bool: bool) -> Option<f64> {
     }
 }
 
-fn vector_scalar(op: BinaryOp, return_bool: bool, series: Vec<StepSeries>, scalar: &[f64], scalar_left: bool, is_cmp: bool) -> Vec<StepSeries> {
+fn vector_scalar(
+    op: BinaryOp,
+    return_bool: bool,
+    series: Vec<StepSeries>,
+    scalar: &[f64],
+    scalar_left: bool,
+    is_cmp: bool,
+) -> Vec<StepSeries> {
     series
         .into_iter()
         .map(|s| {

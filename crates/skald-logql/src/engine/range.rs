@@ -1,7 +1,7 @@
 //! Range aggregations: per-series, per-step folding of samples.
 
 use super::{EngineError, QueryParams, StepSeries, Steps, StreamSource, Value};
-use crate::ast::{Grouping, Matcher, MatchOp, RangeAggregation, RangeOp};
+use crate::ast::{Grouping, MatchOp, Matcher, RangeAggregation, RangeOp};
 use crate::pipeline::SampleExtractor;
 use skald_common::{Label, LabelSet};
 use std::collections::HashMap;
@@ -99,7 +99,12 @@ impl<'g> SeriesTable<'g> {
     }
 }
 
-pub(crate) fn evaluate_range(agg: &RangeAggregation, params: &QueryParams, steps: &Steps, source: &dyn StreamSource) -> Result<Value, EngineError> {
+pub(crate) fn evaluate_range(
+    agg: &RangeAggregation,
+    params: &QueryParams,
+    steps: &Steps,
+    source: &dyn StreamSource,
+) -> Result<Value, EngineError> {
     let extractor = SampleExtractor::new(agg).map_err(|e| EngineError::bad_request(e.0))?;
     let range = agg.range;
     let first_t = steps.at(0) - agg.offset;

@@ -100,8 +100,7 @@ fn topk(agg: &VectorAggregation, series: Vec<StepSeries>, steps: &Steps) -> Resu
             }
         }
     }
-    let mut out: Vec<StepSeries> =
-        series.into_iter().zip(keep).map(|(s, values)| StepSeries { labels: s.labels, values }).collect();
+    let mut out: Vec<StepSeries> = series.into_iter().zip(keep).map(|(s, values)| StepSeries { labels: s.labels, values }).collect();
     out.sort_by(|a, b| {
         let (x, y) = (a.values.iter().rev().find_map(|v| *v), b.values.iter().rev().find_map(|v| *v));
         let (x, y) = (x.unwrap_or(f64::NAN), y.unwrap_or(f64::NAN));

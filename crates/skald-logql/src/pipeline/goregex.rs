@@ -116,19 +116,13 @@ pub fn translate(pattern: &str) -> String {
 /// Compiles a Go regular expression (unanchored) to a bytes regex.
 pub fn compile(pattern: &str) -> Result<Regex, String> {
     let translated = translate(pattern);
-    RegexBuilder::new(&translated)
-        .size_limit(64 << 20)
-        .build()
-        .map_err(|e| format!("error parsing regexp: {e}"))
+    RegexBuilder::new(&translated).size_limit(64 << 20).build().map_err(|e| format!("error parsing regexp: {e}"))
 }
 
 /// Compiles a fully anchored Go regular expression (label matchers).
 pub fn compile_anchored(pattern: &str) -> Result<Regex, String> {
     let translated = translate(pattern);
-    RegexBuilder::new(&format!("^(?:{translated})$"))
-        .size_limit(64 << 20)
-        .build()
-        .map_err(|e| format!("error parsing regexp: {e}"))
+    RegexBuilder::new(&format!("^(?:{translated})$")).size_limit(64 << 20).build().map_err(|e| format!("error parsing regexp: {e}"))
 }
 
 #[cfg(test)]

@@ -28,10 +28,7 @@ impl IpMatcher {
         }
         if let Some((a, bits)) = pattern.split_once('/') {
             let addr: IpAddr = a.parse().map_err(|_| err())?;
-            if bits.is_empty()
-                || !bits.bytes().all(|b| b.is_ascii_digit())
-                || (bits.len() > 1 && bits.starts_with('0'))
-            {
+            if bits.is_empty() || !bits.bytes().all(|b| b.is_ascii_digit()) || (bits.len() > 1 && bits.starts_with('0')) {
                 return Err(err());
             }
             let bits: u8 = bits.parse().map_err(|_| err())?;
@@ -58,19 +55,11 @@ impl IpMatcher {
             IpMatcher::Range(from, to) => from.is_ipv4() == ip.is_ipv4() && from <= ip && ip <= to,
             IpMatcher::Prefix(net, bits) => match (net, ip) {
                 (IpAddr::V4(n), IpAddr::V4(i)) => {
-                    let mask = if *bits == 0 {
-                        0
-                    } else {
-                        u32::MAX << (32 - *bits as u32)
-                    };
+                    let mask = if *bits == 0 { 0 } else { u32::MAX << (32 - *bits as u32) };
                     (u32::from(*n) & mask) == (u32::from(*i) & mask)
                 }
                 (IpAddr::V6(n), IpAddr::V6(i)) => {
-                    let mask = if *bits == 0 {
-                        0
-                    } else {
-                        u128::MAX << (128 - *bits as u32)
-                    };
+                    let mask = if *bits == 0 { 0 } else { u128::MAX << (128 - *bits as u32) };
                     (u128::from(*n) & mask) == (u128::from(*i) & mask)
                 }
                 _ => false,
@@ -133,9 +122,7 @@ mod tests {
     #[test]
     fn cidr_range_addr() {
         let m = IpMatcher::new("192.168.1.0/24").unwrap();
-        assert!(m.matches_line(
-            b"2024-06-01T00:46:37Z INFO [auth] login failed for user=bob ip=192.168.1.9"
-        ));
+        assert!(m.matches_line(b"2024-06-01T00:46:37Z INFO [auth] login failed for user=bob ip=192.168.1.9"));
         assert!(!m.matches_line(b"login ok for user=erin ip=192.168.2.6"));
         assert!(!m.matches_line(b"token refreshed for user=bob"));
         let m = IpMatcher::new("10.0.0.1-10.0.0.5").unwrap();

@@ -29,15 +29,9 @@ impl JsonError {
             JsonError::MalformedJson => "Malformed JSON error",
             JsonError::MalformedString => "Value is string, but can't find closing '\"' symbol",
             JsonError::MalformedArray => "Value is array, but can't find closing ']' symbol",
-            JsonError::MalformedObject => {
-                "Value looks like object, but can't find closing '}' symbol"
-            }
-            JsonError::MalformedValue => {
-                "Value looks like Number/Boolean/None, but can't find its end: ',' or '}' symbol"
-            }
-            JsonError::MalformedStringEscape => {
-                "Encountered an invalid escape sequence in a string"
-            }
+            JsonError::MalformedObject => "Value looks like object, but can't find closing '}' symbol",
+            JsonError::MalformedValue => "Value looks like Number/Boolean/None, but can't find its end: ',' or '}' symbol",
+            JsonError::MalformedStringEscape => "Encountered an invalid escape sequence in a string",
             JsonError::Stop => "stop",
         }
     }
@@ -54,14 +48,11 @@ pub enum ValueType {
 }
 
 fn next_token(data: &[u8]) -> Option<usize> {
-    data.iter()
-        .position(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
+    data.iter().position(|c| !matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
 }
 
 fn token_end(data: &[u8]) -> usize {
-    data.iter()
-        .position(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t' | b',' | b'}' | b']'))
-        .unwrap_or(data.len())
+    data.iter().position(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t' | b',' | b'}' | b']')).unwrap_or(data.len())
 }
 
 /// End of a string (index after the closing quote) and whether it had escapes.
@@ -122,14 +113,8 @@ pub fn get(data: &[u8]) -> Result<(&[u8], ValueType, usize), JsonError> {
             let idx = idx.ok_or(JsonError::MalformedString)?;
             (ValueType::String, offset + idx + 1)
         }
-        b'[' => (
-            ValueType::Array,
-            offset + block_end(&data[offset..], b'[', b']').ok_or(JsonError::MalformedArray)?,
-        ),
-        b'{' => (
-            ValueType::Object,
-            offset + block_end(&data[offset..], b'{', b'}').ok_or(JsonError::MalformedObject)?,
-        ),
+        b'[' => (ValueType::Array, offset + block_end(&data[offset..], b'[', b']').ok_or(JsonError::MalformedArray)?),
+        b'{' => (ValueType::Object, offset + block_end(&data[offset..], b'{', b'}').ok_or(JsonError::MalformedObject)?),
         _ => {
             let end = token_end(&data[offset..]);
             let value = &data[offset..offset + end];
@@ -150,8 +135,7 @@ pub fn get(data: &[u8]) -> Result<(&[u8], ValueType, usize), JsonError> {
     Ok((value, ty, end))
 }
 
-type ObjectCallback<'c, 'd> =
-    dyn FnMut(&[u8], Result<(&'d [u8], ValueType), JsonError>) -> Result<(), JsonError> + 'c;
+type ObjectCallback<'c, 'd> = dyn FnMut(&[u8], Result<(&'d [u8], ValueType), JsonError>) -> Result<(), JsonError> + 'c;
 
 /// jsonparser's `ObjectEach`. The callback also sees a value that failed to parse
 /// (its error is returned afterwards whatever the callback says).
@@ -232,10 +216,7 @@ pub fn object_each<'d>(data: &'d [u8], cb: &mut ObjectCallback<'_, 'd>) -> Resul
 
 /// jsonparser's `ArrayEach` (data starts at `[`): calls `cb` per element; stops when
 /// `cb` returns false.
-pub fn array_each<'d>(
-    data: &'d [u8],
-    mut cb: impl FnMut(&'d [u8], ValueType) -> bool,
-) -> Result<(), JsonError> {
+pub fn array_each<'d>(data: &'d [u8], mut cb: impl FnMut(&'d [u8], ValueType) -> bool) -> Result<(), JsonError> {
     if data.is_empty() {
         return Err(JsonError::MalformedObject);
     }
@@ -410,8 +391,7 @@ impl Walk<'_> {
             ValueType::String => unescape_string(value, &mut s.unesc, &mut s.value),
             ValueType::Boolean => {
                 s.value.clear();
-                s.value
-                    .push_str(if value == b"true" { "true" } else { "false" });
+                s.value.push_str(if value == b"true" { "true" } else { "false" });
             }
             _ => {
                 s.value.clear();
@@ -649,13 +629,7 @@ impl JsonExprParser {
 pub const PACKED_ENTRY_KEY: &str = "_entry";
 
 /// `| unpack`: returns the new line when the object has an `_entry` key.
-pub fn unpack(
-    line: &[u8],
-    b: &mut LabelsBuilder,
-    s: &mut JsonScratch,
-    pending: &mut Vec<(String, String)>,
-    out: &mut String,
-) -> bool {
+pub fn unpack(line: &[u8], b: &mut LabelsBuilder, s: &mut JsonScratch, pending: &mut Vec<(String, String)>, out: &mut String) -> bool {
     if line.is_empty() {
         return false;
     }
@@ -710,21 +684,13 @@ mod tests {
     use skald_common::LabelSet;
 
     fn parsed(b: &LabelsBuilder) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = b
-            .parsed
-            .as_slice()
-            .iter()
-            .map(|l| (l.name.clone(), l.value.clone()))
-            .collect();
+        let mut v: Vec<(String, String)> = b.parsed.as_slice().iter().map(|l| (l.name.clone(), l.value.clone())).collect();
         v.sort();
         v
     }
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = p
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let mut v: Vec<(String, String)> = p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         v.sort();
         v
     }
@@ -760,16 +726,10 @@ mod tests {
         parse_json(br#"{"level":"info","msg":"truncated"#, &mut b, &mut s);
         assert_eq!(parsed(&b), pairs(&[("level", "info")]));
         assert_eq!(b.err, "JSONParserErr");
-        assert_eq!(
-            b.err_details,
-            "Value is string, but can't find closing '\"' symbol"
-        );
+        assert_eq!(b.err_details, "Value is string, but can't find closing '\"' symbol");
         b.reset();
         parse_json(b"not json", &mut b, &mut s);
-        assert_eq!(
-            b.err_details,
-            "Value looks like object, but can't find closing '}' symbol"
-        );
+        assert_eq!(b.err_details, "Value looks like object, but can't find closing '}' symbol");
     }
 
     #[test]
@@ -788,23 +748,11 @@ mod tests {
         p.process(br#"{"level":"debug","user":{"id":10,"name":"erin"},"tags":["retry","slow"],"a b":"sp"}"#, &mut b, &mut s);
         assert_eq!(
             parsed(&b),
-            pairs(&[
-                ("lvl", "debug"),
-                ("uid", "10"),
-                ("t", "slow"),
-                ("u", r#"{"id":10,"name":"erin"}"#),
-                ("missing", ""),
-                ("q", "sp")
-            ])
+            pairs(&[("lvl", "debug"), ("uid", "10"), ("t", "slow"), ("u", r#"{"id":10,"name":"erin"}"#), ("missing", ""), ("q", "sp")])
         );
         assert_eq!(
             parse_path("a.b[0][\"c d\"]").unwrap(),
-            vec![
-                PathSeg::Key("a".into()),
-                PathSeg::Key("b".into()),
-                PathSeg::Index(0),
-                PathSeg::Key("c d".into())
-            ]
+            vec![PathSeg::Key("a".into()), PathSeg::Key("b".into()), PathSeg::Index(0), PathSeg::Key("c d".into())]
         );
         assert!(parse_path("a[").is_err());
     }
@@ -815,13 +763,7 @@ mod tests {
         let mut s = JsonScratch::default();
         let mut pending = Vec::new();
         let mut out = String::new();
-        assert!(unpack(
-            br#"{"_entry":"hello \"w\"","app":"y","k":"v","n":1}"#,
-            &mut b,
-            &mut s,
-            &mut pending,
-            &mut out
-        ));
+        assert!(unpack(br#"{"_entry":"hello \"w\"","app":"y","k":"v","n":1}"#, &mut b, &mut s, &mut pending, &mut out));
         assert_eq!(out, "hello \"w\"");
         assert_eq!(parsed(&b), pairs(&[("app_extracted", "y"), ("k", "v")]));
         b.reset();

@@ -31,11 +31,7 @@ impl StringMatcher {
             MatchOp::Re => (false, MatchKind::Re(goregex::compile_anchored(&m.value)?)),
             MatchOp::Nre => (true, MatchKind::Re(goregex::compile_anchored(&m.value)?)),
         };
-        Ok(StringMatcher {
-            name: m.name.clone(),
-            negate,
-            kind,
-        })
+        Ok(StringMatcher { name: m.name.clone(), negate, kind })
     }
 
     pub fn matches(&self, v: &str) -> bool {
@@ -52,26 +48,10 @@ pub enum CompiledLabelFilter {
     And(Box<CompiledLabelFilter>, Box<CompiledLabelFilter>),
     Or(Box<CompiledLabelFilter>, Box<CompiledLabelFilter>),
     String(StringMatcher),
-    Number {
-        name: String,
-        op: CmpOp,
-        value: f64,
-    },
-    Duration {
-        name: String,
-        op: CmpOp,
-        value: i64,
-    },
-    Bytes {
-        name: String,
-        op: CmpOp,
-        value: u64,
-    },
-    Ip {
-        name: String,
-        negate: bool,
-        ip: IpMatcher,
-    },
+    Number { name: String, op: CmpOp, value: f64 },
+    Duration { name: String, op: CmpOp, value: i64 },
+    Bytes { name: String, op: CmpOp, value: u64 },
+    Ip { name: String, negate: bool, ip: IpMatcher },
 }
 
 fn cmp<T: PartialOrd>(op: CmpOp, a: T, b: T) -> bool {
@@ -88,38 +68,16 @@ fn cmp<T: PartialOrd>(op: CmpOp, a: T, b: T) -> bool {
 impl CompiledLabelFilter {
     pub fn new(f: &LabelFilter) -> Result<CompiledLabelFilter, String> {
         Ok(match f {
-            LabelFilter::And(a, b) => {
-                CompiledLabelFilter::And(Box::new(Self::new(a)?), Box::new(Self::new(b)?))
-            }
-            LabelFilter::Or(a, b) => {
-                CompiledLabelFilter::Or(Box::new(Self::new(a)?), Box::new(Self::new(b)?))
-            }
+            LabelFilter::And(a, b) => CompiledLabelFilter::And(Box::new(Self::new(a)?), Box::new(Self::new(b)?)),
+            LabelFilter::Or(a, b) => CompiledLabelFilter::Or(Box::new(Self::new(a)?), Box::new(Self::new(b)?)),
             LabelFilter::Paren(inner) => Self::new(inner)?,
             LabelFilter::String(m) => CompiledLabelFilter::String(StringMatcher::new(m)?),
-            LabelFilter::Number { name, op, value } => CompiledLabelFilter::Number {
-                name: name.clone(),
-                op: *op,
-                value: *value,
-            },
-            LabelFilter::Duration { name, op, value } => CompiledLabelFilter::Duration {
-                name: name.clone(),
-                op: *op,
-                value: *value,
-            },
-            LabelFilter::Bytes { name, op, value } => CompiledLabelFilter::Bytes {
-                name: name.clone(),
-                op: *op,
-                value: *value,
-            },
-            LabelFilter::Ip {
-                name,
-                negate,
-                pattern,
-            } => CompiledLabelFilter::Ip {
-                name: name.clone(),
-                negate: *negate,
-                ip: IpMatcher::new(pattern)?,
-            },
+            LabelFilter::Number { name, op, value } => CompiledLabelFilter::Number { name: name.clone(), op: *op, value: *value },
+            LabelFilter::Duration { name, op, value } => CompiledLabelFilter::Duration { name: name.clone(), op: *op, value: *value },
+            LabelFilter::Bytes { name, op, value } => CompiledLabelFilter::Bytes { name: name.clone(), op: *op, value: *value },
+            LabelFilter::Ip { name, negate, pattern } => {
+                CompiledLabelFilter::Ip { name: name.clone(), negate: *negate, ip: IpMatcher::new(pattern)? }
+            }
         })
     }
 
@@ -198,12 +156,7 @@ impl CompiledLabelFilter {
 /// Go's `strconv.ParseFloat(s, 64)` (decimal forms, `inf`, `nan`, hex without `p`
 /// exponents excluded) with its error message.
 pub fn parse_go_float(s: &str) -> Result<f64, String> {
-    let err = || {
-        format!(
-            "strconv.ParseFloat: parsing {}: invalid syntax",
-            skald_common::go_quote(s)
-        )
-    };
+    let err = || format!("strconv.ParseFloat: parsing {}: invalid syntax", skald_common::go_quote(s));
     if s.is_empty() {
         return Err(err());
     }
@@ -213,17 +166,11 @@ pub fn parse_go_float(s: &str) -> Result<f64, String> {
         return s.parse::<f64>().map_err(|_| err());
     }
     // Go allows `_` only with a base prefix; reject letters other than e/E here.
-    if !body
-        .bytes()
-        .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
-    {
+    if !body.bytes().all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-')) {
         return Err(err());
     }
     match s.parse::<f64>() {
-        Ok(v) if v.is_infinite() => Err(format!(
-            "strconv.ParseFloat: parsing {}: value out of range",
-            skald_common::go_quote(s)
-        )),
+        Ok(v) if v.is_infinite() => Err(format!("strconv.ParseFloat: parsing {}: value out of range", skald_common::go_quote(s))),
         Ok(v) => Ok(v),
         Err(_) => Err(err()),
     }
@@ -256,10 +203,7 @@ pub fn parse_go_duration(orig: &str) -> Result<i64, String> {
         let mut i = 0;
         let mut v: u128 = 0;
         while i < s.len() && s[i].is_ascii_digit() {
-            v = v
-                .checked_mul(10)
-                .and_then(|v| v.checked_add((s[i] - b'0') as u128))
-                .ok_or_else(invalid)?;
+            v = v.checked_mul(10).and_then(|v| v.checked_add((s[i] - b'0') as u128)).ok_or_else(invalid)?;
             if v > (1u128 << 63) {
                 return Err(invalid());
             }
@@ -300,10 +244,7 @@ pub fn parse_go_duration(orig: &str) -> Result<i64, String> {
             b"m" => 60_000_000_000,
             b"h" => 3_600_000_000_000,
             _ => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {quoted}",
-                    skald_common::go_quote(&String::from_utf8_lossy(unit))
-                ));
+                return Err(format!("time: unknown unit {} in duration {quoted}", skald_common::go_quote(&String::from_utf8_lossy(unit))));
             }
         };
         let whole = v.checked_mul(mult).ok_or_else(invalid)?;
@@ -380,18 +321,9 @@ mod tests {
         assert_eq!(parse_go_duration("1h2m"), Ok(3_720_000_000_000));
         assert_eq!(parse_go_duration("-3µs"), Ok(-3000));
         assert_eq!(parse_go_duration("0"), Ok(0));
-        assert_eq!(
-            parse_go_duration("abc"),
-            Err("time: invalid duration \"abc\"".into())
-        );
-        assert_eq!(
-            parse_go_duration("12"),
-            Err("time: missing unit in duration \"12\"".into())
-        );
-        assert_eq!(
-            parse_go_duration("1x"),
-            Err("time: unknown unit \"x\" in duration \"1x\"".into())
-        );
+        assert_eq!(parse_go_duration("abc"), Err("time: invalid duration \"abc\"".into()));
+        assert_eq!(parse_go_duration("12"), Err("time: missing unit in duration \"12\"".into()));
+        assert_eq!(parse_go_duration("1x"), Err("time: unknown unit \"x\" in duration \"1x\"".into()));
     }
 
     #[test]
@@ -403,10 +335,7 @@ mod tests {
         assert_eq!(parse_humanize_bytes("1,000"), Ok(1000));
         assert!(parse_humanize_bytes("12XB").is_err());
         assert_eq!(parse_go_float("1e3"), Ok(1000.0));
-        assert_eq!(
-            parse_go_float("abc"),
-            Err("strconv.ParseFloat: parsing \"abc\": invalid syntax".into())
-        );
+        assert_eq!(parse_go_float("abc"), Err("strconv.ParseFloat: parsing \"abc\": invalid syntax".into()));
         assert!(parse_go_float("").is_err());
         assert!(parse_go_float("NaN").unwrap().is_nan());
     }
@@ -420,19 +349,11 @@ mod tests {
     }
 
     fn num(name: &str, op: CmpOp, value: f64) -> LabelFilter {
-        LabelFilter::Number {
-            name: name.into(),
-            op,
-            value,
-        }
+        LabelFilter::Number { name: name.into(), op, value }
     }
 
     fn s(name: &str, op: MatchOp, value: &str) -> LabelFilter {
-        LabelFilter::String(Matcher {
-            name: name.into(),
-            op,
-            value: value.into(),
-        })
+        LabelFilter::String(Matcher { name: name.into(), op, value: value.into() })
     }
 
     #[test]
@@ -444,10 +365,7 @@ mod tests {
         let mut b = builder(&[("status", "abc")]);
         assert!(f.process(&mut b));
         assert_eq!(b.err, "LabelFilterErr");
-        assert_eq!(
-            b.err_details,
-            "strconv.ParseFloat: parsing \"abc\": invalid syntax"
-        );
+        assert_eq!(b.err_details, "strconv.ParseFloat: parsing \"abc\": invalid syntax");
         // an existing error lets numeric filters through
         assert!(f.process(&mut b));
 
@@ -460,39 +378,20 @@ mod tests {
         assert!(!f.process(&mut builder(&[("amount", "255.32"), ("user", "bob")])));
         let f = CompiledLabelFilter::new(&LabelFilter::Or(
             Box::new(s("level", MatchOp::Eq, "warn")),
-            Box::new(LabelFilter::Paren(Box::new(s(
-                "level",
-                MatchOp::Re,
-                "err.*",
-            )))),
+            Box::new(LabelFilter::Paren(Box::new(s("level", MatchOp::Re, "err.*")))),
         ))
         .unwrap();
         assert!(f.process(&mut builder(&[("level", "error")])));
         assert!(!f.process(&mut builder(&[("level", "info")])));
         let f = CompiledLabelFilter::new(&s("missing", MatchOp::Eq, "")).unwrap();
         assert!(f.process(&mut builder(&[])));
-        let f = CompiledLabelFilter::new(&LabelFilter::Duration {
-            name: "duration".into(),
-            op: CmpOp::Gt,
-            value: 500_000_000,
-        })
-        .unwrap();
+        let f = CompiledLabelFilter::new(&LabelFilter::Duration { name: "duration".into(), op: CmpOp::Gt, value: 500_000_000 }).unwrap();
         assert!(f.process(&mut builder(&[("duration", "7.2s")])));
         assert!(!f.process(&mut builder(&[("duration", "864us")])));
-        let f = CompiledLabelFilter::new(&LabelFilter::Bytes {
-            name: "size".into(),
-            op: CmpOp::Gt,
-            value: 100_000,
-        })
-        .unwrap();
+        let f = CompiledLabelFilter::new(&LabelFilter::Bytes { name: "size".into(), op: CmpOp::Gt, value: 100_000 }).unwrap();
         assert!(f.process(&mut builder(&[("size", "847KB")])));
         assert!(!f.process(&mut builder(&[("size", "15B")])));
-        let f = CompiledLabelFilter::new(&LabelFilter::Ip {
-            name: "ip".into(),
-            negate: false,
-            pattern: "10.0.0.0/8".into(),
-        })
-        .unwrap();
+        let f = CompiledLabelFilter::new(&LabelFilter::Ip { name: "ip".into(), negate: false, pattern: "10.0.0.0/8".into() }).unwrap();
         assert!(f.process(&mut builder(&[("ip", "10.1.2.3")])));
         assert!(!f.process(&mut builder(&[("ip", "11.1.2.3")])));
         // __error__ matchers look at the error

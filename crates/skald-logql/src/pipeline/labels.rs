@@ -101,10 +101,7 @@ pub struct LabelsBuilder {
 
 impl LabelsBuilder {
     pub fn new(base: LabelSet) -> LabelsBuilder {
-        LabelsBuilder {
-            base,
-            ..Default::default()
-        }
+        LabelsBuilder { base, ..Default::default() }
     }
 
     pub fn reset(&mut self) {
@@ -206,17 +203,11 @@ impl LabelsBuilder {
         if self.del_len > 0 && self.dels().iter().any(|d| self.base_has(d)) {
             return true;
         }
-        self.meta
-            .as_slice()
-            .iter()
-            .chain(self.parsed.as_slice())
-            .any(|l| self.base_has(&l.name))
+        self.meta.as_slice().iter().chain(self.parsed.as_slice()).any(|l| self.base_has(&l.name))
     }
 
     pub fn stream_visible(&self, name: &str) -> bool {
-        !self.dels().iter().any(|d| d == name)
-            && !self.meta.contains(name)
-            && !self.parsed.contains(name)
+        !self.dels().iter().any(|d| d == name) && !self.meta.contains(name) && !self.parsed.contains(name)
     }
 
     /// Every label (stream, metadata, parsed, then the error labels), unsorted.
@@ -267,10 +258,7 @@ fn trim_ascii_space(b: &[u8]) -> &[u8] {
     // Go's strings.TrimSpace trims Unicode spaces; ASCII covers what logs contain.
     let is_space = |c: &u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
     let start = b.iter().position(|c| !is_space(c)).unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !is_space(c))
-        .map_or(start, |e| e + 1);
+    let end = b.iter().rposition(|c| !is_space(c)).map_or(start, |e| e + 1);
     &b[start..end.max(start)]
 }
 

@@ -44,10 +44,7 @@ fn is_plain_literal(re: &str) -> bool {
 
 impl CompiledLineFilter {
     pub fn new(f: &LineFilter) -> Result<CompiledLineFilter, String> {
-        let negate = matches!(
-            f.op,
-            LineFilterOp::NotContains | LineFilterOp::NotRegex | LineFilterOp::NotPattern
-        );
+        let negate = matches!(f.op, LineFilterOp::NotContains | LineFilterOp::NotRegex | LineFilterOp::NotPattern);
         let mut alts = Vec::with_capacity(f.values.len());
         for v in &f.values {
             let alt = match v {
@@ -74,9 +71,7 @@ impl CompiledLineFilter {
                             Alt::Regex(goregex::compile(s)?)
                         }
                     }
-                    LineFilterOp::Pattern | LineFilterOp::NotPattern => {
-                        Alt::Pattern(PatternMatcher::new_filter(s)?)
-                    }
+                    LineFilterOp::Pattern | LineFilterOp::NotPattern => Alt::Pattern(PatternMatcher::new_filter(s)?),
                 },
             };
             alts.push(alt);
@@ -99,14 +94,7 @@ mod tests {
     use super::*;
 
     fn lf(op: LineFilterOp, vals: &[&str]) -> CompiledLineFilter {
-        CompiledLineFilter::new(&LineFilter {
-            op,
-            values: vals
-                .iter()
-                .map(|v| LineFilterValue::Literal(v.to_string()))
-                .collect(),
-        })
-        .unwrap()
+        CompiledLineFilter::new(&LineFilter { op, values: vals.iter().map(|v| LineFilterValue::Literal(v.to_string())).collect() }).unwrap()
     }
 
     #[test]
@@ -130,11 +118,7 @@ mod tests {
         assert!(!f.matches(b"2024-06-01T00:52:18Z DEBUG [auth] Token refreshed for user=bob"));
         assert!(f.matches(b"2024-06-01T00:52:31Z INFO [auth] session expired user=dave"));
         assert!(
-            CompiledLineFilter::new(&LineFilter {
-                op: LineFilterOp::Regex,
-                values: vec![LineFilterValue::Literal("(".into())]
-            })
-            .is_err()
+            CompiledLineFilter::new(&LineFilter { op: LineFilterOp::Regex, values: vec![LineFilterValue::Literal("(".into())] }).is_err()
         );
     }
 
@@ -144,19 +128,14 @@ mod tests {
         assert!(f.matches(b"2024-06-01T00:51:48Z WARN [auth] login failed"));
         let f = lf(LineFilterOp::NotPattern, &["<_> WARN <_>"]);
         assert!(!f.matches(b"2024-06-01T00:51:48Z WARN [auth] login failed"));
-        let f = CompiledLineFilter::new(&LineFilter {
-            op: LineFilterOp::Contains,
-            values: vec![LineFilterValue::Ip("192.168.1.0/24".into())],
-        })
-        .unwrap();
+        let f =
+            CompiledLineFilter::new(&LineFilter { op: LineFilterOp::Contains, values: vec![LineFilterValue::Ip("192.168.1.0/24".into())] })
+                .unwrap();
         assert!(f.matches(b"login failed for user=dave ip=192.168.1.6"));
         assert!(!f.matches(b"login failed for user=dave ip=192.168.0.6"));
         assert!(
-            CompiledLineFilter::new(&LineFilter {
-                op: LineFilterOp::Regex,
-                values: vec![LineFilterValue::Ip("192.168.1.0/24".into())],
-            })
-            .is_err()
+            CompiledLineFilter::new(&LineFilter { op: LineFilterOp::Regex, values: vec![LineFilterValue::Ip("192.168.1.0/24".into())] })
+                .is_err()
         );
     }
 }

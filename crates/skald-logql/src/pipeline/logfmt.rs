@@ -14,13 +14,7 @@ pub struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     pub fn new(line: &'a [u8]) -> Decoder<'a> {
-        Decoder {
-            line,
-            pos: 0,
-            key: None,
-            value: None,
-            err: None,
-        }
+        Decoder { line, pos: 0, key: None, value: None, err: None }
     }
 
     pub fn eol(&self) -> bool {
@@ -28,11 +22,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn syntax_error(&mut self, msg: &str) {
-        self.err = Some(format!(
-            "logfmt syntax error at pos {} : {}",
-            self.pos + 1,
-            msg
-        ));
+        self.err = Some(format!("logfmt syntax error at pos {} : {}", self.pos + 1, msg));
     }
 
     fn unexpected(&mut self, c: u8) {
@@ -43,11 +33,7 @@ impl<'a> Decoder<'a> {
         } else {
             format!("'{}'", c as char)
         };
-        self.err = Some(format!(
-            "logfmt syntax error at pos {} : unexpected {}",
-            self.pos + 1,
-            q
-        ));
+        self.err = Some(format!("logfmt syntax error at pos {} : unexpected {}", self.pos + 1, q));
     }
 
     fn skip_value(&mut self) -> bool {
@@ -287,10 +273,7 @@ impl LogfmtExprParser {
                 return Err(format!("invalid extracted label name '{id}'"));
             }
         }
-        Ok(LogfmtExprParser {
-            strict,
-            exprs: params.to_vec(),
-        })
+        Ok(LogfmtExprParser { strict, exprs: params.to_vec() })
     }
 
     pub fn process(&self, line: &[u8], b: &mut LabelsBuilder, key: &mut String, val: &mut String) {
@@ -344,31 +327,20 @@ mod tests {
         let mut b = LabelsBuilder::new(LabelSet::from_pairs([("app", "checkout")]));
         let (mut k, mut v) = (String::new(), String::new());
         p.process(line.as_bytes(), &mut b, &mut k, &mut v);
-        let mut out: Vec<(String, String)> = b
-            .parsed
-            .as_slice()
-            .iter()
-            .map(|l| (l.name.clone(), l.value.clone()))
-            .collect();
+        let mut out: Vec<(String, String)> = b.parsed.as_slice().iter().map(|l| (l.name.clone(), l.value.clone())).collect();
         out.sort();
         (out, b.err.clone(), b.err_details.clone())
     }
 
     fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut v: Vec<(String, String)> = p
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let mut v: Vec<(String, String)> = p.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         v.sort();
         v
     }
 
     #[test]
     fn basic() {
-        let p = LogfmtParser {
-            strict: false,
-            keep_empty: false,
-        };
+        let p = LogfmtParser { strict: false, keep_empty: false };
         let (l, e, _) = run(
             &p,
             r#"level=error msg="cart updated" user=erin order_id=6508 amount=0.25 duration=7.2s status=503 error="bad input" app=x"#,
@@ -392,63 +364,32 @@ mod tests {
 
     #[test]
     fn escapes_empty_and_errors() {
-        let p = LogfmtParser {
-            strict: false,
-            keep_empty: false,
-        };
+        let p = LogfmtParser { strict: false, keep_empty: false };
         let (l, e, _) = run(&p, r#"a="x \"y\"" b= c d=1 "bad e=2 f=a=b g=3"#);
-        assert_eq!(
-            l,
-            pairs(&[("a", "x \"y\""), ("d", "1"), ("e", "2"), ("g", "3")])
-        );
+        assert_eq!(l, pairs(&[("a", "x \"y\""), ("d", "1"), ("e", "2"), ("g", "3")]));
         assert_eq!(e, "");
-        let p = LogfmtParser {
-            strict: false,
-            keep_empty: true,
-        };
+        let p = LogfmtParser { strict: false, keep_empty: true };
         let (l, _, _) = run(&p, "b= c");
         assert_eq!(l, pairs(&[("b", ""), ("c", "")]));
-        let p = LogfmtParser {
-            strict: true,
-            keep_empty: false,
-        };
+        let p = LogfmtParser { strict: true, keep_empty: false };
         let (l, e, d) = run(&p, r#"a=1 "bad e=2"#);
         assert_eq!(l, pairs(&[("a", "1")]));
         assert_eq!(e, "LogfmtParserErr");
         assert_eq!(d, "logfmt syntax error at pos 5 : unexpected '\"'");
         let (_, e, d) = run(&p, r#"a="unterminated"#);
         assert_eq!(e, "LogfmtParserErr");
-        assert_eq!(
-            d,
-            "logfmt syntax error at pos 16 : unterminated quoted value"
-        );
+        assert_eq!(d, "logfmt syntax error at pos 16 : unterminated quoted value");
     }
 
     #[test]
     fn expressions() {
-        let p = LogfmtExprParser::new(
-            false,
-            &[
-                ("user".into(), "user".into()),
-                ("oid".into(), "order_id".into()),
-                ("z".into(), "z".into()),
-            ],
-        )
-        .unwrap();
+        let p =
+            LogfmtExprParser::new(false, &[("user".into(), "user".into()), ("oid".into(), "order_id".into()), ("z".into(), "z".into())])
+                .unwrap();
         let mut b = LabelsBuilder::new(LabelSet::from_pairs([("app", "checkout")]));
         let (mut k, mut v) = (String::new(), String::new());
-        p.process(
-            b"level=info user=dave order_id=1446",
-            &mut b,
-            &mut k,
-            &mut v,
-        );
-        let mut out: Vec<(String, String)> = b
-            .parsed
-            .as_slice()
-            .iter()
-            .map(|l| (l.name.clone(), l.value.clone()))
-            .collect();
+        p.process(b"level=info user=dave order_id=1446", &mut b, &mut k, &mut v);
+        let mut out: Vec<(String, String)> = b.parsed.as_slice().iter().map(|l| (l.name.clone(), l.value.clone())).collect();
         out.sort();
         assert_eq!(out, pairs(&[("user", "dave"), ("oid", "1446"), ("z", "")]));
     }

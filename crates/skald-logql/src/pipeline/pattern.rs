@@ -34,11 +34,7 @@ fn parse_nodes(input: &str) -> Vec<Node> {
                     if !lit.is_empty() {
                         nodes.push(Node::Literal(std::mem::take(&mut lit)));
                     }
-                    nodes.push(Node::Capture(if name == "_" {
-                        None
-                    } else {
-                        Some(name.to_string())
-                    }));
+                    nodes.push(Node::Capture(if name == "_" { None } else { Some(name.to_string()) }));
                     i = j + 1;
                     continue;
                 }
@@ -67,9 +63,7 @@ impl PatternMatcher {
                     prev_capture = true;
                     if let Some(name) = name {
                         if names.contains(name) {
-                            return Err(format!(
-                                "duplicate capture name ({name}): invalid expression"
-                            ));
+                            return Err(format!("duplicate capture name ({name}): invalid expression"));
                         }
                         names.push(name.clone());
                     }
@@ -171,33 +165,19 @@ mod tests {
     fn caps(p: &str, line: &str) -> Vec<(String, String)> {
         let m = PatternMatcher::new_parser(p).unwrap();
         let mut out = Vec::new();
-        m.matches(line.as_bytes(), |i, v| {
-            out.push((
-                m.names()[i].clone(),
-                String::from_utf8_lossy(v).into_owned(),
-            ))
-        });
+        m.matches(line.as_bytes(), |i, v| out.push((m.names()[i].clone(), String::from_utf8_lossy(v).into_owned())));
         out
     }
 
     #[test]
     fn nginx() {
         let line = r#"10.0.0.66 - dave [01/Jun/2024:00:00:01 +0000] "POST /api/users HTTP/1.1" 400 13759 "-" "curl/8.0" 1.999"#;
-        let got = caps(
-            r#"<ip> - <user> [<_>] "<method> <path> <_>" <status> <bytes> <_>"#,
-            line,
-        );
-        let want: Vec<(String, String)> = [
-            ("ip", "10.0.0.66"),
-            ("user", "dave"),
-            ("method", "POST"),
-            ("path", "/api/users"),
-            ("status", "400"),
-            ("bytes", "13759"),
-        ]
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+        let got = caps(r#"<ip> - <user> [<_>] "<method> <path> <_>" <status> <bytes> <_>"#, line);
+        let want: Vec<(String, String)> =
+            [("ip", "10.0.0.66"), ("user", "dave"), ("method", "POST"), ("path", "/api/users"), ("status", "400"), ("bytes", "13759")]
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
         assert_eq!(got, want);
         let got = caps(r#"<_> "<_>" <status> <_>"#, line);
         assert_eq!(got, vec![("status".to_string(), "400".to_string())]);
@@ -205,10 +185,7 @@ mod tests {
 
     #[test]
     fn partial_and_errors() {
-        assert_eq!(
-            caps("<a> x <b> y", "1 x 2"),
-            vec![("a".into(), "1".into()), ("b".into(), "2".into())]
-        );
+        assert_eq!(caps("<a> x <b> y", "1 x 2"), vec![("a".into(), "1".into()), ("b".into(), "2".into())]);
         assert!(PatternMatcher::new_parser("<_> foo").is_err());
         assert!(PatternMatcher::new_parser("<a><b>").is_err());
         assert!(PatternMatcher::new_parser("<a> <a>").is_err());
@@ -221,25 +198,9 @@ mod tests {
         assert!(!m.test(b"2024-06-01T00:01:39Z INFO [auth] WARNING"));
         let m = PatternMatcher::new_filter("<_> bar").unwrap();
         assert!(!m.test(b"foo bar baz"));
-        assert!(
-            PatternMatcher::new_filter("<_> baz")
-                .unwrap()
-                .test(b"foo bar baz")
-        );
-        assert!(
-            PatternMatcher::new_filter("foo <_>")
-                .unwrap()
-                .test(b"foo bar baz")
-        );
-        assert!(
-            !PatternMatcher::new_filter("<_> bar <_>")
-                .unwrap()
-                .test(b" bar ")
-        );
-        assert!(
-            PatternMatcher::new_filter("<_>bar<_>")
-                .unwrap()
-                .test(b" bar ")
-        );
+        assert!(PatternMatcher::new_filter("<_> baz").unwrap().test(b"foo bar baz"));
+        assert!(PatternMatcher::new_filter("foo <_>").unwrap().test(b"foo bar baz"));
+        assert!(!PatternMatcher::new_filter("<_> bar <_>").unwrap().test(b" bar "));
+        assert!(PatternMatcher::new_filter("<_>bar<_>").unwrap().test(b" bar "));
     }
 }

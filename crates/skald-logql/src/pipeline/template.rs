@@ -31,15 +31,13 @@ pub struct CompiledTemplate {
 
 impl std::fmt::Debug for CompiledTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CompiledTemplate")
-            .field("simple_key", &self.simple_key)
-            .finish()
+        f.debug_struct("CompiledTemplate").field("simple_key", &self.simple_key).finish()
     }
 }
 
 const GO_BUILTINS: &[&str] = &[
-    "and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf",
-    "println", "urlquery", "eq", "ge", "gt", "le", "lt", "ne",
+    "and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf", "println", "urlquery", "eq", "ge", "gt", "le",
+    "lt", "ne",
 ];
 
 fn walk_list(l: &ListNode, fields: &mut Vec<Arc<str>>, idents: &mut Vec<String>) {
@@ -88,10 +86,7 @@ fn walk_expr(e: &Expr, fields: &mut Vec<Arc<str>>, idents: &mut Vec<String>) {
 
 fn simple_regex() -> &'static regex::Regex {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    RE.get_or_init(|| {
-        regex::Regex::new(r"^\{\{(?:- )?\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*(?: -)?\}\}$")
-            .expect("static regex")
-    })
+    RE.get_or_init(|| regex::Regex::new(r"^\{\{(?:- )?\s*\.([A-Za-z_][A-Za-z0-9_]*)\s*(?: -)?\}\}$").expect("static regex"))
 }
 
 impl CompiledTemplate {
@@ -107,28 +102,15 @@ impl CompiledTemplate {
         if let Some(root) = tmpl.lookup(name) {
             walk_list(root, &mut fields, &mut idents);
         }
-        let known: Vec<&str> = functions()
-            .iter()
-            .map(|(n, _)| *n)
-            .chain(GO_BUILTINS.iter().copied())
-            .collect();
+        let known: Vec<&str> = functions().iter().map(|(n, _)| *n).chain(GO_BUILTINS.iter().copied()).collect();
         for i in &idents {
             if !known.contains(&i.as_str()) {
-                return Err(format!(
-                    "template: {name}:1: function {} not defined",
-                    skald_common::go_quote(i)
-                ));
+                return Err(format!("template: {name}:1: function {} not defined", skald_common::go_quote(i)));
             }
         }
         fields.sort();
         fields.dedup();
-        Ok(CompiledTemplate {
-            tmpl,
-            simple_key,
-            fields,
-            uses_line: src.contains("__line__"),
-            uses_ts: src.contains("__timestamp__"),
-        })
+        Ok(CompiledTemplate { tmpl, simple_key, fields, uses_line: src.contains("__line__"), uses_ts: src.contains("__timestamp__") })
     }
 
     /// The template data: every label (with `__error__`/`__error_details__`).
@@ -138,19 +120,12 @@ impl CompiledTemplate {
             m.insert(Arc::from(n), Value::String(Arc::from(v)));
         });
         for f in &self.fields {
-            m.entry(f.clone())
-                .or_insert_with(|| Value::String(Arc::from("")));
+            m.entry(f.clone()).or_insert_with(|| Value::String(Arc::from("")));
         }
         Value::Map(Arc::new(m))
     }
 
-    pub fn execute(
-        &self,
-        data: &Value,
-        line: &str,
-        ts: i64,
-        out: &mut String,
-    ) -> Result<(), String> {
+    pub fn execute(&self, data: &Value, line: &str, ts: i64, out: &mut String) -> Result<(), String> {
         if self.uses_line || self.uses_ts {
             CURRENT.with(|c| {
                 let mut c = c.borrow_mut();
@@ -182,11 +157,7 @@ fn s(v: &Value) -> String {
 
 fn arg<'v>(name: &str, args: &'v [Value], n: usize) -> gotmpl::Result<&'v [Value]> {
     if args.len() != n {
-        return Err(TemplateError::ArgCount {
-            name: name.to_string(),
-            expected: n,
-            got: args.len(),
-        });
+        return Err(TemplateError::ArgCount { name: name.to_string(), expected: n, got: args.len() });
     }
     Ok(args)
 }
@@ -343,17 +314,9 @@ fn align(count: i64, src: &str, left: bool) -> String {
     let pad = count - l;
     if pad > 0 {
         let p = " ".repeat(pad as usize);
-        return if left {
-            format!("{src}{p}")
-        } else {
-            format!("{p}{src}")
-        };
+        return if left { format!("{src}{p}") } else { format!("{p}{src}") };
     }
-    if left {
-        runes[..count as usize].iter().collect()
-    } else {
-        runes[(l - count) as usize..].iter().collect()
-    }
+    if left { runes[..count as usize].iter().collect() } else { runes[(l - count) as usize..].iter().collect() }
 }
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -361,11 +324,7 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 fn b64enc(input: &[u8]) -> String {
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = ((b[0] as u32) << 16) | ((b[1] as u32) << 8) | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -384,10 +343,7 @@ fn b64dec(input: &str) -> Result<Vec<u8>, String> {
     let mut bits = 0;
     let data = input.trim_end_matches('=');
     for (i, c) in data.bytes().enumerate() {
-        let v = B64
-            .iter()
-            .position(|&b| b == c)
-            .ok_or_else(|| format!("illegal base64 data at input byte {i}"))?;
+        let v = B64.iter().position(|&b| b == c).ok_or_else(|| format!("illegal base64 data at input byte {i}"))?;
         buf = (buf << 6) | v as u32;
         bits += 6;
         if bits >= 8 {
@@ -403,9 +359,7 @@ fn url_encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -420,18 +374,12 @@ fn url_decode(s: &str) -> Result<String, String> {
     while i < b.len() {
         match b[i] {
             b'%' => {
-                let h = b
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                let h = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
                 match h {
                     Some(v) => out.push(v),
                     None => {
                         let end = (i + 3).min(b.len());
-                        return Err(format!(
-                            "invalid URL escape {}",
-                            skald_common::go_quote(&String::from_utf8_lossy(&b[i..end]))
-                        ));
+                        return Err(format!("invalid URL escape {}", skald_common::go_quote(&String::from_utf8_lossy(&b[i..end]))));
                     }
                 }
                 i += 3;
@@ -455,14 +403,9 @@ fn json_to_value(v: &serde_json::Value) -> Value {
         serde_json::Value::Bool(b) => Value::Bool(*b),
         serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
         serde_json::Value::String(s) => vstr(s.clone()),
-        serde_json::Value::Array(a) => {
-            Value::List(a.iter().map(json_to_value).collect::<Vec<_>>().into())
-        }
+        serde_json::Value::Array(a) => Value::List(a.iter().map(json_to_value).collect::<Vec<_>>().into()),
         serde_json::Value::Object(o) => {
-            let m: BTreeMap<Arc<str>, Value> = o
-                .iter()
-                .map(|(k, v)| (Arc::from(k.as_str()), json_to_value(v)))
-                .collect();
+            let m: BTreeMap<Arc<str>, Value> = o.iter().map(|(k, v)| (Arc::from(k.as_str()), json_to_value(v))).collect();
             Value::Map(Arc::new(m))
         }
     }
@@ -473,10 +416,7 @@ fn json_to_value(v: &serde_json::Value) -> Value {
 /// Times are carried as Go's `time.Time.String()` text in UTC,
 /// `2006-01-02 15:04:05.999999999 +0000 UTC`.
 fn time_value(ns: i64) -> Value {
-    vstr(format_go_time(
-        ns,
-        "2006-01-02 15:04:05.999999999 -0700 MST",
-    ))
+    vstr(format_go_time(ns, "2006-01-02 15:04:05.999999999 -0700 MST"))
 }
 
 fn value_to_ns(v: &Value) -> Option<i64> {
@@ -511,29 +451,9 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-const DAYS: [&str; 7] = [
-    "Sunday",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-];
+const MONTHS: [&str; 12] =
+    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Tok {
@@ -600,10 +520,7 @@ fn layout_tokens(layout: &str) -> Vec<Result<Tok, String>> {
     let mut lit = String::new();
     let mut rest = layout;
     'outer: while !rest.is_empty() {
-        if (rest.starts_with(".0")
-            || rest.starts_with(".9")
-            || rest.starts_with(",0")
-            || rest.starts_with(",9"))
+        if (rest.starts_with(".0") || rest.starts_with(".9") || rest.starts_with(",0") || rest.starts_with(",9"))
             && let Some(d) = rest.as_bytes().get(1).copied()
         {
             let n = rest[1..].bytes().take_while(|&c| c == d).count();
@@ -663,9 +580,7 @@ pub fn format_go_time(ns: i64, layout: &str) -> String {
                 Tok::Weekday => out.push_str(DAYS[wd]),
                 Tok::Wday3 => out.push_str(&DAYS[wd][..3]),
                 Tok::Hour24 => out.push_str(&format!("{h:02}")),
-                Tok::Hour12x2 => {
-                    out.push_str(&format!("{:02}", if h % 12 == 0 { 12 } else { h % 12 }))
-                }
+                Tok::Hour12x2 => out.push_str(&format!("{:02}", if h % 12 == 0 { 12 } else { h % 12 })),
                 Tok::Hour12 => out.push_str(&format!("{}", if h % 12 == 0 { 12 } else { h % 12 })),
                 Tok::Min2 => out.push_str(&format!("{mi:02}")),
                 Tok::Min1 => out.push_str(&format!("{mi}")),
@@ -706,15 +621,10 @@ pub fn format_go_time(ns: i64, layout: &str) -> String {
 /// Parses text with a Go layout into UTC nanoseconds (numeric zone offsets applied).
 pub fn parse_go_time(layout: &str, value: &str) -> Option<i64> {
     let mut v = value;
-    let (mut y, mut mo, mut d, mut h, mut mi, mut se, mut ns, mut off) =
-        (1i64, 1i64, 1i64, 0i64, 0i64, 0i64, 0i64, 0i64);
+    let (mut y, mut mo, mut d, mut h, mut mi, mut se, mut ns, mut off) = (1i64, 1i64, 1i64, 0i64, 0i64, 0i64, 0i64, 0i64);
     let mut pm: Option<bool> = None;
     fn num(v: &mut &str, min: usize, max: usize) -> Option<i64> {
-        let n = v
-            .bytes()
-            .take(max)
-            .take_while(|c| c.is_ascii_digit())
-            .count();
+        let n = v.bytes().take(max).take_while(|c| c.is_ascii_digit()).count();
         if n < min {
             return None;
         }
@@ -753,11 +663,7 @@ pub fn parse_go_time(layout: &str, value: &str) -> Option<i64> {
                         let m = if tok == Tok::Month3 { &m[..3] } else { m };
                         v.len() >= m.len() && v[..m.len()].eq_ignore_ascii_case(m)
                     })?;
-                    let l = if tok == Tok::Month3 {
-                        3
-                    } else {
-                        MONTHS[i].len()
-                    };
+                    let l = if tok == Tok::Month3 { 3 } else { MONTHS[i].len() };
                     v = &v[l..];
                     mo = i as i64 + 1;
                 }
@@ -855,19 +761,13 @@ pub fn parse_go_time(layout: &str, value: &str) -> Option<i64> {
 }
 
 fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
 }
 
 type F = Box<dyn Fn(&[Value]) -> gotmpl::Result<Value> + Send + Sync>;
 
 fn str1(name: &'static str, f: fn(&str) -> String) -> (&'static str, F) {
-    (
-        name,
-        Box::new(move |a: &[Value]| Ok(vstr(f(&s(&arg(name, a, 1)?[0]))))),
-    )
+    (name, Box::new(move |a: &[Value]| Ok(vstr(f(&s(&arg(name, a, 1)?[0]))))))
 }
 
 fn regex_fn(name: &'static str, literal: bool) -> (&'static str, F) {
@@ -910,12 +810,7 @@ fn functions() -> Vec<(&'static str, F)> {
         "Replace",
         Box::new(|a| {
             let a = arg("Replace", a, 4)?;
-            Ok(vstr(go_replace(
-                &s(&a[0]),
-                &s(&a[1]),
-                &s(&a[2]),
-                to_i64(&a[3]),
-            )))
+            Ok(vstr(go_replace(&s(&a[0]), &s(&a[1]), &s(&a[2]), to_i64(&a[3]))))
         }),
     ));
     v.push((
@@ -925,11 +820,7 @@ fn functions() -> Vec<(&'static str, F)> {
             Ok(vstr(go_replace(&s(&a[2]), &s(&a[0]), &s(&a[1]), -1)))
         }),
     ));
-    for (name, l, r) in [
-        ("Trim", true, true),
-        ("TrimLeft", true, false),
-        ("TrimRight", false, true),
-    ] {
+    for (name, l, r) in [("Trim", true, true), ("TrimLeft", true, false), ("TrimRight", false, true)] {
         v.push((
             name,
             Box::new(move |a| {
@@ -946,26 +837,15 @@ fn functions() -> Vec<(&'static str, F)> {
         }),
     ));
     // Go-style (s, affix) and sprig-style (affix, s)
-    for (name, prefix, sprig) in [
-        ("TrimPrefix", true, false),
-        ("TrimSuffix", false, false),
-        ("trimPrefix", true, true),
-        ("trimSuffix", false, true),
-    ] {
+    for (name, prefix, sprig) in
+        [("TrimPrefix", true, false), ("TrimSuffix", false, false), ("trimPrefix", true, true), ("trimSuffix", false, true)]
+    {
         v.push((
             name,
             Box::new(move |a| {
                 let a = arg(name, a, 2)?;
-                let (x, affix) = if sprig {
-                    (s(&a[1]), s(&a[0]))
-                } else {
-                    (s(&a[0]), s(&a[1]))
-                };
-                let out = if prefix {
-                    x.strip_prefix(affix.as_str())
-                } else {
-                    x.strip_suffix(affix.as_str())
-                };
+                let (x, affix) = if sprig { (s(&a[1]), s(&a[0])) } else { (s(&a[0]), s(&a[1])) };
+                let out = if prefix { x.strip_prefix(affix.as_str()) } else { x.strip_suffix(affix.as_str()) };
                 Ok(vstr(out.map(str::to_string).unwrap_or(x.clone())))
             }),
         ));
@@ -1003,9 +883,7 @@ fn functions() -> Vec<(&'static str, F)> {
         "bytes",
         Box::new(|a| {
             let a = arg("bytes", a, 1)?;
-            parse_humanize_bytes(&s(&a[0]))
-                .map(|b| Value::Float(b as f64))
-                .map_err(err)
+            parse_humanize_bytes(&s(&a[0])).map(|b| Value::Float(b as f64)).map_err(err)
         }),
     ));
     for name in ["duration", "duration_seconds"] {
@@ -1013,20 +891,12 @@ fn functions() -> Vec<(&'static str, F)> {
             name,
             Box::new(move |a| {
                 let a = arg(name, a, 1)?;
-                parse_go_duration(&s(&a[0]))
-                    .map(|d| Value::Float(d as f64 / 1e9))
-                    .map_err(err)
+                parse_go_duration(&s(&a[0])).map(|d| Value::Float(d as f64 / 1e9)).map_err(err)
             }),
         ));
     }
-    v.push((
-        "__line__",
-        Box::new(|_| Ok(CURRENT.with(|c| vstr(c.borrow().0.clone())))),
-    ));
-    v.push((
-        "__timestamp__",
-        Box::new(|_| Ok(time_value(CURRENT.with(|c| c.borrow().1)))),
-    ));
+    v.push(("__line__", Box::new(|_| Ok(CURRENT.with(|c| vstr(c.borrow().0.clone()))))));
+    v.push(("__timestamp__", Box::new(|_| Ok(time_value(CURRENT.with(|c| c.borrow().1))))));
     v.push(("now", Box::new(|_| Ok(time_value(now_ns())))));
     v.push((
         "unixEpoch",
@@ -1057,9 +927,7 @@ fn functions() -> Vec<(&'static str, F)> {
         Box::new(|a| {
             let a = arg("unixToTime", a, 1)?;
             let e = s(&a[0]);
-            let i: i64 = e
-                .parse()
-                .map_err(|_| err(format!("unable to parse time '{e}'")))?;
+            let i: i64 = e.parse().map_err(|_| err(format!("unable to parse time '{e}'")))?;
             let ns = match e.len() {
                 5 => i * 86400 * 1_000_000_000,
                 10 => i * 1_000_000_000,
@@ -1083,9 +951,7 @@ fn functions() -> Vec<(&'static str, F)> {
         "toDate",
         Box::new(|a| {
             let a = arg("toDate", a, 2)?;
-            Ok(time_value(
-                parse_go_time(&s(&a[0]), &s(&a[1])).unwrap_or(i64::MIN / 2),
-            ))
+            Ok(time_value(parse_go_time(&s(&a[0]), &s(&a[1])).unwrap_or(i64::MIN / 2)))
         }),
     ));
     v.push((
@@ -1093,9 +959,7 @@ fn functions() -> Vec<(&'static str, F)> {
         Box::new(|a| {
             let a = arg("toDateInZone", a, 3)?;
             // Only UTC is known here; other zones are treated as UTC.
-            Ok(time_value(
-                parse_go_time(&s(&a[0]), &s(&a[2])).unwrap_or(i64::MIN / 2),
-            ))
+            Ok(time_value(parse_go_time(&s(&a[0]), &s(&a[2])).unwrap_or(i64::MIN / 2)))
         }),
     ));
     for (name, left) in [("alignLeft", true), ("alignRight", false)] {
@@ -1139,30 +1003,10 @@ fn functions() -> Vec<(&'static str, F)> {
             Ok(vstr(s(&a[1]).repeat(to_i64(&a[0]).max(0) as usize)))
         }),
     ));
-    v.push((
-        "int",
-        Box::new(|a| Ok(Value::Int(to_i64(&arg("int", a, 1)?[0])))),
-    ));
-    v.push((
-        "float64",
-        Box::new(|a| Ok(Value::Float(to_f64(&arg("float64", a, 1)?[0])))),
-    ));
-    v.push((
-        "add",
-        Box::new(|a| {
-            Ok(Value::Int(
-                a.iter().map(to_i64).fold(0i64, i64::wrapping_add),
-            ))
-        }),
-    ));
-    v.push((
-        "mul",
-        Box::new(|a| {
-            Ok(Value::Int(
-                a.iter().map(to_i64).fold(1i64, i64::wrapping_mul),
-            ))
-        }),
-    ));
+    v.push(("int", Box::new(|a| Ok(Value::Int(to_i64(&arg("int", a, 1)?[0]))))));
+    v.push(("float64", Box::new(|a| Ok(Value::Float(to_f64(&arg("float64", a, 1)?[0]))))));
+    v.push(("add", Box::new(|a| Ok(Value::Int(a.iter().map(to_i64).fold(0i64, i64::wrapping_add))))));
+    v.push(("mul", Box::new(|a| Ok(Value::Int(a.iter().map(to_i64).fold(1i64, i64::wrapping_mul))))));
     v.push((
         "sub",
         Box::new(|a| {
@@ -1192,73 +1036,33 @@ fn functions() -> Vec<(&'static str, F)> {
             Ok(Value::Int(to_i64(&a[0]).wrapping_rem(d)))
         }),
     ));
-    v.push((
-        "addf",
-        Box::new(|a| Ok(Value::Float(a.iter().map(to_f64).sum()))),
-    ));
-    v.push((
-        "mulf",
-        Box::new(|a| Ok(Value::Float(a.iter().map(to_f64).product()))),
-    ));
+    v.push(("addf", Box::new(|a| Ok(Value::Float(a.iter().map(to_f64).sum())))));
+    v.push(("mulf", Box::new(|a| Ok(Value::Float(a.iter().map(to_f64).product())))));
     v.push((
         "subf",
         Box::new(|a| {
             let first = a.first().map(to_f64).unwrap_or(0.0);
-            Ok(Value::Float(
-                a.iter().skip(1).map(to_f64).fold(first, |x, y| x - y),
-            ))
+            Ok(Value::Float(a.iter().skip(1).map(to_f64).fold(first, |x, y| x - y)))
         }),
     ));
     v.push((
         "divf",
         Box::new(|a| {
             let first = a.first().map(to_f64).unwrap_or(0.0);
-            Ok(Value::Float(
-                a.iter().skip(1).map(to_f64).fold(first, |x, y| x / y),
-            ))
+            Ok(Value::Float(a.iter().skip(1).map(to_f64).fold(first, |x, y| x / y)))
         }),
     ));
-    v.push((
-        "max",
-        Box::new(|a| Ok(Value::Int(a.iter().map(to_i64).max().unwrap_or(0)))),
-    ));
-    v.push((
-        "min",
-        Box::new(|a| Ok(Value::Int(a.iter().map(to_i64).min().unwrap_or(0)))),
-    ));
-    v.push((
-        "maxf",
-        Box::new(|a| {
-            Ok(Value::Float(
-                a.iter().map(to_f64).fold(f64::NEG_INFINITY, f64::max),
-            ))
-        }),
-    ));
-    v.push((
-        "minf",
-        Box::new(|a| {
-            Ok(Value::Float(
-                a.iter().map(to_f64).fold(f64::INFINITY, f64::min),
-            ))
-        }),
-    ));
-    v.push((
-        "ceil",
-        Box::new(|a| Ok(Value::Float(to_f64(&arg("ceil", a, 1)?[0]).ceil()))),
-    ));
-    v.push((
-        "floor",
-        Box::new(|a| Ok(Value::Float(to_f64(&arg("floor", a, 1)?[0]).floor()))),
-    ));
+    v.push(("max", Box::new(|a| Ok(Value::Int(a.iter().map(to_i64).max().unwrap_or(0))))));
+    v.push(("min", Box::new(|a| Ok(Value::Int(a.iter().map(to_i64).min().unwrap_or(0))))));
+    v.push(("maxf", Box::new(|a| Ok(Value::Float(a.iter().map(to_f64).fold(f64::NEG_INFINITY, f64::max))))));
+    v.push(("minf", Box::new(|a| Ok(Value::Float(a.iter().map(to_f64).fold(f64::INFINITY, f64::min))))));
+    v.push(("ceil", Box::new(|a| Ok(Value::Float(to_f64(&arg("ceil", a, 1)?[0]).ceil())))));
+    v.push(("floor", Box::new(|a| Ok(Value::Float(to_f64(&arg("floor", a, 1)?[0]).floor())))));
     v.push((
         "round",
         Box::new(|a| {
             if a.len() < 2 {
-                return Err(TemplateError::ArgCount {
-                    name: "round".into(),
-                    expected: 2,
-                    got: a.len(),
-                });
+                return Err(TemplateError::ArgCount { name: "round".into(), expected: 2, got: a.len() });
             }
             let x = to_f64(&a[0]);
             let p = to_i64(&a[1]) as i32;
@@ -1274,11 +1078,7 @@ fn functions() -> Vec<(&'static str, F)> {
         "default",
         Box::new(|a| {
             if a.is_empty() {
-                return Err(TemplateError::ArgCount {
-                    name: "default".into(),
-                    expected: 1,
-                    got: 0,
-                });
+                return Err(TemplateError::ArgCount { name: "default".into(), expected: 1, got: 0 });
             }
             if a.len() == 1 || is_empty_value(&a[1]) {
                 return Ok(a[0].clone());
@@ -1317,149 +1117,39 @@ mod tests {
 
     #[test]
     fn loki_examples() {
+        assert_eq!(render("{{.level | ToUpper}} {{.msg}}", &[("level", "info")]).unwrap(), "INFO ");
         assert_eq!(
-            render("{{.level | ToUpper}} {{.msg}}", &[("level", "info")]).unwrap(),
-            "INFO "
-        );
-        assert_eq!(
-            render(
-                r#"{{ if eq .level "error" }}ERR{{ else }}ok{{ end }} {{.region}}"#,
-                &[("level", "error"), ("region", "eu")]
-            )
-            .unwrap(),
+            render(r#"{{ if eq .level "error" }}ERR{{ else }}ok{{ end }} {{.region}}"#, &[("level", "error"), ("region", "eu")]).unwrap(),
             "ERR eu"
         );
-        assert_eq!(
-            render(
-                "{{.user}} paid {{.amount}}",
-                &[("user", "erin"), ("amount", "0.25")]
-            )
-            .unwrap(),
-            "erin paid 0.25"
-        );
+        assert_eq!(render("{{.user}} paid {{.amount}}", &[("user", "erin"), ("amount", "0.25")]).unwrap(), "erin paid 0.25");
         assert_eq!(render("hello {{.app}}", &[]).unwrap(), "hello payments");
     }
 
     #[test]
     fn functions_work() {
         assert_eq!(render("{{ __line__ }}", &[]).unwrap(), "the line");
-        assert_eq!(
-            render("{{ __timestamp__ | unixEpochMillis }}", &[]).unwrap(),
-            "1717200001582"
-        );
-        assert_eq!(
-            render(
-                r#"{{ __timestamp__ | date "2006-01-02T15:04:05.000Z07:00" }}"#,
-                &[]
-            )
-            .unwrap(),
-            "2024-06-01T00:00:01.582Z"
-        );
-        assert_eq!(
-            render(
-                r#"{{ regexReplaceAll "(a+)" .x "<$1>" }}"#,
-                &[("x", "baab")]
-            )
-            .unwrap(),
-            "b<aa>b"
-        );
-        assert_eq!(
-            render(
-                r#"{{ Replace .x "a" "o" -1 }}|{{ replace "a" "o" .x }}"#,
-                &[("x", "banana")]
-            )
-            .unwrap(),
-            "bonono|bonono"
-        );
-        assert_eq!(
-            render(
-                r#"{{ .x | trunc 3 }}|{{ substr 1 3 .x }}|{{ alignRight 5 .x }}"#,
-                &[("x", "abcd")]
-            )
-            .unwrap(),
-            "abc|bc| abcd"
-        );
-        assert_eq!(
-            render(
-                r#"{{ add 1 .n }} {{ mulf .n 1.5 }} {{ div 7 2 }}"#,
-                &[("n", "4")]
-            )
-            .unwrap(),
-            "5 6 3"
-        );
-        assert_eq!(
-            render(r#"{{ default "none" .missing }}"#, &[]).unwrap(),
-            "none"
-        );
-        assert_eq!(
-            render(
-                r#"{{ .x | b64enc }}|{{ .x | b64enc | b64dec }}"#,
-                &[("x", "hello!?")]
-            )
-            .unwrap(),
-            "aGVsbG8hPw==|hello!?"
-        );
-        assert_eq!(
-            render(
-                r#"{{ duration .d }}|{{ bytes .b }}"#,
-                &[("d", "1.5s"), ("b", "2KB")]
-            )
-            .unwrap(),
-            "1.5|2000"
-        );
-        assert_eq!(
-            render(
-                r#"{{ printf "%05.1f" 3.14159 }}|{{ len .x }}"#,
-                &[("x", "abc")]
-            )
-            .unwrap(),
-            "003.1|3"
-        );
-        assert_eq!(
-            render(
-                r#"{{ if contains "err" .x }}yes{{end}}"#,
-                &[("x", "an error")]
-            )
-            .unwrap(),
-            "yes"
-        );
-        assert_eq!(
-            render(
-                r#"{{ "a b" | title }} {{ unixToTime "1717200001" | unixEpoch }}"#,
-                &[]
-            )
-            .unwrap(),
-            "A B 1717200001"
-        );
-        assert_eq!(
-            render(r#"{{ toDate "2006-01-02" "2024-06-01" | unixEpoch }}"#, &[]).unwrap(),
-            "1717200000"
-        );
+        assert_eq!(render("{{ __timestamp__ | unixEpochMillis }}", &[]).unwrap(), "1717200001582");
+        assert_eq!(render(r#"{{ __timestamp__ | date "2006-01-02T15:04:05.000Z07:00" }}"#, &[]).unwrap(), "2024-06-01T00:00:01.582Z");
+        assert_eq!(render(r#"{{ regexReplaceAll "(a+)" .x "<$1>" }}"#, &[("x", "baab")]).unwrap(), "b<aa>b");
+        assert_eq!(render(r#"{{ Replace .x "a" "o" -1 }}|{{ replace "a" "o" .x }}"#, &[("x", "banana")]).unwrap(), "bonono|bonono");
+        assert_eq!(render(r#"{{ .x | trunc 3 }}|{{ substr 1 3 .x }}|{{ alignRight 5 .x }}"#, &[("x", "abcd")]).unwrap(), "abc|bc| abcd");
+        assert_eq!(render(r#"{{ add 1 .n }} {{ mulf .n 1.5 }} {{ div 7 2 }}"#, &[("n", "4")]).unwrap(), "5 6 3");
+        assert_eq!(render(r#"{{ default "none" .missing }}"#, &[]).unwrap(), "none");
+        assert_eq!(render(r#"{{ .x | b64enc }}|{{ .x | b64enc | b64dec }}"#, &[("x", "hello!?")]).unwrap(), "aGVsbG8hPw==|hello!?");
+        assert_eq!(render(r#"{{ duration .d }}|{{ bytes .b }}"#, &[("d", "1.5s"), ("b", "2KB")]).unwrap(), "1.5|2000");
+        assert_eq!(render(r#"{{ printf "%05.1f" 3.14159 }}|{{ len .x }}"#, &[("x", "abc")]).unwrap(), "003.1|3");
+        assert_eq!(render(r#"{{ if contains "err" .x }}yes{{end}}"#, &[("x", "an error")]).unwrap(), "yes");
+        assert_eq!(render(r#"{{ "a b" | title }} {{ unixToTime "1717200001" | unixEpoch }}"#, &[]).unwrap(), "A B 1717200001");
+        assert_eq!(render(r#"{{ toDate "2006-01-02" "2024-06-01" | unixEpoch }}"#, &[]).unwrap(), "1717200000");
         assert!(CompiledTemplate::new("line", "{{ nosuchfn .x }}").is_err());
         assert!(CompiledTemplate::new("line", "{{ .x ").is_err());
     }
 
     #[test]
     fn simple_key_detection() {
-        assert_eq!(
-            CompiledTemplate::new("l", "{{.message}}")
-                .unwrap()
-                .simple_key
-                .as_deref(),
-            Some("message")
-        );
-        assert_eq!(
-            CompiledTemplate::new("l", "{{ .message }}")
-                .unwrap()
-                .simple_key
-                .as_deref(),
-            Some("message")
-        );
-        assert_eq!(
-            CompiledTemplate::new("l", "{{.message | ToUpper}}")
-                .unwrap()
-                .simple_key,
-            None
-        );
+        assert_eq!(CompiledTemplate::new("l", "{{.message}}").unwrap().simple_key.as_deref(), Some("message"));
+        assert_eq!(CompiledTemplate::new("l", "{{ .message }}").unwrap().simple_key.as_deref(), Some("message"));
+        assert_eq!(CompiledTemplate::new("l", "{{.message | ToUpper}}").unwrap().simple_key, None);
     }
 }

@@ -51,11 +51,7 @@ impl Server {
     pub async fn start(config_yaml: &str) -> Server {
         let root = tempfile::Builder::new().prefix("skald-it-").tempdir().expect("creating a temp dir");
         std::fs::write(root.path().join("config.yaml"), config_yaml).unwrap();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .no_proxy()
-            .build()
-            .unwrap();
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().unwrap();
         let mut server = Server { child: None, port: 0, root, client, starts: 0 };
         server.spawn_and_wait_ready().await;
         server
@@ -139,16 +135,14 @@ impl Server {
         let deadline = Instant::now() + timeout;
         let url = self.url("/ready");
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(_status)) = child.try_wait() {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_status)) = child.try_wait() {
                     return Err(true);
                 }
-            }
-            if let Ok(response) = self.client.get(&url).timeout(Duration::from_secs(2)).send().await {
-                if response.status().as_u16() == 200 {
+            if let Ok(response) = self.client.get(&url).timeout(Duration::from_secs(2)).send().await
+                && response.status().as_u16() == 200 {
                     return Ok(());
                 }
-            }
             if Instant::now() > deadline {
                 return Err(false);
             }
