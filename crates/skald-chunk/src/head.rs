@@ -2,6 +2,7 @@
 
 use crate::block::{EncodedBlock, encode_block};
 use crate::codec::Codec;
+use rustc_hash::FxHashMap;
 use skald_common::Label;
 
 /// Entries appended since the last cut, in arrival order (which may be out of time
@@ -12,8 +13,13 @@ pub struct HeadBlock {
     /// End offset of each line in `lines`.
     ends: Vec<u32>,
     lines: Vec<u8>,
-    /// Structured metadata, sparse: (entry index, pairs).
-    metadata: Vec<(u32, Vec<Label>)>,
+    /// The distinct structured metadata sets of the head (entries repeat a few sets,
+    /// such as `detected_level=info`, so each is stored once).
+    metadata_sets: Vec<Vec<Label>>,
+    set_index: FxHashMap<Vec<Label>, u32>,
+    /// Per entry: 0 for none, else 1 + index into `metadata_sets`. Empty while no entry
+    /// has metadata.
+    metadata_of: Vec<u32>,
     min_ts: i64,
     max_ts: i64,
     in_order: bool,
@@ -39,7 +45,7 @@ impl HeadBlock {
 
     /// Approximate heap bytes held (for the ingester's memory budget).
     pub fn memory_bytes(&self) -> usize {
-        self.lines.capacity() + self.ts.capacity() * 8 + self.ends.capacity() * 4 + self.metadata.len() * 64
+        self.lines.capacity() + self.ts.capacity() * 8 + self.ends.capacity() * 4 + self.metadata_of.capacity() * 4 + self.metadata_sets.len() * 96
     }
 
     pub fn min_ts(&self) -> i64 {
@@ -61,8 +67,8 @@ impl HeadBlock {
             self.min_ts = self.min_ts.min(ts);
             self.max_ts = self.max_ts.max(ts);
         }
-        if !metadata.is_empty() {
-            self.metadata.push((self.ts.len() as u32, metadata.to_vec()));
+        if !metadata.is_empty() || !self.metadata_of.is_empty() {
+            self.record_metadata(metadata);
         }
         self.ts.push(ts);
         self.lines.extend_from_slice(line.as_bytes());
@@ -100,10 +106,28 @@ impl HeadBlock {
         std::str::from_utf8(bytes).unwrap_or_default()
     }
 
+    /// Notes the metadata of the entry being appended (before `ts` grows).
+    fn record_metadata(&mut self, metadata: &[Label]) {
+        if self.metadata_of.is_empty() {
+            self.metadata_of.resize(self.ts.len(), 0);
+        }
+        let slot = if metadata.is_empty() {
+            0
+        } else if let Some(index) = self.set_index.get(metadata) {
+            index + 1
+        } else {
+            let index = self.metadata_sets.len() as u32;
+            self.metadata_sets.push(metadata.to_vec());
+            self.set_index.insert(metadata.to_vec(), index);
+            index + 1
+        };
+        self.metadata_of.push(slot);
+    }
+
     fn metadata_at(&self, i: usize) -> &[Label] {
-        match self.metadata.binary_search_by_key(&(i as u32), |(idx, _)| *idx) {
-            Ok(pos) => &self.metadata[pos].1,
-            Err(_) => &[],
+        match self.metadata_of.get(i) {
+            Some(&slot) if slot > 0 => &self.metadata_sets[slot as usize - 1],
+            _ => &[],
         }
     }
 

@@ -225,6 +225,10 @@ impl CompiledStage {
 struct Inner {
     stages: Vec<CompiledStage>,
     line_filter_only: bool,
+    /// Loki's parser hints: when set, the `json` and `logfmt` parsers only build the
+    /// labels named here (they still scan the whole line, so `__error__` is the same).
+    /// Only set by a sample extractor whose result depends on nothing else.
+    hints: Option<Box<[String]>>,
 }
 
 /// A pipeline compiled once per query; cheap to share across streams and threads.
@@ -241,9 +245,13 @@ impl std::fmt::Debug for Pipeline {
 
 impl Pipeline {
     pub fn new(stages: &[Stage]) -> Result<Pipeline, PipelineError> {
+        Self::with_hints(stages, None)
+    }
+
+    fn with_hints(stages: &[Stage], hints: Option<Box<[String]>>) -> Result<Pipeline, PipelineError> {
         let stages = stages.iter().map(CompiledStage::new).collect::<Result<Vec<_>, _>>()?;
         let line_filter_only = stages.iter().all(|s| matches!(s, CompiledStage::LineFilter(_)));
-        Ok(Pipeline { inner: Arc::new(Inner { stages, line_filter_only }) })
+        Ok(Pipeline { inner: Arc::new(Inner { stages, line_filter_only, hints }) })
     }
 
     /// True when every stage is a line filter (also when there are no stages).
@@ -372,9 +380,9 @@ impl StreamPipeline {
                         return None;
                     }
                 }
-                CompiledStage::Json => json::parse_json(input.as_bytes(), &mut self.b, &mut self.json),
+                CompiledStage::Json => json::parse_json(input.as_bytes(), &mut self.b, &mut self.json, inner.hints.as_deref()),
                 CompiledStage::JsonExpr(p) => p.process(input.as_bytes(), &mut self.b, &mut self.json),
-                CompiledStage::Logfmt(p) => p.process(input.as_bytes(), &mut self.b, &mut self.key, &mut self.val),
+                CompiledStage::Logfmt(p) => p.process(input.as_bytes(), &mut self.b, &mut self.key, &mut self.val, inner.hints.as_deref()),
                 CompiledStage::LogfmtExpr(p) => p.process(input.as_bytes(), &mut self.b, &mut self.key, &mut self.val),
                 CompiledStage::Regexp(p) => {
                     if let Some(caps) = p.re.captures(input.as_bytes()) {
@@ -541,7 +549,7 @@ pub struct SampleExtractor {
 
 impl SampleExtractor {
     pub fn new(agg: &RangeAggregation) -> Result<SampleExtractor, PipelineError> {
-        let pipeline = Pipeline::new(&agg.log.pipeline)?;
+        let pipeline = Pipeline::with_hints(&agg.log.pipeline, parser_hints(agg))?;
         let kind = match agg.op {
             RangeOp::CountOverTime | RangeOp::Rate | RangeOp::AbsentOverTime => SampleKind::Count,
             RangeOp::BytesOverTime | RangeOp::BytesRate => SampleKind::Bytes,
@@ -592,6 +600,49 @@ impl SampleExtractor {
     }
 }
 
+/// Loki's parser hints for a range aggregation: the only labels its samples can depend
+/// on, when that set is known. It is known when the aggregation groups `by` some labels
+/// and every stage reads labels by name (line and label filters, parsers, decolorize):
+/// then the labels are the grouping, the unwrapped label and the filtered ones. Any
+/// stage that may read every label (templates, `keep`, `drop`, `unpack`) or a grouping
+/// that keeps every label (`without`, none) disables the hints.
+fn parser_hints(agg: &RangeAggregation) -> Option<Box<[String]>> {
+    let grouping = agg.grouping.as_ref().filter(|g| !g.without)?;
+    let mut names: Vec<String> = grouping.labels.clone();
+    for stage in &agg.log.pipeline {
+        match stage {
+            Stage::LineFilter(_) | Stage::Decolorize => {}
+            Stage::Parser(ParserStage::Json(_) | ParserStage::Logfmt { .. } | ParserStage::Regexp(_) | ParserStage::Pattern(_)) => {}
+            Stage::LabelFilter(f) => filter_names(f, &mut names),
+            Stage::Parser(ParserStage::Unpack) | Stage::LineFormat(_) | Stage::LabelFormat(_) | Stage::Drop(_) | Stage::Keep(_) => {
+                return None;
+            }
+        }
+    }
+    if let Some(u) = &agg.unwrap {
+        names.push(u.label.clone());
+        for f in &u.post_filters {
+            filter_names(f, &mut names);
+        }
+    }
+    names.sort_unstable();
+    names.dedup();
+    Some(names.into_boxed_slice())
+}
+
+fn filter_names(f: &crate::ast::LabelFilter, out: &mut Vec<String>) {
+    use crate::ast::LabelFilter as F;
+    match f {
+        F::And(a, b) | F::Or(a, b) => {
+            filter_names(a, out);
+            filter_names(b, out);
+        }
+        F::Paren(inner) => filter_names(inner, out),
+        F::String(m) => out.push(m.name.clone()),
+        F::Number { name, .. } | F::Duration { name, .. } | F::Bytes { name, .. } | F::Ip { name, .. } => out.push(name.clone()),
+    }
+}
+
 /// Per-stream sample extraction.
 pub struct StreamSampleExtractor {
     sp: StreamPipeline,
@@ -606,8 +657,21 @@ impl StreamSampleExtractor {
     /// the label is missing or empty). A failed conversion keeps the sample with value 0
     /// and `__error__="SampleExtractionErr"` unless a post filter drops it.
     pub fn process(&mut self, ts: i64, line: &str, metadata: &[Label]) -> Option<(f64, &LabelSet)> {
+        let value = self.process_value(ts, line, metadata)?;
+        // Full label set, sorted; reuse the previous set when nothing changed.
+        self.sorted_labels();
+        if self.tmp.as_slice() != self.labels.as_slice() {
+            self.labels = LabelSet::from_labels(self.tmp.clone());
+        }
+        Some((value, &self.labels))
+    }
+
+    /// Like [`process`](Self::process) but only the value: the sample's labels are then
+    /// read with [`label`](Self::label) or [`sorted_labels`](Self::sorted_labels) (until
+    /// the next entry).
+    pub fn process_value(&mut self, ts: i64, line: &str, metadata: &[Label]) -> Option<f64> {
         let cur = self.sp.run(ts, line, metadata)?;
-        let value = match self.kind {
+        Some(match self.kind {
             SampleKind::Count => 1.0,
             SampleKind::Bytes => self.sp.line(cur, line).len() as f64,
             SampleKind::Unwrap => {
@@ -639,10 +703,28 @@ impl StreamSampleExtractor {
                 }
                 v
             }
-        };
-        // Full label set, sorted; reuse the previous set when nothing changed.
+        })
+    }
+
+    /// The value of one label of the last sample's full label set (what `process`
+    /// returns), without building the set.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        // The set is built in the order stream, metadata, parsed, error labels, and
+        // the last of a repeated name wins.
         let b = &self.sp.b;
-        let mut tmp = std::mem::take(&mut self.tmp);
+        if name == ERROR_LABEL && !b.err.is_empty() {
+            return Some(&b.err);
+        }
+        if name == ERROR_DETAILS_LABEL && !b.err_details.is_empty() {
+            return Some(&b.err_details);
+        }
+        b.get(name)
+    }
+
+    /// The last sample's full label set, sorted by name (buffers reused).
+    pub fn sorted_labels(&mut self) -> &[Label] {
+        let b = &self.sp.b;
+        let tmp = &mut self.tmp;
         let mut n = 0;
         b.for_each(|name, value| {
             if n < tmp.len() {
@@ -653,12 +735,19 @@ impl StreamSampleExtractor {
             n += 1;
         });
         tmp.truncate(n);
-        tmp.sort_unstable_by(|x, y| x.name.cmp(&y.name));
-        if tmp.as_slice() != self.labels.as_slice() {
-            self.labels = LabelSet::from_labels(tmp.clone());
+        if !tmp.is_sorted_by(|x, y| x.name < y.name) {
+            // Stable, so that of a repeated name (a parsed `__error__` next to the
+            // error itself) the last one wins, as in `LabelSet::from_labels`.
+            tmp.sort_by(|x, y| x.name.cmp(&y.name));
+            tmp.dedup_by(|later, kept| {
+                if later.name != kept.name {
+                    return false;
+                }
+                std::mem::swap(later, kept);
+                true
+            });
         }
-        self.tmp = tmp;
-        Some((value, &self.labels))
+        tmp
     }
 }
 

@@ -5,6 +5,7 @@ use crate::ast::{Grouping, MatchOp, Matcher, RangeAggregation, RangeOp};
 use crate::pipeline::SampleExtractor;
 use skald_common::{Label, LabelSet};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Series past this count fail the query before memory does.
 const MAX_INTERMEDIATE_SERIES: usize = 200_000;
@@ -58,44 +59,181 @@ impl Acc {
 
 struct SeriesAcc {
     labels: LabelSet,
-    steps: Vec<Acc>,
+    /// The next series with the same key hash (`NONE` ends the chain).
+    next_same_hash: u32,
 }
 
-/// Output series of a range aggregation, addressed by index; a sample's labels are
-/// reduced by the aggregation's grouping once per distinct label set, not per sample.
+const NONE: u32 = u32::MAX;
+
+/// The hash of a sorted label list (names and values, each terminated by 0xff, which
+/// UTF-8 never contains).
+fn hash_labels(labels: &[Label]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    for l in labels {
+        h.write(l.name.as_bytes());
+        h.write_u8(0xff);
+        h.write(l.value.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.finish()
+}
+
+/// Output series of a range aggregation, addressed by index. Samples are keyed by
+/// their labels after the aggregation's grouping; the key is built into a reused
+/// buffer and hashed, and a `LabelSet` is only allocated for a new series.
 struct SeriesTable<'g> {
     grouping: Option<&'g Grouping>,
+    /// `by` names, sorted and deduplicated (the order of the grouped set).
+    by_sorted: Vec<&'g str>,
     steps: usize,
     max_series: usize,
-    by_labels: HashMap<LabelSet, usize>,
+    /// Key hash -> the newest series with that hash.
+    by_hash: HashMap<u64, u32, BuildHasherDefault<NoHash>>,
     series: Vec<SeriesAcc>,
+    /// `steps` accumulators per series, series after series.
+    accs: Vec<Acc>,
+    /// Scratch for grouped keys.
+    key: Vec<Label>,
 }
 
 impl<'g> SeriesTable<'g> {
     fn new(grouping: Option<&'g Grouping>, steps: usize, max_series: usize) -> Self {
-        SeriesTable { grouping, steps, max_series, by_labels: HashMap::new(), series: Vec::new() }
+        let mut by_sorted: Vec<&str> = match grouping {
+            Some(g) if !g.without => g.labels.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        by_sorted.sort_unstable();
+        by_sorted.dedup();
+        SeriesTable {
+            grouping,
+            by_sorted,
+            steps,
+            max_series,
+            by_hash: HashMap::default(),
+            series: Vec::new(),
+            accs: Vec::new(),
+            key: Vec::new(),
+        }
     }
 
-    fn index_of(&mut self, labels: &LabelSet) -> Result<usize, EngineError> {
-        let key = group_labels(labels, self.grouping);
-        if let Some(index) = self.by_labels.get(&key) {
-            return Ok(*index);
+    /// The series of a full (sorted) label set.
+    fn index_of(&mut self, labels: &[Label]) -> Result<usize, EngineError> {
+        match self.grouping {
+            None => self.index_of_key(labels),
+            Some(g) if g.without => {
+                let mut key = std::mem::take(&mut self.key);
+                let mut n = 0;
+                for l in labels.iter().filter(|l| !g.labels.contains(&l.name)) {
+                    set_label(&mut key, n, &l.name, &l.value);
+                    n += 1;
+                }
+                key.truncate(n);
+                let r = self.index_of_key(&key);
+                self.key = key;
+                r
+            }
+            Some(_) => {
+                let mut key = std::mem::take(&mut self.key);
+                let mut n = 0;
+                for name in &self.by_sorted {
+                    if let Ok(i) = labels.binary_search_by(|l| l.name.as_str().cmp(name)) {
+                        set_label(&mut key, n, name, &labels[i].value);
+                        n += 1;
+                    }
+                }
+                key.truncate(n);
+                let r = self.index_of_key(&key);
+                self.key = key;
+                r
+            }
+        }
+    }
+
+    /// The series of a sample under a `by` grouping, reading label values through
+    /// `get` (so the sample's full label set is never built).
+    fn index_of_by<'a>(&mut self, get: impl Fn(&str) -> Option<&'a str>) -> Result<usize, EngineError> {
+        let mut key = std::mem::take(&mut self.key);
+        let mut n = 0;
+        for name in &self.by_sorted {
+            if let Some(value) = get(name) {
+                set_label(&mut key, n, name, value);
+                n += 1;
+            }
+        }
+        key.truncate(n);
+        let r = self.index_of_key(&key);
+        self.key = key;
+        r
+    }
+
+    /// The series whose labels are exactly `key` (sorted), created when new.
+    fn index_of_key(&mut self, key: &[Label]) -> Result<usize, EngineError> {
+        let hash = hash_labels(key);
+        let head = self.by_hash.get(&hash).copied().unwrap_or(NONE);
+        let mut i = head;
+        while i != NONE {
+            let s = &self.series[i as usize];
+            if s.labels.as_slice() == key {
+                return Ok(i as usize);
+            }
+            i = s.next_same_hash;
         }
         if self.series.len() >= MAX_INTERMEDIATE_SERIES {
             return Err(super::value::max_series_error(self.max_series));
         }
         let index = self.series.len();
-        self.series.push(SeriesAcc { labels: key.clone(), steps: vec![Acc::default(); self.steps] });
-        self.by_labels.insert(key, index);
+        self.series.push(SeriesAcc { labels: LabelSet::from_labels(key.to_vec()), next_same_hash: head });
+        self.accs.resize(self.accs.len() + self.steps, Acc::default());
+        self.by_hash.insert(hash, index as u32);
         Ok(index)
+    }
+
+    /// True when series `index` has exactly these labels.
+    fn is(&self, index: usize, labels: &[Label]) -> bool {
+        self.series[index].labels.as_slice() == labels
     }
 
     fn add(&mut self, series: usize, window: &Window, ts: i64, value: f64, keep_values: bool) {
         let (lo, hi) = window.steps_of(ts);
-        let steps = &mut self.series[series].steps;
+        let steps = &mut self.accs[series * self.steps..(series + 1) * self.steps];
         for k in lo..=hi {
             steps[k].add(ts, value, keep_values);
         }
+    }
+}
+
+/// Writes `name`/`value` at position `n` of `key`, reusing its strings.
+fn set_label(key: &mut Vec<Label>, n: usize, name: &str, value: &str) {
+    if n < key.len() {
+        let l = &mut key[n];
+        if l.name != name {
+            l.name.clear();
+            l.name.push_str(name);
+        }
+        if l.value != value {
+            l.value.clear();
+            l.value.push_str(value);
+        }
+    } else {
+        key.push(Label::new(name, value));
+    }
+}
+
+/// The key hashes are already FxHash values.
+#[derive(Default)]
+struct NoHash(u64);
+
+impl Hasher for NoHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -115,6 +253,7 @@ pub(crate) fn evaluate_range(
     let streams = source.select(&agg.log.matchers, from, through)?;
     let window = Window { first_t, step: steps.step, range, count: steps.count };
     let mut table = SeriesTable::new(agg.grouping.as_ref(), window.count, params.max_series);
+    let grouped_by = agg.grouping.as_ref().is_some_and(|g| !g.without);
     let line_filter = extractor.pipeline().line_filter_only().then(|| extractor.pipeline());
     for stream in streams {
         let mut failure: Option<EngineError> = None;
@@ -130,7 +269,7 @@ pub(crate) fn evaluate_range(
                         for label in entry.metadata {
                             labels.insert(label.name.clone(), label.value.clone());
                         }
-                        match table.index_of(&labels) {
+                        match table.index_of(labels.as_slice()) {
                             Ok(index) => {
                                 if recent.len() >= 16 {
                                     recent.remove(0);
@@ -150,27 +289,33 @@ pub(crate) fn evaluate_range(
             })?;
         } else {
             let mut processor = extractor.for_stream(&stream.labels);
-            let mut last: Option<(LabelSet, usize)> = None;
+            // The series of the previous sample of this stream (ungrouped: samples in a
+            // row often share their labels).
+            let mut last: Option<usize> = None;
             stream.data.scan(from, through, false, true, &mut |entry| {
                 if let Some(filter) = line_filter {
                     if !filter.matches_line(entry.line.as_bytes()) {
                         return true;
                     }
                 }
-                let Some((value, labels)) = processor.process(entry.ts, entry.line, entry.metadata) else { return true };
-                let series = match &last {
-                    Some((cached, index)) if cached == labels => *index,
-                    _ => match table.index_of(labels) {
-                        Ok(index) => {
-                            last = Some((labels.clone(), index));
-                            index
-                        }
-                        Err(e) => {
-                            failure = Some(e);
-                            return false;
-                        }
-                    },
+                let Some(value) = processor.process_value(entry.ts, entry.line, entry.metadata) else { return true };
+                let found = if grouped_by {
+                    table.index_of_by(|name| processor.label(name))
+                } else {
+                    let labels = processor.sorted_labels();
+                    match last {
+                        Some(index) if table.grouping.is_none() && table.is(index, labels) => Ok(index),
+                        _ => table.index_of(labels),
+                    }
                 };
+                let series = match found {
+                    Ok(index) => index,
+                    Err(e) => {
+                        failure = Some(e);
+                        return false;
+                    }
+                };
+                last = Some(series);
                 table.add(series, &window, entry.ts, value, keep_values);
                 true
             })?;
@@ -179,19 +324,20 @@ pub(crate) fn evaluate_range(
             return Err(error);
         }
     }
-    let series = table.series;
+    let n_steps = table.steps;
+    let (series, accs) = (table.series, table.accs);
     if agg.op == RangeOp::AbsentOverTime {
-        return Ok(absent(agg, &series, window.count));
+        return Ok(absent(agg, &accs, window.count));
     }
     let range_seconds = range as f64 / 1e9;
     let mut out = Vec::with_capacity(series.len());
-    for acc in series {
+    for (acc, steps) in series.into_iter().zip(accs.chunks(n_steps.max(1))) {
         if let Some(error) = acc.labels.get("__error__") {
-            if acc.steps.iter().any(|s| s.count > 0) {
+            if steps.iter().any(|s| s.count > 0) {
                 return Err(pipeline_error(error, &acc.labels));
             }
         }
-        let values = acc.steps.iter().enumerate().map(|(k, s)| finish(agg, s, range_seconds, window.at(k))).collect();
+        let values = steps.iter().enumerate().map(|(k, s)| finish(agg, s, range_seconds, window.at(k))).collect();
         out.push(StepSeries { labels: acc.labels, values });
     }
     Ok(Value::Vector(out))
@@ -339,10 +485,10 @@ pub(crate) fn group_labels(labels: &LabelSet, grouping: Option<&Grouping>) -> La
 
 /// `absent_over_time`: 1 where no sample fell in the window, labelled with the
 /// selector's equality matchers.
-fn absent(agg: &RangeAggregation, series: &[SeriesAcc], count: usize) -> Value {
+fn absent(agg: &RangeAggregation, accs: &[Acc], count: usize) -> Value {
     let mut present = vec![false; count];
-    for acc in series {
-        for (k, step) in acc.steps.iter().enumerate() {
+    for steps in accs.chunks(count.max(1)) {
+        for (k, step) in steps.iter().enumerate() {
             present[k] |= step.count > 0;
         }
     }

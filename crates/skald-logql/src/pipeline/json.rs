@@ -311,6 +311,11 @@ pub fn unescape(input: &[u8], out: &mut Vec<u8>) -> Result<(), ()> {
 /// Loki's `unescapeJSONString`: unescapes, "" on failure, U+FFFD becomes a space.
 pub fn unescape_string(raw: &[u8], scratch: &mut Vec<u8>, out: &mut String) {
     out.clear();
+    if raw.is_ascii() && !raw.contains(&b'\\') {
+        // ASCII: valid UTF-8, nothing to unescape, no U+FFFD.
+        out.push_str(std::str::from_utf8(raw).unwrap_or_default());
+        return;
+    }
     let bytes: &[u8] = if raw.contains(&b'\\') {
         scratch.clear();
         if unescape(raw, scratch).is_err() {
@@ -342,6 +347,7 @@ pub const ERR_JSON: &str = "JSONParserErr";
 struct Walk<'s> {
     b: &'s mut LabelsBuilder,
     s: &'s mut JsonScratch,
+    hints: Option<&'s [String]>,
 }
 
 fn walk_object(data: &[u8], w: &mut Walk<'_>) -> Result<(), JsonError> {
@@ -387,6 +393,11 @@ impl Walk<'_> {
         if self.b.base_has(&s.key) {
             s.key.push_str(DUPLICATE_SUFFIX);
         }
+        if let Some(h) = self.hints
+            && !h.iter().any(|n| *n == s.key)
+        {
+            return;
+        }
         match ty {
             ValueType::String => unescape_string(value, &mut s.unesc, &mut s.value),
             ValueType::Boolean => {
@@ -395,7 +406,10 @@ impl Walk<'_> {
             }
             _ => {
                 s.value.clear();
-                s.value.push_str(&String::from_utf8_lossy(value));
+                match std::str::from_utf8(value) {
+                    Ok(v) => s.value.push_str(v),
+                    Err(_) => s.value.push_str(&String::from_utf8_lossy(value)),
+                }
             }
         }
         self.b.set_parsed(&s.key, &s.value);
@@ -404,9 +418,12 @@ impl Walk<'_> {
 
 /// `| json`: every scalar becomes a label (nested objects flattened with `_`, arrays
 /// skipped); a malformed line sets `__error__="JSONParserErr"` and keeps what was found.
-pub fn parse_json(line: &[u8], b: &mut LabelsBuilder, s: &mut JsonScratch) {
+///
+/// `hints`: when set, only labels with these names are built (the whole line is still
+/// scanned, so a malformed line gets the same error).
+pub fn parse_json(line: &[u8], b: &mut LabelsBuilder, s: &mut JsonScratch, hints: Option<&[String]>) {
     s.prefix.clear();
-    let mut w = Walk { b, s };
+    let mut w = Walk { b, s, hints };
     if let Err(e) = walk_object(line, &mut w) {
         b_set_json_err(w.b, Some(e.message()));
     }
@@ -700,7 +717,7 @@ mod tests {
         let mut b = LabelsBuilder::new(LabelSet::from_pairs([("app", "payments"), ("level", "x")]));
         let mut s = JsonScratch::default();
         let line = br#"{"level":"info","msg":"refund issued","latency_ms":101,"size":"70MB","user":{"id":10,"name":"erin"},"region":"ap-south","tags":["retry","slow"],"ok":true,"n":null,"e":"a\"b\u00e9","1x":{"a-b":1}}"#;
-        parse_json(line, &mut b, &mut s);
+        parse_json(line, &mut b, &mut s, None);
         assert_eq!(
             parsed(&b),
             pairs(&[
@@ -723,12 +740,12 @@ mod tests {
     fn broken() {
         let mut b = LabelsBuilder::new(LabelSet::from_pairs([("app", "payments")]));
         let mut s = JsonScratch::default();
-        parse_json(br#"{"level":"info","msg":"truncated"#, &mut b, &mut s);
+        parse_json(br#"{"level":"info","msg":"truncated"#, &mut b, &mut s, None);
         assert_eq!(parsed(&b), pairs(&[("level", "info")]));
         assert_eq!(b.err, "JSONParserErr");
         assert_eq!(b.err_details, "Value is string, but can't find closing '\"' symbol");
         b.reset();
-        parse_json(b"not json", &mut b, &mut s);
+        parse_json(b"not json", &mut b, &mut s, None);
         assert_eq!(b.err_details, "Value looks like object, but can't find closing '}' symbol");
     }
 

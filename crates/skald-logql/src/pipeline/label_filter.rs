@@ -161,8 +161,7 @@ pub fn parse_go_float(s: &str) -> Result<f64, String> {
         return Err(err());
     }
     let body = s.strip_prefix(['+', '-']).unwrap_or(s);
-    let lower = body.to_ascii_lowercase();
-    if lower == "inf" || lower == "infinity" || lower == "nan" {
+    if body.eq_ignore_ascii_case("inf") || body.eq_ignore_ascii_case("infinity") || body.eq_ignore_ascii_case("nan") {
         return s.parse::<f64>().map_err(|_| err());
     }
     // Go allows `_` only with a base prefix; reject letters other than e/E here.

@@ -244,6 +244,10 @@ pub fn sanitize_key_into(out: &mut String, key: &[u8], is_prefix: bool) {
     if is_prefix && key[0].is_ascii_digit() {
         out.push('_');
     }
+    if key.is_ascii() {
+        out.extend(key.iter().map(|&c| if c.is_ascii_alphanumeric() || c == b'_' { c as char } else { '_' }));
+        return;
+    }
     let s = String::from_utf8_lossy(key);
     for c in s.chars() {
         if c.is_ascii_alphanumeric() || c == '_' {

@@ -213,6 +213,11 @@ pub struct LogfmtParser {
 fn value_string(v: Option<&[u8]>, out: &mut String) {
     out.clear();
     if let Some(v) = v {
+        if v.is_ascii() {
+            // ASCII is valid UTF-8 and holds no U+FFFD.
+            out.push_str(std::str::from_utf8(v).unwrap_or_default());
+            return;
+        }
         let s = String::from_utf8_lossy(v);
         if s.contains('\u{FFFD}') {
             out.extend(s.chars().map(|c| if c == '\u{FFFD}' { ' ' } else { c }));
@@ -223,7 +228,9 @@ fn value_string(v: Option<&[u8]>, out: &mut String) {
 }
 
 impl LogfmtParser {
-    pub fn process(&self, line: &[u8], b: &mut LabelsBuilder, key: &mut String, val: &mut String) {
+    /// `hints`: when set, only labels with these names are built (the line is still
+    /// decoded to its end, so errors do not change).
+    pub fn process(&self, line: &[u8], b: &mut LabelsBuilder, key: &mut String, val: &mut String, hints: Option<&[String]>) {
         let mut dec = Decoder::new(line);
         while !dec.eol() {
             if !dec.scan_keyval() {
@@ -240,6 +247,11 @@ impl LogfmtParser {
             }
             if b.base_has(key) {
                 key.push_str(DUPLICATE_SUFFIX);
+            }
+            if let Some(h) = hints
+                && !h.iter().any(|n| n == key)
+            {
+                continue;
             }
             value_string(dec.value.as_deref(), val);
             if !self.keep_empty && val.is_empty() {
@@ -326,7 +338,7 @@ mod tests {
     fn run(p: &LogfmtParser, line: &str) -> (Vec<(String, String)>, String, String) {
         let mut b = LabelsBuilder::new(LabelSet::from_pairs([("app", "checkout")]));
         let (mut k, mut v) = (String::new(), String::new());
-        p.process(line.as_bytes(), &mut b, &mut k, &mut v);
+        p.process(line.as_bytes(), &mut b, &mut k, &mut v, None);
         let mut out: Vec<(String, String)> = b.parsed.as_slice().iter().map(|l| (l.name.clone(), l.value.clone())).collect();
         out.sort();
         (out, b.err.clone(), b.err_details.clone())
