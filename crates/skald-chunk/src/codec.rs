@@ -33,7 +33,7 @@ impl Codec {
         match name {
             "none" => Some(Codec::None),
             "lz4" => Some(Codec::Lz4),
-            "zstd" => Some(Codec::Zstd(7)),
+            "zstd" => Some(Codec::Zstd(6)),
             other => other.strip_prefix("zstd:").and_then(|l| l.parse().ok()).map(Codec::Zstd),
         }
     }

@@ -9,9 +9,12 @@
 //!   small *meta section*, the line bytes in a separate *lines section*, each compressed
 //!   on its own. A count or rate over a time range reads only the meta sections (~4 MB
 //!   for the 200 MB corpus) and never decompresses a line.
-//! - zstd on blocks of up to 1 MiB of lines: per-stream zstd keeps the corpus within the
-//!   size of whole-stream `zstd -3` while decoding at about 2 GB/s per core; LZ4 decodes
-//!   faster but is 1.7x larger on this high-entropy data.
+//! - zstd level 6 on blocks of up to 1 MiB of lines (the `codec_probe` example measures
+//!   the alternatives): the lines of the reference corpus come out 8% smaller than
+//!   whole-stream `zstd -3`, compression runs at about 130 MB/s and decoding at about
+//!   2 GB/s per core. Level 9 saves another 3% of disk for 30% more ingest CPU; LZ4
+//!   decodes faster but is 1.7x larger on this high-entropy data. Loki's 256 KB blocks
+//!   compress 2% worse than 1 MiB ones.
 //!
 //! # Block encoding (all integers little-endian; varints are LEB128)
 //! Meta section (before compression):

@@ -40,7 +40,7 @@ impl IngesterConfig {
             chunk_idle_period: Duration::from_secs(30 * 60),
             max_chunk_age: Duration::from_secs(2 * 3600),
             flush_check_period: Duration::from_secs(30),
-            codec: Codec::Zstd(7),
+            codec: Codec::Zstd(6),
             head_memory_budget: 80 << 20,
         }
     }
