@@ -91,19 +91,51 @@ pub struct EntryRef<'a> {
     pub metadata: &'a [Label],
 }
 
+/// What a scan of one stream reads.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanRequest<'a> {
+    /// Entries with `from <= ts < through`.
+    pub from: i64,
+    pub through: i64,
+    /// Newest first.
+    pub reverse: bool,
+    /// With `false` the implementation may skip decompressing lines (counting).
+    pub need_lines: bool,
+    /// Byte strings every wanted line contains (from the query's leading `|=` filters):
+    /// a block whose text lacks one of them holds no wanted line and may be skipped
+    /// whole. An optimisation only; visitors still apply the full pipeline.
+    pub required_literals: &'a [Vec<u8>],
+}
+
 /// Scans one stream's entries, deduplicated and in time order.
-pub trait StreamData: Send {
-    /// Visits entries with `from <= ts < through` in ascending (or, with `reverse`,
-    /// descending) timestamp order until the visitor returns `false`. With
-    /// `need_lines == false` the implementation may skip decompressing lines.
-    fn scan(
-        &self,
-        from: i64,
-        through: i64,
-        reverse: bool,
-        need_lines: bool,
-        visit: &mut dyn FnMut(&EntryRef<'_>) -> bool,
-    ) -> Result<(), EngineError>;
+pub trait StreamData: Send + Sync {
+    /// Visits the requested entries in timestamp order until the visitor returns
+    /// `false`.
+    fn scan(&self, request: &ScanRequest<'_>, visit: &mut dyn FnMut(&EntryRef<'_>) -> bool) -> Result<(), EngineError>;
+}
+
+/// The literals every line passing `stages` must contain: those of the leading `|=`
+/// filters with a single literal (before any stage that may rewrite the line).
+pub fn required_literals(stages: &[crate::ast::Stage]) -> Vec<Vec<u8>> {
+    use crate::ast::{LineFilterOp, LineFilterValue, Stage};
+    let mut out = Vec::new();
+    for stage in stages {
+        match stage {
+            Stage::LineFilter(filter) => {
+                if filter.op == LineFilterOp::Contains {
+                    if let [LineFilterValue::Literal(text)] = filter.values.as_slice() {
+                        if !text.is_empty() {
+                            out.push(text.as_bytes().to_vec());
+                        }
+                    }
+                }
+            }
+            // Parsers and label filters keep the line as it is; formatters rewrite it.
+            Stage::Parser(_) | Stage::LabelFilter(_) | Stage::Drop(_) | Stage::Keep(_) => {}
+            Stage::LineFormat(_) | Stage::LabelFormat(_) | Stage::Decolorize => break,
+        }
+    }
+    out
 }
 
 /// Evaluates a parsed query.

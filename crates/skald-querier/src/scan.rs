@@ -2,7 +2,7 @@
 //! deduplicated sequence of entries.
 
 use skald_chunk::{Chunk, Codec, DecodedBlock, EncodedBlock};
-use skald_logql::engine::{EngineError, EntryRef, StreamData};
+use skald_logql::engine::{EngineError, EntryRef, ScanRequest, StreamData};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -64,6 +64,12 @@ impl BlockScan {
     }
 }
 
+/// Whether `haystack` contains every literal (a whole-block prefilter: one memmem pass
+/// per literal instead of one per line).
+fn contains_all(haystack: &[u8], literals: &[Vec<u8>]) -> bool {
+    literals.iter().all(|literal| memchr::memmem::find(haystack, literal).is_some())
+}
+
 /// The text of entry `i`, checked once per block as UTF-8.
 fn line_of<'a>(block: &'a DecodedBlock, text: Option<&'a str>, i: usize) -> &'a str {
     let Some(text) = text else { return "" };
@@ -79,14 +85,8 @@ fn block_text(block: &DecodedBlock, need_lines: bool) -> Result<Option<&str>, En
 }
 
 impl StreamData for BlockScan {
-    fn scan(
-        &self,
-        from: i64,
-        through: i64,
-        reverse: bool,
-        need_lines: bool,
-        visit: &mut dyn FnMut(&EntryRef<'_>) -> bool,
-    ) -> Result<(), EngineError> {
+    fn scan(&self, request: &ScanRequest<'_>, visit: &mut dyn FnMut(&EntryRef<'_>) -> bool) -> Result<(), EngineError> {
+        let ScanRequest { from, through, reverse, need_lines, required_literals } = *request;
         let mut blocks: Vec<&BlockRef> = self.blocks.iter().filter(|b| b.meta().max_ts >= from && b.meta().min_ts < through).collect();
         blocks.sort_by_key(|b| (b.meta().min_ts, b.meta().max_ts));
         let mut overlapping = false;
@@ -99,7 +99,7 @@ impl StreamData for BlockScan {
             max_seen = max_seen.max(block.meta().max_ts);
         }
         if overlapping {
-            return self.scan_merged(&blocks, from, through, reverse, visit);
+            return self.scan_merged(&blocks, request, visit);
         }
         if reverse {
             blocks.reverse();
@@ -109,6 +109,12 @@ impl StreamData for BlockScan {
         let mut stopped = false;
         for block in blocks {
             let decoded = self.decode_counted(block, need_lines)?;
+            if need_lines && !contains_all(&decoded.lines, required_literals) {
+                // No line of this block can pass the query's `|=` filters.
+                self.stats.lines.fetch_add(decoded.len() as u64, Ordering::Relaxed);
+                self.stats.bytes.fetch_add(decoded.lines.len() as u64, Ordering::Relaxed);
+                continue;
+            }
             let text = block_text(&decoded, need_lines)?;
             let n = decoded.len();
             let lo = decoded.ts.partition_point(|&t| t < from);
@@ -148,14 +154,8 @@ impl StreamData for BlockScan {
 impl BlockScan {
     /// Blocks overlap in time (out-of-order data, or the same entries in memory and in
     /// a chunk): merge all entries and drop exact duplicates. Needs the lines to compare.
-    fn scan_merged(
-        &self,
-        blocks: &[&BlockRef],
-        from: i64,
-        through: i64,
-        reverse: bool,
-        visit: &mut dyn FnMut(&EntryRef<'_>) -> bool,
-    ) -> Result<(), EngineError> {
+    fn scan_merged(&self, blocks: &[&BlockRef], request: &ScanRequest<'_>, visit: &mut dyn FnMut(&EntryRef<'_>) -> bool) -> Result<(), EngineError> {
+        let ScanRequest { from, through, reverse, .. } = *request;
         let decoded: Vec<DecodedBlock> = blocks.iter().map(|b| self.decode_counted(b, true)).collect::<Result<_, _>>()?;
         let texts: Vec<&str> = decoded.iter().map(|d| block_text(d, true).map(|t| t.unwrap_or(""))).collect::<Result<_, _>>()?;
         let mut order: Vec<(i64, u32, u32)> = Vec::new();
@@ -202,5 +202,71 @@ impl BlockScan {
         self.stats.lines.fetch_add(lines, Ordering::Relaxed);
         self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use skald_chunk::HeadBlock;
+
+    fn scan_matching(scan: &BlockScan, needle: &str, literals: &[Vec<u8>], reverse: bool) -> Vec<(i64, String)> {
+        let request = ScanRequest { from: i64::MIN, through: i64::MAX, reverse, need_lines: true, required_literals: literals };
+        let mut out = Vec::new();
+        scan.scan(&request, &mut |e| {
+            if e.line.contains(needle) {
+                out.push((e.ts, e.line.to_string()));
+            }
+            true
+        })
+        .unwrap();
+        out
+    }
+
+    proptest! {
+        /// The block prefilter never changes which lines match.
+        #[test]
+        fn prefilter_never_changes_an_answer(
+            lines in proptest::collection::vec("[abc ]{0,12}", 1..200),
+            needle in "[abc]{1,3}",
+            block_size in 1usize..40,
+            reverse in any::<bool>(),
+        ) {
+            let mut blocks = Vec::new();
+            let mut head = HeadBlock::new();
+            for (i, line) in lines.iter().enumerate() {
+                head.append(i as i64, line, &[]);
+                if (i + 1) % block_size == 0 {
+                    blocks.extend(head.cut(Codec::Zstd(1)).map(|b| BlockRef::Memory(Arc::new(b))));
+                }
+            }
+            blocks.extend(head.cut(Codec::Lz4).map(|b| BlockRef::Memory(Arc::new(b))));
+            let scan = BlockScan { blocks, stats: Arc::new(ScanStats::default()) };
+            let with = scan_matching(&scan, &needle, &[needle.as_bytes().to_vec()], reverse);
+            let without = scan_matching(&scan, &needle, &[], reverse);
+            prop_assert_eq!(with, without);
+        }
+    }
+
+    #[test]
+    fn overlapping_blocks_are_merged_without_duplicates() {
+        let mut first = HeadBlock::new();
+        first.append(1, "a", &[]);
+        first.append(3, "c", &[]);
+        let mut second = HeadBlock::new();
+        second.append(2, "b", &[]);
+        second.append(3, "c", &[]);
+        let blocks = vec![
+            BlockRef::Memory(Arc::new(first.cut(Codec::Zstd(1)).unwrap())),
+            BlockRef::Memory(Arc::new(second.cut(Codec::None).unwrap())),
+        ];
+        let stats = Arc::new(ScanStats::default());
+        let scan = BlockScan { blocks, stats: stats.clone() };
+        let got = scan_matching(&scan, "", &[], false);
+        assert_eq!(got, vec![(1, "a".into()), (2, "b".into()), (3, "c".into())]);
+        assert_eq!(stats.duplicates.load(Ordering::Relaxed), 1);
+        let got = scan_matching(&scan, "", &[], true);
+        assert_eq!(got.first().map(|e| e.0), Some(3));
     }
 }

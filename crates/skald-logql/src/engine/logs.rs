@@ -1,7 +1,7 @@
 //! Log queries: the newest (or oldest) `limit` entries that pass the pipeline.
 
 use super::value::entry_labels;
-use super::{Direction, EngineError, QueryParams, QueryResult, StreamSource};
+use super::{Direction, EngineError, QueryParams, QueryResult, ScanRequest, StreamSource, required_literals};
 use crate::ast::LogExpr;
 use crate::engine::value::{LogEntry, StreamResult};
 use crate::pipeline::Pipeline;
@@ -13,6 +13,8 @@ pub(crate) fn evaluate_logs(log: &LogExpr, params: &QueryParams, source: &dyn St
     let streams = source.select(&log.matchers, params.start, params.end)?;
     let reverse = params.direction == Direction::Backward;
     let limit = params.limit;
+    let literals = required_literals(&log.pipeline);
+    let request = ScanRequest { from: params.start, through: params.end, reverse, need_lines: true, required_literals: &literals };
     // Every stream contributes at most `limit` entries; the best `limit` overall win.
     let mut candidates: Vec<(i64, usize, LabelSet, LogEntry)> = Vec::new();
     let mut sequence = 0usize;
@@ -22,7 +24,7 @@ pub(crate) fn evaluate_logs(log: &LogExpr, params: &QueryParams, source: &dyn St
         }
         let mut processor = pipeline.for_stream(&stream.labels);
         let mut taken = 0usize;
-        stream.data.scan(params.start, params.end, reverse, true, &mut |entry| {
+        stream.data.scan(&request, &mut |entry| {
             let Some(processed) = processor.process(entry.ts, entry.line, entry.metadata) else { return true };
             let (labels, structured_metadata, parsed) = entry_labels(processed.labels, params.categorize_labels);
             let line = processed.line.to_string();

@@ -1,6 +1,6 @@
 //! Range aggregations: per-series, per-step folding of samples.
 
-use super::{EngineError, QueryParams, StepSeries, Steps, StreamSource, Value};
+use super::{EngineError, QueryParams, ScanRequest, StepSeries, Steps, StreamSource, Value};
 use crate::ast::{Grouping, MatchOp, Matcher, RangeAggregation, RangeOp};
 use crate::pipeline::SampleExtractor;
 use skald_common::{Label, LabelSet};
@@ -255,13 +255,15 @@ pub(crate) fn evaluate_range(
     let mut table = SeriesTable::new(agg.grouping.as_ref(), window.count, params.max_series);
     let grouped_by = agg.grouping.as_ref().is_some_and(|g| !g.without);
     let line_filter = extractor.pipeline().line_filter_only().then(|| extractor.pipeline());
+    let literals = super::required_literals(&agg.log.pipeline);
     for stream in streams {
         let mut failure: Option<EngineError> = None;
         if extractor.needs_no_line() {
             // Counting: the sample is 1 and its labels are the stream's plus metadata.
             // Entries of a stream share few metadata sets: remember recent ones.
             let mut recent: Vec<(Vec<Label>, usize)> = Vec::new();
-            stream.data.scan(from, through, false, false, &mut |entry| {
+            let request = ScanRequest { from, through, reverse: false, need_lines: false, required_literals: &[] };
+            stream.data.scan(&request, &mut |entry| {
                 let series = match recent.iter().find(|(m, _)| m.as_slice() == entry.metadata) {
                     Some((_, index)) => *index,
                     None => {
@@ -292,7 +294,8 @@ pub(crate) fn evaluate_range(
             // The series of the previous sample of this stream (ungrouped: samples in a
             // row often share their labels).
             let mut last: Option<usize> = None;
-            stream.data.scan(from, through, false, true, &mut |entry| {
+            let request = ScanRequest { from, through, reverse: false, need_lines: true, required_literals: &literals };
+            stream.data.scan(&request, &mut |entry| {
                 if let Some(filter) = line_filter {
                     if !filter.matches_line(entry.line.as_bytes()) {
                         return true;
