@@ -66,7 +66,10 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     gauge("skald_store_chunks_fetched_total", "Chunks read from storage.", "counter", store.chunks_fetched as f64);
     gauge("skald_store_chunk_cache_bytes", "Bytes held by the chunk cache.", "gauge", store.cache_bytes as f64);
     gauge("skald_up_seconds", "Seconds since start.", "gauge", state.started.elapsed().as_secs_f64());
-    let _ = writeln!(out, "# HELP loki_ingester_chunks_flushed_by_reason_total Chunks flushed, by reason.\n# TYPE loki_ingester_chunks_flushed_by_reason_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP loki_ingester_chunks_flushed_by_reason_total Chunks flushed, by reason.\n# TYPE loki_ingester_chunks_flushed_by_reason_total counter"
+    );
     for (reason, count) in state.ingester.flush_reasons() {
         let _ = writeln!(out, "loki_ingester_chunks_flushed_by_reason_total{{reason=\"{reason}\"}} {count}");
     }

@@ -61,18 +61,19 @@ async fn run(
     match state.querier.query(&tenant, history).await {
         Ok(output) => {
             if let QueryResult::Streams(streams) = output.result
-                && !streams.is_empty() {
-                    let frame: Vec<Value> = streams
-                        .iter()
-                        .map(|s| {
-                            let values: Vec<Value> = s.entries.iter().map(|e| json!([e.ts.to_string(), e.line])).collect();
-                            json!({"stream": labels_object(&s.labels), "values": values})
-                        })
-                        .collect();
-                    if send(&mut socket, frame).await.is_err() {
-                        return;
-                    }
+                && !streams.is_empty()
+            {
+                let frame: Vec<Value> = streams
+                    .iter()
+                    .map(|s| {
+                        let values: Vec<Value> = s.entries.iter().map(|e| json!([e.ts.to_string(), e.line])).collect();
+                        json!({"stream": labels_object(&s.labels), "values": values})
+                    })
+                    .collect();
+                if send(&mut socket, frame).await.is_err() {
+                    return;
                 }
+            }
         }
         Err(error) => {
             close(&mut socket, &error.to_string()).await;

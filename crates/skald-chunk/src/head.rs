@@ -45,7 +45,11 @@ impl HeadBlock {
 
     /// Approximate heap bytes held (for the ingester's memory budget).
     pub fn memory_bytes(&self) -> usize {
-        self.lines.capacity() + self.ts.capacity() * 8 + self.ends.capacity() * 4 + self.metadata_of.capacity() * 4 + self.metadata_sets.len() * 96
+        self.lines.capacity()
+            + self.ts.capacity() * 8
+            + self.ends.capacity() * 4
+            + self.metadata_of.capacity() * 4
+            + self.metadata_sets.len() * 96
     }
 
     pub fn min_ts(&self) -> i64 {

@@ -249,12 +249,13 @@ fn logfmt_level(line: &str) -> Option<String> {
             }
         }
         if let Some(rank) = LEVEL_FIELDS.iter().position(|f| f.eq_ignore_ascii_case(key))
-            && best.as_ref().is_none_or(|(r, _)| rank < *r) {
-                best = Some((rank, value));
-                if rank == 0 {
-                    break;
-                }
+            && best.as_ref().is_none_or(|(r, _)| rank < *r)
+        {
+            best = Some((rank, value));
+            if rank == 0 {
+                break;
             }
+        }
     }
     best.map(|(_, v)| v)
 }

@@ -125,10 +125,10 @@ impl Distributor {
             let level_of_stream = if discover_levels { stream_level(&labels) } else { None };
             stream.entries.retain_mut(|entry| match validate_entry(entry, &labels, &limits, now) {
                 Ok(()) => {
-                    if discover_levels
-                        && let Some(level) = detect_entry_level(level_of_stream.as_deref(), &mut entry.metadata, &entry.line) {
-                            entry.metadata.push(level);
-                        }
+                    if discover_levels && let Some(level) = detect_entry_level(level_of_stream.as_deref(), &mut entry.metadata, &entry.line)
+                    {
+                        entry.metadata.push(level);
+                    }
                     true
                 }
                 Err(error) => {

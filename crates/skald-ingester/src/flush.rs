@@ -76,7 +76,12 @@ impl Ingester {
                 report.bytes += chunk.bytes.len() as u64;
                 let chunk_ref = self
                     .store
-                    .put_chunk(&tenant, chunk.fingerprint, chunk.bytes, ChunkSummary { from: chunk.from, through: chunk.through, entries: chunk.entries, raw_bytes: chunk.raw_bytes })
+                    .put_chunk(
+                        &tenant,
+                        chunk.fingerprint,
+                        chunk.bytes,
+                        ChunkSummary { from: chunk.from, through: chunk.through, entries: chunk.entries, raw_bytes: chunk.raw_bytes },
+                    )
                     .await?;
                 *self.flush_reasons.lock().entry(chunk.reason).or_default() += 1;
                 refs.push((chunk.fingerprint, chunk.labels, chunk_ref));

@@ -366,13 +366,13 @@ impl Ingester {
     /// Label names of the in-memory streams (optionally only those matching).
     pub fn label_names(&self, tenant_id: &str, matchers: &[LabelMatcher]) -> Vec<String> {
         let Some(tenant) = self.tenants.read().get(tenant_id).cloned() else { return Vec::new() };
-        
+
         tenant.postings.read().label_names(matchers)
     }
 
     pub fn label_values(&self, tenant_id: &str, name: &str, matchers: &[LabelMatcher]) -> Vec<String> {
         let Some(tenant) = self.tenants.read().get(tenant_id).cloned() else { return Vec::new() };
-        
+
         tenant.postings.read().label_values(name, matchers)
     }
 

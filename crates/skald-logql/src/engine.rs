@@ -205,6 +205,18 @@ pub(crate) fn evaluate_sample(
     match expr {
         SampleExpr::RangeAggregation(agg) => range::evaluate_range(agg, params, steps, source),
         SampleExpr::VectorAggregation(agg) => {
+            // Loki's canInjectVectorGrouping: under `sum`, a counting or summing range
+            // aggregation without a grouping of its own is grouped by the sum's grouping
+            // (`sum(x)` has an empty one). Loki does it for speed, and it decides which
+            // labels, `__error__` among them, reach the pipeline-error check.
+            if let SampleExpr::RangeAggregation(range_agg) = agg.expr.as_ref() {
+                if agg.op == crate::ast::VectorOp::Sum && range_agg.grouping.is_none() && can_inject_grouping(range_agg.op) {
+                    let mut pushed = range_agg.clone();
+                    pushed.grouping = Some(agg.grouping.clone().unwrap_or(crate::ast::Grouping { without: false, labels: Vec::new() }));
+                    let inner = range::evaluate_range(&pushed, params, steps, source)?;
+                    return vector::aggregate(agg, inner, steps);
+                }
+            }
             let inner = evaluate_sample(&agg.expr, params, steps, source)?;
             vector::aggregate(agg, inner, steps)
         }
@@ -221,6 +233,11 @@ pub(crate) fn evaluate_sample(
         }
         SampleExpr::Paren(inner) => evaluate_sample(inner, params, steps, source),
     }
+}
+
+fn can_inject_grouping(op: crate::ast::RangeOp) -> bool {
+    use crate::ast::RangeOp;
+    matches!(op, RangeOp::BytesOverTime | RangeOp::BytesRate | RangeOp::SumOverTime | RangeOp::Rate | RangeOp::CountOverTime)
 }
 
 /// The log expressions a query reads (for statistics and planning).
@@ -245,5 +262,71 @@ pub fn log_selectors(expr: &Expr) -> Vec<&LogExpr> {
             walk(sample, &mut out);
             out
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_expr;
+
+    /// Streams held in memory, for evaluating queries without a store.
+    struct VecSource(Vec<(LabelSet, Vec<(i64, String)>)>);
+
+    struct VecData(Vec<(i64, String)>);
+
+    impl StreamData for VecData {
+        fn scan(&self, request: &ScanRequest<'_>, visit: &mut dyn FnMut(&EntryRef<'_>) -> bool) -> Result<(), EngineError> {
+            let mut entries: Vec<&(i64, String)> = self.0.iter().filter(|(ts, _)| (request.from..request.through).contains(ts)).collect();
+            if request.reverse {
+                entries.reverse();
+            }
+            for (ts, line) in entries {
+                if !visit(&EntryRef { ts: *ts, line, line_len: line.len(), metadata: &[] }) {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+
+    impl StreamSource for VecSource {
+        fn select(&self, matchers: &[Matcher], _from: i64, _through: i64) -> Result<Vec<SourceStream>, EngineError> {
+            let selected = self.0.iter().filter(|(labels, _)| {
+                matchers.iter().all(|m| m.op != crate::ast::MatchOp::Eq || labels.get(&m.name) == Some(m.value.as_str()))
+            });
+            Ok(selected
+                .map(|(labels, entries)| SourceStream { labels: labels.clone(), data: Box::new(VecData(entries.clone())) })
+                .collect())
+        }
+    }
+
+    fn instant(query: &str, source: &VecSource) -> Result<QueryResult, EngineError> {
+        let params = QueryParams {
+            start: 100_000_000_000,
+            end: 100_000_000_000,
+            step: 0,
+            limit: 100,
+            direction: Direction::Backward,
+            instant: true,
+            max_series: 500,
+            categorize_labels: false,
+        };
+        evaluate(&parse_expr(query).unwrap(), &params, source)
+    }
+
+    #[test]
+    fn sum_injects_its_grouping_as_loki_does() {
+        let lines = vec![(1_000_000_000, r#"{"level":"info"}"#.to_string()), (2_000_000_000, r#"{"level":"#.to_string())];
+        let source = VecSource(vec![(LabelSet::from_pairs([("app", "a")]), lines)]);
+        // Alone, the broken line's __error__ fails the query...
+        let error = instant(r#"count_over_time({app="a"} | json [5m])"#, &source).unwrap_err();
+        assert!(error.message.contains("JSONParserErr"), "{}", error.message);
+        // ...under sum the grouping is pushed down and the error label grouped away.
+        let QueryResult::Vector(samples) = instant(r#"sum(count_over_time({app="a"} | json [5m]))"#, &source).unwrap() else { panic!() };
+        assert_eq!(samples.len(), 1);
+        assert_eq!(samples[0].value, 2.0);
+        // max is not a sum: no push-down, the error stays.
+        assert!(instant(r#"max(count_over_time({app="a"} | json [5m]))"#, &source).is_err());
     }
 }

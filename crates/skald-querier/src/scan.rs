@@ -154,7 +154,12 @@ impl StreamData for BlockScan {
 impl BlockScan {
     /// Blocks overlap in time (out-of-order data, or the same entries in memory and in
     /// a chunk): merge all entries and drop exact duplicates. Needs the lines to compare.
-    fn scan_merged(&self, blocks: &[&BlockRef], request: &ScanRequest<'_>, visit: &mut dyn FnMut(&EntryRef<'_>) -> bool) -> Result<(), EngineError> {
+    fn scan_merged(
+        &self,
+        blocks: &[&BlockRef],
+        request: &ScanRequest<'_>,
+        visit: &mut dyn FnMut(&EntryRef<'_>) -> bool,
+    ) -> Result<(), EngineError> {
         let ScanRequest { from, through, reverse, .. } = *request;
         let decoded: Vec<DecodedBlock> = blocks.iter().map(|b| self.decode_counted(b, true)).collect::<Result<_, _>>()?;
         let texts: Vec<&str> = decoded.iter().map(|d| block_text(d, true).map(|t| t.unwrap_or(""))).collect::<Result<_, _>>()?;

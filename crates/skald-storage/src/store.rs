@@ -109,7 +109,13 @@ impl Store {
     }
 
     /// Writes one chunk object; returns its reference (not yet indexed).
-    pub async fn put_chunk(&self, tenant: &str, fingerprint: u64, chunk_bytes: Vec<u8>, summary: ChunkSummary) -> Result<ChunkRef, StorageError> {
+    pub async fn put_chunk(
+        &self,
+        tenant: &str,
+        fingerprint: u64,
+        chunk_bytes: Vec<u8>,
+        summary: ChunkSummary,
+    ) -> Result<ChunkRef, StorageError> {
         let ChunkSummary { from, through, entries, raw_bytes } = summary;
         let crc = crc32c::crc32c(&chunk_bytes);
         let key = format!("chunks/{tenant}/{fingerprint:016x}/{from:x}-{through:x}-{crc:08x}");

@@ -122,9 +122,10 @@ async fn start_server(args: &BenchArgs) -> anyhow::Result<Server> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(response) = client.get(format!("{}/ready", server.base)).send().await
-            && response.status().is_success() {
-                break;
-            }
+            && response.status().is_success()
+        {
+            break;
+        }
         if Instant::now() > deadline {
             bail!("server did not become ready");
         }

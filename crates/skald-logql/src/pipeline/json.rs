@@ -55,30 +55,25 @@ fn token_end(data: &[u8]) -> usize {
     data.iter().position(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t' | b',' | b'}' | b']')).unwrap_or(data.len())
 }
 
-/// End of a string (index after the closing quote) and whether it had escapes.
+/// End of a string (index after the closing quote) and whether it had escapes (a
+/// backslash before the closing quote). A quote ends the string when an even number
+/// of backslashes precedes it.
 fn string_end(data: &[u8]) -> (Option<usize>, bool) {
-    let mut escaped = false;
-    for (i, &c) in data.iter().enumerate() {
-        if c == b'"' {
-            if !escaped {
-                return (Some(i + 1), false);
-            }
-            let mut j = i as isize - 1;
-            loop {
-                if j < 0 || data[j as usize] != b'\\' {
-                    return (Some(i + 1), true);
-                }
-                j -= 1;
-                if j < 0 || data[j as usize] != b'\\' {
-                    break;
-                }
-                j -= 1;
-            }
-        } else if c == b'\\' {
-            escaped = true;
-        }
+    match memchr::memchr2(b'"', b'\\', data) {
+        None => return (None, false),
+        Some(i) if data[i] == b'"' => return (Some(i + 1), false),
+        Some(_) => {}
     }
-    (None, escaped)
+    let mut from = 0;
+    while let Some(k) = memchr::memchr(b'"', &data[from..]) {
+        let i = from + k;
+        let backslashes = data[..i].iter().rev().take_while(|&&c| c == b'\\').count();
+        if backslashes % 2 == 0 {
+            return (Some(i + 1), true);
+        }
+        from = i + 1;
+    }
+    (None, true)
 }
 
 fn block_end(data: &[u8], open: u8, close: u8) -> Option<usize> {
@@ -394,7 +389,7 @@ impl Walk<'_> {
             s.key.push_str(DUPLICATE_SUFFIX);
         }
         if let Some(h) = self.hints
-            && !h.iter().any(|n| *n == s.key)
+            && !h.iter().any(|n| n.len() == s.key.len() && *n == s.key)
         {
             return;
         }
@@ -699,6 +694,48 @@ pub fn unpack(line: &[u8], b: &mut LabelsBuilder, s: &mut JsonScratch, pending: 
 mod tests {
     use super::*;
     use skald_common::LabelSet;
+
+    /// jsonparser's `stringEnd`, byte by byte: the reference for `string_end`.
+    fn string_end_reference(data: &[u8]) -> (Option<usize>, bool) {
+        let mut escaped = false;
+        for (i, &c) in data.iter().enumerate() {
+            if c == b'"' {
+                if !escaped {
+                    return (Some(i + 1), false);
+                }
+                let mut j = i as isize - 1;
+                loop {
+                    if j < 0 || data[j as usize] != b'\\' {
+                        return (Some(i + 1), true);
+                    }
+                    j -= 1;
+                    if j < 0 || data[j as usize] != b'\\' {
+                        break;
+                    }
+                    j -= 1;
+                }
+            } else if c == b'\\' {
+                escaped = true;
+            }
+        }
+        (None, escaped)
+    }
+
+    #[test]
+    fn string_end_matches_reference() {
+        // every string of length <= 7 over {a, ", \\}
+        let alphabet = [b'a', b'"', b'\\'];
+        for len in 0..=7u32 {
+            for mut n in 0..3usize.pow(len) {
+                let mut data = Vec::new();
+                for _ in 0..len {
+                    data.push(alphabet[n % 3]);
+                    n /= 3;
+                }
+                assert_eq!(string_end(&data), string_end_reference(&data), "{:?}", String::from_utf8_lossy(&data));
+            }
+        }
+    }
 
     fn parsed(b: &LabelsBuilder) -> Vec<(String, String)> {
         let mut v: Vec<(String, String)> = b.parsed.as_slice().iter().map(|l| (l.name.clone(), l.value.clone())).collect();

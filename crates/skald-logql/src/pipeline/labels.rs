@@ -117,7 +117,14 @@ impl LabelsBuilder {
     }
 
     pub fn base_has(&self, name: &str) -> bool {
-        self.base.get(name).is_some()
+        self.base_get(name).is_some()
+    }
+
+    /// A stream label's value. Stream label sets are small, and most names asked
+    /// about differ in length: a linear scan comparing lengths first beats a binary
+    /// search of string comparisons (this runs for every parsed key).
+    fn base_get(&self, name: &str) -> Option<&str> {
+        self.base.iter().find(|l| l.name.len() == name.len() && l.name == name).map(|l| l.value.as_str())
     }
 
     pub fn has_err(&self) -> bool {
@@ -142,10 +149,10 @@ impl LabelsBuilder {
         if let Some(v) = self.meta.get(name) {
             return Some(v);
         }
-        if self.dels().iter().any(|d| d == name) {
+        if self.del_len > 0 && self.dels().iter().any(|d| d == name) {
             return None;
         }
-        self.base.get(name)
+        self.base_get(name)
     }
 
     pub fn set_parsed(&mut self, name: &str, value: &str) {
@@ -244,8 +251,14 @@ pub fn sanitize_key_into(out: &mut String, key: &[u8], is_prefix: bool) {
     if is_prefix && key[0].is_ascii_digit() {
         out.push('_');
     }
+    let valid = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    if key.iter().all(|&c| valid(c)) {
+        // The common case: nothing to replace (and all ASCII).
+        out.push_str(std::str::from_utf8(key).unwrap_or_default());
+        return;
+    }
     if key.is_ascii() {
-        out.extend(key.iter().map(|&c| if c.is_ascii_alphanumeric() || c == b'_' { c as char } else { '_' }));
+        out.extend(key.iter().map(|&c| if valid(c) { c as char } else { '_' }));
         return;
     }
     let s = String::from_utf8_lossy(key);

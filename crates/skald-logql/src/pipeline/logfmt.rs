@@ -249,7 +249,7 @@ impl LogfmtParser {
                 key.push_str(DUPLICATE_SUFFIX);
             }
             if let Some(h) = hints
-                && !h.iter().any(|n| n == key)
+                && !h.iter().any(|n| n.len() == key.len() && n == key)
             {
                 continue;
             }

@@ -136,13 +136,15 @@ impl Server {
         let url = self.url("/ready");
         loop {
             if let Some(child) = self.child.as_mut()
-                && let Ok(Some(_status)) = child.try_wait() {
-                    return Err(true);
-                }
+                && let Ok(Some(_status)) = child.try_wait()
+            {
+                return Err(true);
+            }
             if let Ok(response) = self.client.get(&url).timeout(Duration::from_secs(2)).send().await
-                && response.status().as_u16() == 200 {
-                    return Ok(());
-                }
+                && response.status().as_u16() == 200
+            {
+                return Ok(());
+            }
             if Instant::now() > deadline {
                 return Err(false);
             }
