@@ -47,6 +47,10 @@ impl EncodedBlock {
         let lines = with_lines.then_some(self.lines_section.as_slice());
         DecodedBlock::decode(&self.meta, self.codec, &self.meta_section, lines)
     }
+
+    pub fn decompress_lines(&self) -> Result<Vec<u8>, ChunkError> {
+        decompress_lines(&self.meta, self.codec, &self.lines_section)
+    }
 }
 
 /// Encodes sorted entries into a block. `count` and `raw_bytes` size the buffers.
@@ -119,6 +123,16 @@ pub(crate) fn encode_block<'a>(
         lines_crc: crc32c::crc32c(&lines_section),
     };
     EncodedBlock { meta, codec, meta_section, lines_section }
+}
+
+/// The checked, decompressed lines section of a block (all line bytes, concatenated).
+pub fn decompress_lines(meta: &BlockMeta, codec: Codec, section: &[u8]) -> Result<Vec<u8>, ChunkError> {
+    if crc32c::crc32c(section) != meta.lines_crc {
+        return Err(ChunkError::Checksum("block lines section"));
+    }
+    let mut lines = Vec::new();
+    codec.decompress_into(section, bounded(meta.lines_raw_len)?, &mut lines)?;
+    Ok(lines)
 }
 
 /// A decoded block: timestamps and line boundaries, and the lines when asked for.
@@ -205,10 +219,7 @@ impl DecodedBlock {
             }
         }
         if let Some(section) = lines_section {
-            if crc32c::crc32c(section) != meta.lines_crc {
-                return Err(ChunkError::Checksum("block lines section"));
-            }
-            codec.decompress_into(section, bounded(meta.lines_raw_len)?, &mut block.lines)?;
+            block.lines = decompress_lines(meta, codec, section)?;
         }
         Ok(block)
     }

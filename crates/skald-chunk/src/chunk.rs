@@ -46,6 +46,11 @@ impl Chunk {
         (&self.bytes[block.offset..meta_end], &self.bytes[meta_end..lines_end])
     }
 
+    pub fn decompress_lines(&self, i: usize) -> Result<Vec<u8>, ChunkError> {
+        let (_, lines_section) = self.sections(i);
+        crate::block::decompress_lines(&self.blocks[i].meta, self.codec, lines_section)
+    }
+
     pub fn decode_block(&self, i: usize, with_lines: bool) -> Result<DecodedBlock, ChunkError> {
         let (meta_section, lines_section) = self.sections(i);
         DecodedBlock::decode(&self.blocks[i].meta, self.codec, meta_section, with_lines.then_some(lines_section))

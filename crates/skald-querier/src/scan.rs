@@ -29,6 +29,14 @@ impl BlockRef {
         result.map_err(|e| EngineError::internal(format!("reading block: {e}")))
     }
 
+    fn decompress_lines(&self) -> Result<Vec<u8>, EngineError> {
+        let result = match self {
+            BlockRef::Memory(b) => b.decompress_lines(),
+            BlockRef::Stored(c, i) => c.decompress_lines(*i),
+        };
+        result.map_err(|e| EngineError::internal(format!("reading block: {e}")))
+    }
+
     fn codec(&self) -> Codec {
         match self {
             BlockRef::Memory(b) => b.codec,
@@ -108,13 +116,23 @@ impl StreamData for BlockScan {
         let mut bytes = 0u64;
         let mut stopped = false;
         for block in blocks {
-            let decoded = self.decode_counted(block, need_lines)?;
-            if need_lines && !contains_all(&decoded.lines, required_literals) {
-                // No line of this block can pass the query's `|=` filters.
-                self.stats.lines.fetch_add(decoded.len() as u64, Ordering::Relaxed);
-                self.stats.bytes.fetch_add(decoded.lines.len() as u64, Ordering::Relaxed);
-                continue;
-            }
+            let decoded = if need_lines && !required_literals.is_empty() {
+                // Lines first: when one of the query's `|=` literals is missing from the
+                // whole block, no line can pass, and the meta section is never decoded.
+                let lines = block.decompress_lines()?;
+                self.stats.blocks.fetch_add(1, Ordering::Relaxed);
+                self.stats.decompressed_bytes.fetch_add(lines.len() as u64, Ordering::Relaxed);
+                if !contains_all(&lines, required_literals) {
+                    self.stats.lines.fetch_add(u64::from(block.meta().entries), Ordering::Relaxed);
+                    self.stats.bytes.fetch_add(lines.len() as u64, Ordering::Relaxed);
+                    continue;
+                }
+                let mut decoded = block.decode(false)?;
+                decoded.lines = lines;
+                decoded
+            } else {
+                self.decode_counted(block, need_lines)?
+            };
             let text = block_text(&decoded, need_lines)?;
             let n = decoded.len();
             let lo = decoded.ts.partition_point(|&t| t < from);

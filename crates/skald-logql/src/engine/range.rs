@@ -1,6 +1,7 @@
 //! Range aggregations: per-series, per-step folding of samples.
 
-use super::{EngineError, QueryParams, ScanRequest, StepSeries, Steps, StreamSource, Value};
+use super::{EngineError, QueryParams, ScanRequest, SourceStream, StepSeries, Steps, StreamSource, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::ast::{Grouping, MatchOp, Matcher, RangeAggregation, RangeOp};
 use crate::pipeline::SampleExtractor;
 use skald_common::{Label, LabelSet};
@@ -26,6 +27,37 @@ struct Acc {
 }
 
 impl Acc {
+    /// Combines two windows' states (Chan et al.'s parallel mean and variance).
+    fn merge(&mut self, other: &Acc) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = other.clone();
+            return;
+        }
+        if other.min < self.min || self.min.is_nan() {
+            self.min = other.min;
+        }
+        if other.max > self.max || self.max.is_nan() {
+            self.max = other.max;
+        }
+        if other.first.0 < self.first.0 {
+            self.first = other.first;
+        }
+        if other.last.0 > self.last.0 {
+            self.last = other.last;
+        }
+        let (n_a, n_b) = (self.count as f64, other.count as f64);
+        let n = n_a + n_b;
+        let delta = other.mean - self.mean;
+        self.mean += delta * n_b / n;
+        self.m2 += other.m2 + delta * delta * n_a * n_b / n;
+        self.sum += other.sum;
+        self.count += other.count;
+        self.values.extend_from_slice(&other.values);
+    }
+
     fn add(&mut self, ts: i64, value: f64, keep_values: bool) {
         if self.count == 0 {
             self.min = value;
@@ -193,6 +225,19 @@ impl<'g> SeriesTable<'g> {
         self.series[index].labels.as_slice() == labels
     }
 
+    /// Adds another worker's table into this one.
+    fn merge(&mut self, other: SeriesTable<'_>) -> Result<(), EngineError> {
+        let steps = self.steps;
+        for (i, series) in other.series.iter().enumerate() {
+            let index = self.index_of_key(series.labels.as_slice())?;
+            let mine = &mut self.accs[index * steps..(index + 1) * steps];
+            for (acc, theirs) in mine.iter_mut().zip(&other.accs[i * steps..(i + 1) * steps]) {
+                acc.merge(theirs);
+            }
+        }
+        Ok(())
+    }
+
     fn add(&mut self, series: usize, window: &Window, ts: i64, value: f64, keep_values: bool) {
         let (lo, hi) = window.steps_of(ts);
         let steps = &mut self.accs[series * self.steps..(series + 1) * self.steps];
@@ -237,32 +282,28 @@ impl Hasher for NoHash {
     }
 }
 
-pub(crate) fn evaluate_range(
-    agg: &RangeAggregation,
-    params: &QueryParams,
-    steps: &Steps,
-    source: &dyn StreamSource,
-) -> Result<Value, EngineError> {
-    let extractor = SampleExtractor::new(agg).map_err(|e| EngineError::bad_request(e.0))?;
-    let range = agg.range;
-    let first_t = steps.at(0) - agg.offset;
-    let last_t = steps.end() - agg.offset;
-    let from = first_t - range + 1;
-    let through = last_t + 1;
-    let keep_values = matches!(agg.op, RangeOp::QuantileOverTime | RangeOp::RateCounter);
-    let streams = source.select(&agg.log.matchers, from, through)?;
-    let window = Window { first_t, step: steps.step, range, count: steps.count };
-    let mut table = SeriesTable::new(agg.grouping.as_ref(), window.count, params.max_series);
-    let grouped_by = agg.grouping.as_ref().is_some_and(|g| !g.without);
-    let line_filter = extractor.pipeline().line_filter_only().then(|| extractor.pipeline());
-    let literals = super::required_literals(&agg.log.pipeline);
-    for stream in streams {
+/// What every stream of one range aggregation is scanned with.
+struct StreamScan<'q> {
+    extractor: &'q SampleExtractor,
+    window: Window,
+    keep_values: bool,
+    grouped_by: bool,
+    line_filter: Option<&'q crate::pipeline::Pipeline>,
+    literals: &'q [Vec<u8>],
+    from: i64,
+    through: i64,
+}
+
+impl StreamScan<'_> {
+    /// Folds one stream's samples into `table`.
+    fn stream(&self, stream: &SourceStream, table: &mut SeriesTable<'_>) -> Result<(), EngineError> {
+        let (window, keep_values) = (&self.window, self.keep_values);
         let mut failure: Option<EngineError> = None;
-        if extractor.needs_no_line() {
+        if self.extractor.needs_no_line() {
             // Counting: the sample is 1 and its labels are the stream's plus metadata.
             // Entries of a stream share few metadata sets: remember recent ones.
             let mut recent: Vec<(Vec<Label>, usize)> = Vec::new();
-            let request = ScanRequest { from, through, reverse: false, need_lines: false, required_literals: &[] };
+            let request = ScanRequest { from: self.from, through: self.through, reverse: false, need_lines: false, required_literals: &[] };
             stream.data.scan(&request, &mut |entry| {
                 let series = match recent.iter().find(|(m, _)| m.as_slice() == entry.metadata) {
                     Some((_, index)) => *index,
@@ -286,23 +327,23 @@ pub(crate) fn evaluate_range(
                         }
                     }
                 };
-                table.add(series, &window, entry.ts, 1.0, keep_values);
+                table.add(series, window, entry.ts, 1.0, keep_values);
                 true
             })?;
         } else {
-            let mut processor = extractor.for_stream(&stream.labels);
+            let mut processor = self.extractor.for_stream(&stream.labels);
             // The series of the previous sample of this stream (ungrouped: samples in a
             // row often share their labels).
             let mut last: Option<usize> = None;
-            let request = ScanRequest { from, through, reverse: false, need_lines: true, required_literals: &literals };
+            let request = ScanRequest { from: self.from, through: self.through, reverse: false, need_lines: true, required_literals: self.literals };
             stream.data.scan(&request, &mut |entry| {
-                if let Some(filter) = line_filter {
+                if let Some(filter) = self.line_filter {
                     if !filter.matches_line(entry.line.as_bytes()) {
                         return true;
                     }
                 }
                 let Some(value) = processor.process_value(entry.ts, entry.line, entry.metadata) else { return true };
-                let found = if grouped_by {
+                let found = if self.grouped_by {
                     table.index_of_by(|name| processor.label(name))
                 } else {
                     let labels = processor.sorted_labels();
@@ -319,13 +360,69 @@ pub(crate) fn evaluate_range(
                     }
                 };
                 last = Some(series);
-                table.add(series, &window, entry.ts, value, keep_values);
+                table.add(series, window, entry.ts, value, keep_values);
                 true
             })?;
         }
-        if let Some(error) = failure {
-            return Err(error);
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
+    }
+}
+
+pub(crate) fn evaluate_range(
+    agg: &RangeAggregation,
+    params: &QueryParams,
+    steps: &Steps,
+    source: &dyn StreamSource,
+) -> Result<Value, EngineError> {
+    let extractor = SampleExtractor::new(agg).map_err(|e| EngineError::bad_request(e.0))?;
+    let range = agg.range;
+    let first_t = steps.at(0) - agg.offset;
+    let last_t = steps.end() - agg.offset;
+    let from = first_t - range + 1;
+    let through = last_t + 1;
+    let keep_values = matches!(agg.op, RangeOp::QuantileOverTime | RangeOp::RateCounter);
+    let streams = source.select(&agg.log.matchers, from, through)?;
+    let window = Window { first_t, step: steps.step, range, count: steps.count };
+    let line_filter = extractor.pipeline().line_filter_only().then(|| extractor.pipeline());
+    let literals = super::required_literals(&agg.log.pipeline);
+    let scan = StreamScan {
+        extractor: &extractor,
+        window,
+        keep_values,
+        grouped_by: agg.grouping.as_ref().is_some_and(|g| !g.without),
+        line_filter,
+        literals: &literals,
+        from,
+        through,
+    };
+    // Streams are scanned in parallel, each worker into its own table; tables merge.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(streams.len()).max(1);
+    let next = AtomicUsize::new(0);
+    let new_table = || SeriesTable::new(agg.grouping.as_ref(), window.count, params.max_series);
+    let worker = || -> Result<SeriesTable<'_>, EngineError> {
+        let mut table = new_table();
+        while let Some(stream) = streams.get(next.fetch_add(1, Ordering::Relaxed)) {
+            scan.stream(stream, &mut table)?;
+        }
+        Ok(table)
+    };
+    let mut tables = if workers == 1 {
+        vec![worker()?]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(worker)).collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(EngineError::internal("a query worker panicked"))))
+                .collect::<Result<Vec<_>, _>>()
+        })?
+    };
+    let mut table = tables.pop().unwrap_or_else(new_table);
+    for other in tables {
+        table.merge(other)?;
     }
     let n_steps = table.steps;
     let (series, accs) = (table.series, table.accs);
