@@ -122,12 +122,11 @@ pub fn required_literals(stages: &[crate::ast::Stage]) -> Vec<Vec<u8>> {
     for stage in stages {
         match stage {
             Stage::LineFilter(filter) => {
-                if filter.op == LineFilterOp::Contains {
-                    if let [LineFilterValue::Literal(text)] = filter.values.as_slice() {
-                        if !text.is_empty() {
-                            out.push(text.as_bytes().to_vec());
-                        }
-                    }
+                if filter.op == LineFilterOp::Contains
+                    && let [LineFilterValue::Literal(text)] = filter.values.as_slice()
+                    && !text.is_empty()
+                {
+                    out.push(text.as_bytes().to_vec());
                 }
             }
             // Parsers and label filters keep the line as it is; formatters rewrite it.
@@ -209,13 +208,15 @@ pub(crate) fn evaluate_sample(
             // aggregation without a grouping of its own is grouped by the sum's grouping
             // (`sum(x)` has an empty one). Loki does it for speed, and it decides which
             // labels, `__error__` among them, reach the pipeline-error check.
-            if let SampleExpr::RangeAggregation(range_agg) = agg.expr.as_ref() {
-                if agg.op == crate::ast::VectorOp::Sum && range_agg.grouping.is_none() && can_inject_grouping(range_agg.op) {
-                    let mut pushed = range_agg.clone();
-                    pushed.grouping = Some(agg.grouping.clone().unwrap_or(crate::ast::Grouping { without: false, labels: Vec::new() }));
-                    let inner = range::evaluate_range(&pushed, params, steps, source)?;
-                    return vector::aggregate(agg, inner, steps);
-                }
+            if let SampleExpr::RangeAggregation(range_agg) = agg.expr.as_ref()
+                && agg.op == crate::ast::VectorOp::Sum
+                && range_agg.grouping.is_none()
+                && can_inject_grouping(range_agg.op)
+            {
+                let mut pushed = range_agg.clone();
+                pushed.grouping = Some(agg.grouping.clone().unwrap_or(crate::ast::Grouping { without: false, labels: Vec::new() }));
+                let inner = range::evaluate_range(&pushed, params, steps, source)?;
+                return vector::aggregate(agg, inner, steps);
             }
             let inner = evaluate_sample(&agg.expr, params, steps, source)?;
             vector::aggregate(agg, inner, steps)

@@ -220,11 +220,11 @@ impl<'a> Lexer<'a> {
             }
         }
         let end = self.scan_unit_run(self.pos + 1, is_duration_char);
-        if end > self.pos + 1 {
-            if let Some(d) = parse_duration_literal(&self.src[self.pos..end]) {
-                self.pos = end;
-                return TokKind::Duration(d);
-            }
+        if end > self.pos + 1
+            && let Some(d) = parse_duration_literal(&self.src[self.pos..end])
+        {
+            self.pos = end;
+            return TokKind::Duration(d);
         }
         self.pos += 1;
         TokKind::Sub
@@ -278,19 +278,19 @@ impl<'a> Lexer<'a> {
         let text = &self.src[start..end];
         // A duration (`5m`, `1h30m`, `1.5s`)?
         let dur_end = self.scan_unit_run(end, is_duration_char);
-        if dur_end > end {
-            if let Some(d) = parse_duration_literal(&self.src[start..dur_end]) {
-                self.pos = dur_end;
-                return Ok(TokKind::Duration(d));
-            }
+        if dur_end > end
+            && let Some(d) = parse_duration_literal(&self.src[start..dur_end])
+        {
+            self.pos = dur_end;
+            return Ok(TokKind::Duration(d));
         }
         // A byte size (`100KB`, `1.5GiB`)?
         let bytes_end = self.scan_unit_run(end, is_bytes_char);
-        if bytes_end > end {
-            if let Some(b) = parse_bytes_literal(&self.src[start..bytes_end]) {
-                self.pos = bytes_end;
-                return Ok(TokKind::Bytes(b));
-            }
+        if bytes_end > end
+            && let Some(b) = parse_bytes_literal(&self.src[start..bytes_end])
+        {
+            self.pos = bytes_end;
+            return Ok(TokKind::Bytes(b));
         }
         self.pos = end;
         Ok(TokKind::Number(text.to_string()))

@@ -886,6 +886,7 @@ impl<'a> Parser<'a> {
     }
 
     #[inline(never)]
+    #[allow(clippy::boxed_local, reason = "boxed to keep the recursive parser's frames small")]
     fn finish_label_replace(&mut self, inner: Box<SampleExpr>, mut args: Vec<String>, regex_pos: usize) -> Operand {
         if let Err(e) = compile_anchored(&args[3]) {
             self.defer(regex_pos, format!("invalid regex in label_replace: {e}"));
@@ -943,12 +944,12 @@ impl<'a> Parser<'a> {
         if matches!(self.peek(), TokKind::Pipe) && self.is_kw_at(self.idx + 1, "unwrap") {
             lr.unwrap = Some(self.unwrap()?);
         }
-        if lr.range.is_none() {
-            if let TokKind::Range(r) = self.peek() {
-                lr.range = Some(*r);
-                self.bump();
-                lr.offset = self.offset()?;
-            }
+        if lr.range.is_none()
+            && let TokKind::Range(r) = self.peek()
+        {
+            lr.range = Some(*r);
+            self.bump();
+            lr.offset = self.offset()?;
         }
         Ok(lr)
     }
@@ -1056,10 +1057,10 @@ impl<'a> Parser<'a> {
     fn matcher_value(&mut self, name: String, op: MatchOp) -> PResult<Matcher> {
         let pos = self.pos();
         let value = self.expect_string()?;
-        if matches!(op, MatchOp::Re | MatchOp::Nre) {
-            if let Err(e) = compile_anchored(&value) {
-                self.defer(pos, e);
-            }
+        if matches!(op, MatchOp::Re | MatchOp::Nre)
+            && let Err(e) = compile_anchored(&value)
+        {
+            self.defer(pos, e);
         }
         Ok(Matcher { name, op, value })
     }
@@ -1109,10 +1110,10 @@ impl<'a> Parser<'a> {
         match self.peek().clone() {
             TokKind::Str(s) => {
                 self.bump();
-                if matches!(op, LineFilterOp::Regex | LineFilterOp::NotRegex) {
-                    if let Err(e) = regex::Regex::new(&s) {
-                        self.defer(pos, regex_error(&e));
-                    }
+                if matches!(op, LineFilterOp::Regex | LineFilterOp::NotRegex)
+                    && let Err(e) = regex::Regex::new(&s)
+                {
+                    self.defer(pos, regex_error(&e));
                 }
                 Ok(LineFilterValue::Literal(s))
             }

@@ -379,20 +379,20 @@ impl Display for RangeAggregation {
 impl Display for VectorAggregation {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         f.write_str(self.op.name())?;
-        if self.grouping_first {
-            if let Some(grouping) = &self.grouping {
-                write!(f, " {grouping} ")?;
-            }
+        if self.grouping_first
+            && let Some(grouping) = &self.grouping
+        {
+            write!(f, " {grouping} ")?;
         }
         f.write_str("(")?;
         if let Some(param) = self.param {
             write!(f, "{}, ", number_string(param))?;
         }
         write!(f, "{})", self.expr)?;
-        if !self.grouping_first {
-            if let Some(grouping) = &self.grouping {
-                write!(f, " {grouping}")?;
-            }
+        if !self.grouping_first
+            && let Some(grouping) = &self.grouping
+        {
+            write!(f, " {grouping}")?;
         }
         Ok(())
     }

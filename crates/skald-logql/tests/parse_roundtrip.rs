@@ -731,10 +731,10 @@ fn canonical_sample(e: SampleExpr) -> SampleExpr {
         SampleExpr::VectorAggregation(mut v) => {
             v.expr = Box::new(canonical_sample(*v.expr));
             v.grouping_first &= v.grouping.is_some();
-            if matches!(v.op, VectorOp::Sort | VectorOp::SortDesc) {
-                if let Some(g) = &mut v.grouping {
-                    g.labels.clear();
-                }
+            if matches!(v.op, VectorOp::Sort | VectorOp::SortDesc)
+                && let Some(g) = &mut v.grouping
+            {
+                g.labels.clear();
             }
             SampleExpr::VectorAggregation(v)
         }

@@ -161,13 +161,11 @@ fn vector_vector(expr: &BinaryExpr, lhs: Vec<StepSeries>, rhs: Vec<StepSeries>, 
 
 fn result_labels(expr: &BinaryExpr, many: &LabelSet, one: &LabelSet, grouped: bool) -> LabelSet {
     let mut labels = many.clone();
-    if !grouped {
-        if let Some(m) = &expr.matching {
-            if m.on {
-                labels.retain(|l| m.labels.contains(&l.name));
-            } else {
-                labels.retain(|l| !m.labels.contains(&l.name));
-            }
+    if !grouped && let Some(m) = &expr.matching {
+        if m.on {
+            labels.retain(|l| m.labels.contains(&l.name));
+        } else {
+            labels.retain(|l| !m.labels.contains(&l.name));
         }
     }
     if let Some((_, include)) = &expr.group {

@@ -1,12 +1,12 @@
 //! Range aggregations: per-series, per-step folding of samples.
 
 use super::{EngineError, QueryParams, ScanRequest, SourceStream, StepSeries, Steps, StreamSource, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::ast::{Grouping, MatchOp, Matcher, RangeAggregation, RangeOp};
 use crate::pipeline::SampleExtractor;
 use skald_common::{Label, LabelSet};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Series past this count fail the query before memory does.
 const MAX_INTERMEDIATE_SERIES: usize = 200_000;
@@ -241,8 +241,8 @@ impl<'g> SeriesTable<'g> {
     fn add(&mut self, series: usize, window: &Window, ts: i64, value: f64, keep_values: bool) {
         let (lo, hi) = window.steps_of(ts);
         let steps = &mut self.accs[series * self.steps..(series + 1) * self.steps];
-        for k in lo..=hi {
-            steps[k].add(ts, value, keep_values);
+        for acc in steps.iter_mut().take(hi.wrapping_add(1)).skip(lo) {
+            acc.add(ts, value, keep_values);
         }
     }
 }
@@ -335,12 +335,13 @@ impl StreamScan<'_> {
             // The series of the previous sample of this stream (ungrouped: samples in a
             // row often share their labels).
             let mut last: Option<usize> = None;
-            let request = ScanRequest { from: self.from, through: self.through, reverse: false, need_lines: true, required_literals: self.literals };
+            let request =
+                ScanRequest { from: self.from, through: self.through, reverse: false, need_lines: true, required_literals: self.literals };
             stream.data.scan(&request, &mut |entry| {
-                if let Some(filter) = self.line_filter {
-                    if !filter.matches_line(entry.line.as_bytes()) {
-                        return true;
-                    }
+                if let Some(filter) = self.line_filter
+                    && !filter.matches_line(entry.line.as_bytes())
+                {
+                    return true;
                 }
                 let Some(value) = processor.process_value(entry.ts, entry.line, entry.metadata) else { return true };
                 let found = if self.grouped_by {
@@ -432,10 +433,10 @@ pub(crate) fn evaluate_range(
     let range_seconds = range as f64 / 1e9;
     let mut out = Vec::with_capacity(series.len());
     for (acc, steps) in series.into_iter().zip(accs.chunks(n_steps.max(1))) {
-        if let Some(error) = acc.labels.get("__error__") {
-            if steps.iter().any(|s| s.count > 0) {
-                return Err(pipeline_error(error, &acc.labels));
-            }
+        if let Some(error) = acc.labels.get("__error__")
+            && steps.iter().any(|s| s.count > 0)
+        {
+            return Err(pipeline_error(error, &acc.labels));
         }
         let values = steps.iter().enumerate().map(|(k, s)| finish(agg, s, range_seconds, window.at(k))).collect();
         out.push(StepSeries { labels: acc.labels, values });

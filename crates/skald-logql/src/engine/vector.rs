@@ -92,6 +92,7 @@ fn topk(agg: &VectorAggregation, series: Vec<StepSeries>, steps: &Steps) -> Resu
     }
     let mut keep: Vec<Vec<Option<f64>>> = vec![vec![None; steps.count]; series.len()];
     for members in groups.values() {
+        #[allow(clippy::needless_range_loop, reason = "`step` indexes the values of several series")]
         for step in 0..steps.count {
             let mut present: Vec<(usize, f64)> = members.iter().filter_map(|&i| series[i].values[step].map(|v| (i, v))).collect();
             present.sort_by(|a, b| if top { b.1.total_cmp(&a.1) } else { a.1.total_cmp(&b.1) });
