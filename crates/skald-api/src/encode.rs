@@ -143,6 +143,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn envelope_keys_in_lokis_order() {
+        let result = QueryResult::Streams(Vec::new());
+        let text = query_data(&result, &QueryStats::default(), true).to_string();
+        let at = |key: &str| text.find(key).unwrap_or_else(|| panic!("{key} missing in {text}"));
+        assert!(at("\"status\"") < at("\"data\""));
+        assert!(at("\"resultType\"") < at("\"encodingFlags\""));
+        assert!(at("\"encodingFlags\"") < at("\"result\":"));
+        assert!(at("\"result\":") < at("\"stats\""));
+    }
+
+    #[test]
     fn values_and_times() {
         assert_eq!(format_value(1.5), "1.5");
         assert_eq!(format_value(60.0), "60");

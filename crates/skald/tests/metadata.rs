@@ -34,7 +34,11 @@ fn range(d: &Data) -> Vec<(&'static str, String)> {
 
 fn sorted(v: &Value) -> Vec<Value> {
     let mut list = v.as_array().unwrap_or_else(|| panic!("not an array: {v}")).clone();
-    list.sort_by_key(|x| x.to_string());
+    // Key order inside objects is not significant: sort by a canonical form.
+    list.sort_by_key(|x| match x.as_object() {
+        Some(o) => format!("{:?}", o.iter().collect::<std::collections::BTreeMap<_, _>>()),
+        None => x.to_string(),
+    });
     list
 }
 

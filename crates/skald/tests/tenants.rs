@@ -123,7 +123,11 @@ async fn assert_isolated(f: &Fixture) {
 
 fn sorted(v: &Value) -> Vec<Value> {
     let mut list = v.as_array().unwrap().clone();
-    list.sort_by_key(|x| x.to_string());
+    // Key order inside objects is not significant: sort by a canonical form.
+    list.sort_by_key(|x| match x.as_object() {
+        Some(o) => format!("{:?}", o.iter().collect::<std::collections::BTreeMap<_, _>>()),
+        None => x.to_string(),
+    });
     list
 }
 
