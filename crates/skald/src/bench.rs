@@ -38,6 +38,9 @@ pub struct BenchArgs {
     /// Port of the benchmarked server.
     #[arg(long, default_value_t = 3190)]
     port: u16,
+    /// After ingesting, kill the server with SIGKILL and time the restart (WAL replay).
+    #[arg(long)]
+    replay: bool,
     /// Extra YAML appended to the server's config (for example another chunk_encoding).
     #[arg(long)]
     extra_config: Option<String>,
@@ -99,8 +102,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     runtime.block_on(bench(args))
 }
 
-async fn start_server(args: &BenchArgs) -> anyhow::Result<Server> {
-    let _ = std::fs::remove_dir_all(&args.data_dir);
+async fn start_server(args: &BenchArgs, fresh: bool) -> anyhow::Result<Server> {
+    if fresh {
+        let _ = std::fs::remove_dir_all(&args.data_dir);
+    }
     std::fs::create_dir_all(&args.data_dir)?;
     let config = format!(
         "limits_config:\n  reject_old_samples: false\n  ingestion_rate_mb: 100000\n  ingestion_burst_size_mb: 100000\n  max_entries_limit_per_query: 100000\n  max_query_length: 0\nserver:\n  log_level: warn\n{}",
@@ -143,7 +148,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let lines = meta["lines"].as_f64().unwrap_or(0.0);
 
     let startup = Instant::now();
-    let mut server = start_server(&args).await?;
+    let mut server = start_server(&args, true).await?;
     let startup_seconds = startup.elapsed().as_secs_f64();
     let pid = server.child.id();
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
@@ -192,6 +197,20 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let (hwm_after_ingest, _) = rss(pid)?;
     sampler.abort();
 
+    // Optionally: crash and measure the WAL replay of everything just ingested.
+    let mut replay_seconds = None;
+    if args.replay {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe {
+            libc::kill(server.child.id() as i32, libc::SIGKILL);
+        }
+        let _ = server.child.wait();
+        let started = Instant::now();
+        server = start_server(&args, false).await?;
+        replay_seconds = Some(started.elapsed().as_secs_f64());
+    }
+    let pid = server.child.id();
+
     // Flush.
     let cpu_before = cpu_seconds(pid)?;
     let started = Instant::now();
@@ -229,6 +248,9 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         peak.load(Ordering::Relaxed) as f64 / 1048576.0,
         hwm_after_ingest as f64 / 1048576.0
     );
+    if let Some(seconds) = replay_seconds {
+        println!("| restart after kill -9 to ready (WAL replay of the whole corpus) | {seconds:.2} s |");
+    }
     println!(
         "| bytes on disk after flush (chunks + index, WAL excluded) | {:.2} MB (index {:.3} MB), ratio {:.2}x |",
         disk_bytes as f64 / 1e6,
