@@ -60,5 +60,5 @@ pub async fn instant(State(state): State<Arc<AppState>>, params: Params) -> Resu
 pub async fn format(params: Params) -> Result<Json<Value>, ApiError> {
     let query = params.query()?;
     let expr = skald_logql::parse_expr(query).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Json(json!({"status": "success", "data": expr.to_string()})))
+    Ok(Json(json!({"status": "success", "data": skald_logql::prettify(&expr)})))
 }

@@ -9,7 +9,9 @@
 //! - `-` directly followed by a duration is a negative duration, `--strict` and
 //!   `--keep-empty` are parser flags;
 //! - `[...]` is always a range, parsed as a Prometheus duration;
-//! - `#` starts a comment that runs to the end of the line.
+//! - comments are skipped as whitespace: `#` and `//` run to the end of the line (Loki
+//!   handles `#`, Go's scanner `//`), `/* ... */` to its end (unterminated: an error).
+//!   Inside strings and `[...]` ranges they are plain text.
 //!
 //! A lexical error ends the vector with a [`TokKind::Error`] token (then `Eof`): the
 //! parser reports it when it reaches that position, so an earlier syntax error wins,
@@ -122,10 +124,20 @@ impl<'a> Lexer<'a> {
             while let Some(b) = self.peek_at(0) {
                 if is_space(b) {
                     self.pos += 1;
-                } else if b == b'#' {
+                } else if b == b'#' || (b == b'/' && self.peek_at(1) == Some(b'/')) {
                     match memchr::memchr(b'\n', &self.bytes[self.pos..]) {
                         Some(n) => self.pos += n,
                         None => self.pos = self.bytes.len(),
+                    }
+                } else if b == b'/' && self.peek_at(1) == Some(b'*') {
+                    match memchr::memmem::find(&self.bytes[self.pos + 2..], b"*/") {
+                        Some(n) => self.pos += n + 4,
+                        None => {
+                            // Go's text/scanner reports it at the comment's start.
+                            self.push(TokKind::Error("comment not terminated".into()), self.pos);
+                            self.push(TokKind::Eof, self.bytes.len());
+                            return;
+                        }
                     }
                 } else {
                     break;
@@ -606,6 +618,27 @@ mod tests {
     }
 
     #[test]
+    fn go_comments() {
+        use TokKind::*;
+        assert_eq!(kinds("a // comment\n| b"), vec![Ident("a".into()), Pipe, Ident("b".into()), Eof]);
+        assert_eq!(kinds("a // comment"), vec![Ident("a".into()), Eof]);
+        assert_eq!(kinds("a /* x\n y */ | /**/b"), vec![Ident("a".into()), Pipe, Ident("b".into()), Eof]);
+        assert_eq!(kinds("a/*x*/b"), vec![Ident("a".into()), Ident("b".into()), Eof]);
+        assert_eq!(kinds("1 / 2"), vec![Number("1".into()), Div, Number("2".into()), Eof]);
+        assert_eq!(kinds("1 /2"), vec![Number("1".into()), Div, Number("2".into()), Eof]);
+        // Not comments inside strings, raw strings and regexes.
+        assert_eq!(kinds(r#""http://x/*y*/""#), vec![Str("http://x/*y*/".into()), Eof]);
+        assert_eq!(kinds("`a//b /* c`"), vec![Str("a//b /* c".into()), Eof]);
+        // Unterminated block comment: an error at its start.
+        let toks = lex("a /* never closed");
+        assert_eq!(toks[1], Token { kind: Error("comment not terminated".into()), pos: 2 });
+        assert_eq!(toks[2].kind, Eof);
+        assert!(matches!(kinds("/*")[0], Error(_)));
+        assert!(matches!(kinds("/*/")[0], Error(_)));
+        assert_eq!(kinds("/**/"), vec![Eof]);
+    }
+
+    #[test]
     fn duration_parsing() {
         assert_eq!(parse_duration_literal("0"), Some(0));
         assert_eq!(parse_duration_literal("1.5s"), Some(1_500_000_000));
@@ -616,5 +649,29 @@ mod tests {
         assert!(parse_prometheus_duration("2h1d").is_err());
         assert!(parse_prometheus_duration("1.5m").is_err());
         assert!(parse_prometheus_duration("").is_err());
+    }
+    /// Every short input made of comment, string and operator characters lexes, parses
+    /// (or fails) and formats without panicking.
+    #[test]
+    fn comment_soup_never_panics() {
+        const ALPHABET: &[char] = &['/', '*', '#', '"', '`', '\n', '{', '}', 'a', '=', '|', '[', ']', '1', '-'];
+        let mut input = String::new();
+        for n in 0..ALPHABET.len().pow(4) {
+            input.clear();
+            let mut k = n;
+            for _ in 0..4 {
+                input.push(ALPHABET[k % ALPHABET.len()]);
+                k /= ALPHABET.len();
+            }
+            for query in [input.clone(), format!(r#"{{a="b"}} {input} |= "x""#), format!("sum(rate({{a=\"b\"}}{input}[1m]))")] {
+                let _ = lex(&query);
+                if let Ok(e) = crate::parser::parse_expr(&query) {
+                    let _ = crate::prettify(&e);
+                }
+            }
+        }
+        assert!(crate::parser::parse_expr(r#"{a="b"} /* c */ |= "x" // d"#).is_ok());
+        let err = crate::parser::parse_expr(r#"{a="b"} /* c"#).unwrap_err().to_string();
+        assert!(err.contains("comment not terminated"), "{err}");
     }
 }

@@ -18,7 +18,9 @@ pub mod engine;
 mod lexer;
 pub mod parser;
 pub mod pipeline;
+mod pretty;
 mod print;
 
 pub use ast::*;
 pub use parser::{ParseError, parse_expr, parse_matchers};
+pub use pretty::prettify;

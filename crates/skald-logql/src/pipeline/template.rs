@@ -397,6 +397,95 @@ fn url_decode(s: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// Go's `encoding/json` `Marshal`, as sprig's `toJson` uses it: map keys sorted, `<`, `>`,
+/// `&`, U+2028 and U+2029 escaped, floats in `'f'` form unless tiny or huge. `None` where
+/// Go fails (NaN, infinities, functions).
+fn to_json(v: &Value) -> Option<String> {
+    fn string(out: &mut String, s: &str) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 || matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') => {
+                    out.push_str(&format!("\\u{:04x}", c as u32));
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    fn float(f: f64) -> Option<String> {
+        if !f.is_finite() {
+            return None;
+        }
+        let a = f.abs();
+        if a != 0.0 && !(1e-6..1e21).contains(&a) {
+            // strconv's 'e' form (two-digit minimum exponent), then Go's cleanup of
+            // `e-09` to `e-9`.
+            let sci = format!("{f:e}");
+            let (m, e) = sci.split_once('e')?;
+            let e: i32 = e.parse().ok()?;
+            let sign = if e < 0 { '-' } else { '+' };
+            let digits = if (-9..0).contains(&e) { format!("{}", -e) } else { format!("{:02}", e.unsigned_abs()) };
+            return Some(format!("{m}e{sign}{digits}"));
+        }
+        Some(f.to_string())
+    }
+    fn walk(out: &mut String, v: &Value) -> Option<()> {
+        match v {
+            Value::Nil => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => out.push_str(&i.to_string()),
+            Value::Uint(u) => out.push_str(&u.to_string()),
+            Value::Float(f) => out.push_str(&float(*f)?),
+            Value::String(s) => string(out, s),
+            Value::List(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    walk(out, item)?;
+                }
+                out.push(']');
+            }
+            Value::Map(m) => {
+                out.push('{');
+                for (i, (k, item)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    string(out, k);
+                    out.push(':');
+                    walk(out, item)?;
+                }
+                out.push('}');
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+    let mut out = String::new();
+    walk(&mut out, v)?;
+    Some(out)
+}
+
+/// sprig's `abbrev` (goutils `Abbreviate`): a width below 4 leaves the string alone, a
+/// longer string keeps its first `width - 3` bytes followed by `...`.
+fn abbrev(width: i64, s: &str) -> String {
+    if width < 4 || s.len() as i64 <= width {
+        return s.to_string();
+    }
+    let keep = (width - 3) as usize;
+    format!("{}...", String::from_utf8_lossy(&s.as_bytes()[..keep]))
+}
+
 fn json_to_value(v: &serde_json::Value) -> Value {
     match v {
         serde_json::Value::Null => Value::Nil,
@@ -1087,6 +1176,22 @@ fn functions() -> Vec<(&'static str, F)> {
         }),
     ));
     v.push((
+        "toJson",
+        Box::new(|a| {
+            let a = arg("toJson", a, 1)?;
+            // sprig ignores the marshalling error (NaN, functions) and returns "".
+            Ok(vstr(to_json(&a[0]).unwrap_or_default()))
+        }),
+    ));
+    v.push((
+        "abbrev",
+        Box::new(|a| {
+            let a = arg("abbrev", a, 2)?;
+            Ok(vstr(abbrev(to_i64(&a[0]), &s(&a[1]))))
+        }),
+    ));
+    v.push(("abs", Box::new(|a| Ok(Value::Float(to_f64(&arg("abs", a, 1)?[0]).abs())))));
+    v.push((
         "fromJson",
         Box::new(|a| {
             let a = arg("fromJson", a, 1)?;
@@ -1144,6 +1249,32 @@ mod tests {
         assert_eq!(render(r#"{{ toDate "2006-01-02" "2024-06-01" | unixEpoch }}"#, &[]).unwrap(), "1717200000");
         assert!(CompiledTemplate::new("line", "{{ nosuchfn .x }}").is_err());
         assert!(CompiledTemplate::new("line", "{{ .x ").is_err());
+    }
+
+    #[test]
+    fn to_json_abbrev_abs() {
+        assert_eq!(render("{{ toJson . }}", &[("b", "x<y>&\"z\"\n")]).unwrap(), r#"{"app":"payments","b":"x\u003cy\u003e\u0026\"z\"\n"}"#);
+        assert_eq!(render("{{ toJson .b }}", &[("b", "é\u{1}\u{2028}")]).unwrap(), r#""é\u0001\u2028""#);
+        assert_eq!(render("{{ toJson .missing }}", &[]).unwrap(), "\"\"");
+        assert_eq!(
+            render("{{ toJson 42 }}|{{ toJson 1.5 }}|{{ toJson true }}|{{ toJson 1e21 }}|{{ toJson 1e-7 }}", &[]).unwrap(),
+            "42|1.5|true|1e+21|1e-7"
+        );
+        assert_eq!(
+            render("{{ .j | fromJson | toJson }}", &[("j", r#"{"b":[1,"x",null],"a":{"c":false}}"#)]).unwrap(),
+            r#"{"a":{"c":false},"b":[1,"x",null]}"#
+        );
+        assert_eq!(to_json(&Value::Float(f64::NAN)), None);
+        assert_eq!(
+            render("{{ abbrev 5 .x }}|{{ abbrev 3 .x }}|{{ abbrev 20 .x }}|{{ .x | abbrev 8 }}", &[("x", "hello world")]).unwrap(),
+            "he...|hello world|hello world|hello..."
+        );
+        assert_eq!(render(r#"{{ abbrev 4 "" }}|{{ abbrev 4 "abcd" }}|{{ abbrev 4 "abcde" }}"#, &[]).unwrap(), "|abcd|a...");
+        assert_eq!(
+            render(r#"{{ abs -5 }}|{{ abs 2.5 }}|{{ abs .n }}|{{ .m | abs }}|{{ abs "x" }}"#, &[("n", "-1.25"), ("m", "-7")]).unwrap(),
+            "5|2.5|1.25|7|0"
+        );
+        assert!(render("{{ abs }}", &[]).is_err());
     }
 
     #[test]
