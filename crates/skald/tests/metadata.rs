@@ -191,3 +191,21 @@ async fn buildinfo_and_metrics() {
     let (status, body) = s.get("/ready", &[], None).await;
     assert_eq!((status, body.trim()), (200, "ready"));
 }
+
+/// `format_query` answers Loki's pretty form, and a parse error as 400 with its position.
+#[tokio::test]
+async fn format_query_pretty_prints_and_reports_errors() {
+    let s = Server::start_default().await;
+    let short = s.get_json("/loki/api/v1/format_query", &[("query", r#"sum by (env)(rate({job="nginx"} |= "x"[5m]))"#.to_string())], None).await;
+    assert_eq!(short["status"], "success", "{short}");
+    let text = short["data"].as_str().unwrap_or_default();
+    assert!(!text.contains('\n') && text.contains("rate(") && text.contains("by (env)"), "{short}");
+    let long_query = r#"sum by (namespace, pod) (count_over_time({app="frontend", env="prod", cluster="eu-west-1"} |= "error" | logfmt | level="error" | duration > 500ms [5m]))"#;
+    let long = s.get_json("/loki/api/v1/format_query", &[("query", long_query.to_string())], None).await;
+    let text = long["data"].as_str().unwrap_or_default();
+    assert!(text.lines().count() > 1, "a query over 100 characters breaks over lines: {long}");
+    assert!(text.lines().all(|l| l.len() <= 100 || !l.starts_with(' ')), "{text}");
+    let (status, body) = s.get("/loki/api/v1/format_query", &[("query", "sum(rate({job=\"x\"}[5m])".to_string())], None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("parse error at line 1, col"), "{body}");
+}
