@@ -161,6 +161,10 @@ impl Distributor {
                 )));
             }
             let outcome = self.ingester.push(tenant, streams).await?;
+            if !outcome.stream_limit_errors.is_empty() {
+                self.discard("stream_limit", outcome.stream_limit_errors.len() as u64);
+                return Err(PushError::RateLimited(outcome.stream_limit_errors.join("\n")));
+            }
             if outcome.errors.len() as u64 > 0 {
                 self.discard("out_of_order", outcome.errors.len() as u64);
             }

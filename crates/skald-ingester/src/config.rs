@@ -27,6 +27,9 @@ pub struct IngesterConfig {
     pub codec: Codec,
     /// Bytes all head blocks together may hold before the largest are cut.
     pub head_memory_budget: usize,
+    /// Active streams a tenant may have in memory (`max_global_streams_per_user`,
+    /// 5000; 0 = unlimited). New streams past it are refused with 429.
+    pub max_streams_per_tenant: usize,
 }
 
 impl IngesterConfig {
@@ -42,6 +45,7 @@ impl IngesterConfig {
             flush_check_period: Duration::from_secs(30),
             codec: Codec::Zstd(6),
             head_memory_budget: 80 << 20,
+            max_streams_per_tenant: 5000,
         }
     }
 

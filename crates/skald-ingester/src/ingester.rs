@@ -24,6 +24,8 @@ pub struct PushOutcome {
     pub accepted_bytes: u64,
     pub duplicates: u64,
     pub errors: Vec<String>,
+    /// Streams refused because the tenant has too many active streams (answered 429).
+    pub stream_limit_errors: Vec<String>,
 }
 
 /// The data of one stream in a query range: blocks are shared, not copied (the head's
@@ -188,6 +190,19 @@ impl Ingester {
             .clone()
     }
 
+    /// The stream, created only while the tenant is under its active-stream limit
+    /// (`max_global_streams_per_user`; 0 means no limit). Replay never applies it.
+    fn stream_within_limit(&self, tenant: &Tenant, fp: u64, labels: &LabelSet) -> Option<Arc<Mutex<Stream>>> {
+        if let Some(stream) = tenant.streams.read().get(&fp) {
+            return Some(stream.clone());
+        }
+        let limit = self.cfg.max_streams_per_tenant;
+        if limit > 0 && tenant.streams.read().len() >= limit {
+            return None;
+        }
+        Some(self.stream(tenant, fp, labels))
+    }
+
     fn account_head(&self, before: usize, after: usize) {
         if after >= before {
             self.head_bytes.fetch_add(after - before, Ordering::Relaxed);
@@ -209,7 +224,13 @@ impl Ingester {
         let mut accepted: Vec<Accepted> = Vec::with_capacity(streams.len());
         for push in streams {
             let fp = fingerprint(tenant_id, &push.labels);
-            let stream = self.stream(&tenant, fp, &push.labels);
+            let Some(stream) = self.stream_within_limit(&tenant, fp, &push.labels) else {
+                outcome.stream_limit_errors.push(format!(
+                    "Maximum active stream limit exceeded when trying to create stream {}, reduce the number of active streams (reduce labels or reduce label values), or contact your Loki administrator to see if the limit can be increased, user: '{tenant_id}'",
+                    push.labels
+                ));
+                continue;
+            };
             let mut kept = Vec::with_capacity(push.entries.len());
             let mut too_far_behind = 0usize;
             let mut first_refused: Option<(i64, i64)> = None;

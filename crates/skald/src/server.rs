@@ -55,6 +55,7 @@ async fn serve(args: ServerArgs, config: Config) -> anyhow::Result<()> {
     ingester_config.block_size = section.chunk_block_size as usize;
     ingester_config.flush_check_period = nanos(section.flush_check_period);
     ingester_config.head_memory_budget = section.head_memory_budget as usize;
+    ingester_config.max_streams_per_tenant = config.limits_config.max_global_streams_per_user;
     ingester_config.codec = skald_chunk::Codec::parse(&section.chunk_encoding).context("ingester.chunk_encoding")?;
     let (ingester, replay) = Ingester::open(ingester_config, store.clone())?;
 

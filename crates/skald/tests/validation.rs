@@ -303,3 +303,21 @@ fn unknown_config_keys_are_refused_by_name() {
         assert!(stderr.contains(key), "stderr does not name {key:?}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn active_stream_limit_is_429_and_keeps_existing_streams_writable() {
+    let config = format!("{BASE_CONFIG}  max_global_streams_per_user: 2\n");
+    let server = Server::start(&config).await;
+    let now = now_ns();
+    let streams: Vec<_> = (0..3).map(|i| stream(&[("job", "limited"), ("n", &i.to_string())], vec![Entry::new(now + i, format!("line {i}"))])).collect();
+    let (status, body) = server.push_json(None, skald_push::encode_json(&streams)).await;
+    assert_refused(status, &body, 429, &["Maximum active stream limit exceeded", r#"n="2""#, "user: 'fake'"]);
+    // The streams under the limit were written.
+    assert_eq!(count_entries(&server, r#"{job="limited"}"#, now - SECOND).await, 2);
+    // An existing stream still takes entries; a new one is still refused.
+    let (status, body) = push_one(&server, &[("job", "limited"), ("n", "0")], Entry::new(now + 10, "again")).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = push_one(&server, &[("job", "limited"), ("n", "9")], Entry::new(now + 11, "new")).await;
+    assert_refused(status, &body, 429, &["Maximum active stream limit exceeded"]);
+    assert_eq!(count_entries(&server, r#"{job="limited"}"#, now - SECOND).await, 3);
+}
