@@ -4,14 +4,17 @@
 //! Every error becomes a plain-text body with Loki's status code in one place
 //! ([`error::ApiError`]); every success uses Loki's JSON envelope ([`encode`]).
 
+mod detected;
 mod encode;
 mod error;
 mod meta;
 mod metrics;
 mod params;
+mod patterns;
 mod push;
 mod query;
 mod tail;
+mod volume;
 
 pub use error::ApiError;
 
@@ -65,6 +68,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/loki/api/v1/label/{name}/values", get(meta::label_values).post(meta::label_values))
         .route("/loki/api/v1/series", get(meta::series).post(meta::series))
         .route("/loki/api/v1/index/stats", get(meta::index_stats).post(meta::index_stats))
+        .route("/loki/api/v1/index/volume", get(volume::volume).post(volume::volume))
+        .route("/loki/api/v1/index/volume_range", get(volume::volume_range).post(volume::volume_range))
+        .route("/loki/api/v1/detected_labels", get(detected::detected_labels).post(detected::detected_labels))
+        .route("/loki/api/v1/detected_fields", get(detected::detected_fields).post(detected::detected_fields))
+        .route("/loki/api/v1/detected_field/{name}/values", get(detected::detected_field_values))
+        .route("/loki/api/v1/patterns", get(patterns::patterns).post(patterns::patterns))
+        .route("/loki/api/v1/drilldown-limits", get(detected::drilldown_limits))
         .route("/loki/api/v1/status/buildinfo", get(meta::buildinfo))
         .route("/loki/api/v1/tail", get(tail::tail))
         .route("/ready", get(meta::ready))

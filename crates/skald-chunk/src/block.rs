@@ -36,6 +36,9 @@ pub struct EncodedBlock {
     pub codec: Codec,
     pub meta_section: Vec<u8>,
     pub lines_section: Vec<u8>,
+    /// The block's word filter (`tokens.rs`); empty when none was built (a head
+    /// snapshot), which rules nothing out.
+    pub word_filter: Vec<u8>,
 }
 
 impl EncodedBlock {
@@ -51,6 +54,11 @@ impl EncodedBlock {
     pub fn decompress_lines(&self) -> Result<Vec<u8>, ChunkError> {
         decompress_lines(&self.meta, self.codec, &self.lines_section)
     }
+
+    /// False when the block certainly holds no line with `word` as a whole token.
+    pub fn may_contain_word(&self, word: &[u8]) -> bool {
+        self.word_filter.is_empty() || crate::tokens::may_contain(&self.word_filter, word)
+    }
 }
 
 /// Encodes sorted entries into a block. `count` and `raw_bytes` size the buffers.
@@ -59,7 +67,9 @@ pub(crate) fn encode_block<'a>(
     count: usize,
     raw_bytes: usize,
     codec: Codec,
+    with_word_filter: bool,
 ) -> EncodedBlock {
+    let mut words = with_word_filter.then(crate::tokens::WordFilterBuilder::default);
     let mut ts_col = Vec::with_capacity(count * 5);
     let mut len_col = Vec::with_capacity(count * 2);
     let mut lines = Vec::with_capacity(raw_bytes);
@@ -80,6 +90,9 @@ pub(crate) fn encode_block<'a>(
         max_ts = max_ts.max(ts);
         put_uvarint(&mut len_col, line.len() as u64);
         lines.extend_from_slice(line);
+        if let Some(words) = words.as_mut() {
+            words.add_line(line);
+        }
         put_uvarint(&mut meta_col, metadata.len() as u64);
         for label in metadata {
             has_metadata = true;
@@ -122,7 +135,8 @@ pub(crate) fn encode_block<'a>(
         lines_raw_len: lines.len() as u32,
         lines_crc: crc32c::crc32c(&lines_section),
     };
-    EncodedBlock { meta, codec, meta_section, lines_section }
+    let word_filter = words.map(crate::tokens::WordFilterBuilder::finish).unwrap_or_default();
+    EncodedBlock { meta, codec, meta_section, lines_section, word_filter }
 }
 
 /// The checked, decompressed lines section of a block (all line bytes, concatenated).

@@ -5,15 +5,26 @@ use crate::block::{BlockMeta, DecodedBlock, EncodedBlock};
 use crate::codec::Codec;
 use crate::varint::{Reader, put_uvarint, put_varint};
 
-const MAGIC: &[u8; 4] = b"SKC1";
+const MAGIC: &[u8; 4] = b"SKC2";
+/// Chunks written before word filters existed: the same layout without them.
+const MAGIC_V1: &[u8; 4] = b"SKC1";
 const HEADER_LEN: usize = 8;
 const FOOTER_LEN: usize = 12;
 
-/// A block inside a decoded chunk: its metadata and where its sections sit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A block inside a decoded chunk: its metadata, where its sections sit, and its word
+/// filter (empty in version-1 chunks).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChunkBlock {
     pub meta: BlockMeta,
     pub offset: usize,
+    pub word_filter: Vec<u8>,
+}
+
+impl ChunkBlock {
+    /// False when the block certainly holds no line with `word` as a whole token.
+    pub fn may_contain_word(&self, word: &[u8]) -> bool {
+        self.word_filter.is_empty() || crate::tokens::may_contain(&self.word_filter, word)
+    }
 }
 
 /// A chunk read back from bytes: the block index, with the bytes kept for lazy block
@@ -86,6 +97,8 @@ pub fn encode_chunk(blocks: &[impl AsRef<EncodedBlock>]) -> Vec<u8> {
         put_uvarint(&mut index, u64::from(m.lines_len));
         put_uvarint(&mut index, u64::from(m.lines_raw_len));
         index.extend_from_slice(&m.lines_crc.to_le_bytes());
+        put_uvarint(&mut index, block.word_filter.len() as u64);
+        index.extend_from_slice(&block.word_filter);
     }
     let index_offset = out.len() as u32;
     let index_crc = crc32c::crc32c(&index);
@@ -104,9 +117,14 @@ impl AsRef<EncodedBlock> for EncodedBlock {
 
 /// Reads a chunk's header, index and footer; blocks are decoded on demand.
 pub fn decode_chunk(bytes: Vec<u8>) -> Result<Chunk, ChunkError> {
-    if bytes.len() < HEADER_LEN + FOOTER_LEN || &bytes[0..4] != MAGIC || &bytes[bytes.len() - 4..] != MAGIC {
+    if bytes.len() < HEADER_LEN + FOOTER_LEN || bytes[0..4] != bytes[bytes.len() - 4..] {
         return Err(ChunkError::Corrupt("bad magic or too short".into()));
     }
+    let has_filters = match &bytes[0..4] {
+        m if m == MAGIC => true,
+        m if m == MAGIC_V1 => false,
+        _ => return Err(ChunkError::Corrupt("bad magic".into())),
+    };
     let codec = Codec::from_id(bytes[4])?;
     let footer = &bytes[bytes.len() - FOOTER_LEN..];
     let index_offset = u32::from_le_bytes([footer[0], footer[1], footer[2], footer[3]]) as usize;
@@ -134,12 +152,18 @@ pub fn decode_chunk(bytes: Vec<u8>) -> Result<Chunk, ChunkError> {
         let lines_len = r.len(index_offset)? as u32;
         let lines_raw_len = r.len(u32::MAX as usize)? as u32;
         let lines_crc = r.u32()?;
+        let word_filter = if has_filters {
+            let len = r.len(r.remaining())?;
+            r.take(len)?.to_vec()
+        } else {
+            Vec::new()
+        };
         let end = offset + meta_len as usize + lines_len as usize;
         if offset < HEADER_LEN || end > index_offset {
             return Err(ChunkError::Corrupt("block extends beyond the data".into()));
         }
         let meta = BlockMeta { min_ts, max_ts, entries, raw_bytes, meta_len, meta_raw_len, meta_crc, lines_len, lines_raw_len, lines_crc };
-        blocks.push(ChunkBlock { meta, offset });
+        blocks.push(ChunkBlock { meta, offset, word_filter });
     }
     Ok(Chunk { codec, blocks, bytes })
 }
@@ -177,6 +201,35 @@ mod tests {
         assert_eq!(got[0], (5, "a".to_string(), vec![Label::new("trace_id", "x1")]));
         assert_eq!(got[1], (10, "b".to_string(), vec![]));
         assert_eq!(got[2].2.len(), 2);
+    }
+
+    #[test]
+    fn word_filters_survive_the_chunk_format() {
+        let mut head = HeadBlock::new();
+        head.append(1, "upstream timed out while reading", &[]);
+        let chunk = decode_chunk(encode_chunk(&[head.cut(Codec::Zstd(1)).unwrap()])).unwrap();
+        assert!(chunk.blocks[0].may_contain_word(b"timed"));
+        assert!(!chunk.blocks[0].may_contain_word(b"needle"));
+        // A version-1 chunk (no filters) still decodes and rules nothing out.
+        let mut v1 = encode_chunk(&[{
+            let mut head = HeadBlock::new();
+            head.append(1, "x", &[]);
+            let mut block = head.cut(Codec::None).unwrap();
+            block.word_filter.clear();
+            block
+        }]);
+        let n = v1.len();
+        // Without a filter the index ends with a zero length byte; v1 has no such field.
+        let index_offset = u32::from_le_bytes(v1[n - 12..n - 8].try_into().unwrap()) as usize;
+        v1.remove(n - 13);
+        let n = v1.len();
+        let crc = crc32c::crc32c(&v1[index_offset..n - 12]);
+        v1[n - 8..n - 4].copy_from_slice(&crc.to_le_bytes());
+        v1[0..4].copy_from_slice(b"SKC1");
+        v1[n - 4..].copy_from_slice(b"SKC1");
+        let chunk = decode_chunk(v1).unwrap();
+        assert!(chunk.blocks[0].may_contain_word(b"anything"));
+        assert_eq!(chunk.decode_block(0, true).unwrap().line(0), b"x");
     }
 
     #[test]

@@ -100,7 +100,7 @@ impl HeadBlock {
             let i = i as usize;
             (self.ts[i], self.line_at(i).as_bytes(), self.metadata_at(i))
         });
-        Some(encode_block(entries, order.len(), raw, Codec::None))
+        Some(encode_block(entries, order.len(), raw, Codec::None, false))
     }
 
     fn line_at(&self, i: usize) -> &str {
@@ -176,7 +176,7 @@ impl HeadBlock {
             let i = i as usize;
             (self.ts[i], self.line_at(i).as_bytes(), self.metadata_at(i))
         });
-        let block = encode_block(entries, self.ts.len(), self.lines.len(), codec);
+        let block = encode_block(entries, self.ts.len(), self.lines.len(), codec, true);
         *self = HeadBlock::new();
         Some(block)
     }

@@ -32,7 +32,7 @@
 //!
 //! # Chunk encoding
 //! ```text
-//! 0    4  magic "SKC1"
+//! 0    4  magic "SKC2" ("SKC1": the same without word filters, still readable)
 //! 4    1  codec (0 none, 1 zstd, 2 lz4)
 //! 5    3  reserved (0)
 //! 8    .. blocks: for each block its compressed meta section then compressed lines section
@@ -40,10 +40,11 @@
 //!           uvarint block count b
 //!           b x ( varint min_ts, varint max_ts, uvarint entries, uvarint raw line bytes,
 //!                 uvarint offset, uvarint meta_len, uvarint meta_raw_len, u32 meta_crc32c,
-//!                 uvarint lines_len, uvarint lines_raw_len, u32 lines_crc32c )
+//!                 uvarint lines_len, uvarint lines_raw_len, u32 lines_crc32c,
+//!                 uvarint word filter length, word filter bytes (see `tokens`) )
 //! end-12 4 u32 offset of the block index
 //! end-8  4 u32 crc32c of the block index
-//! end-4  4 magic "SKC1"
+//! end-4  4 magic "SKC2"
 //! ```
 //! Every section is checked against its CRC32C before it is decompressed, and every
 //! decoded length is bounded by the lengths in the index, so corrupt bytes give an
@@ -53,6 +54,7 @@ mod block;
 mod chunk;
 mod codec;
 mod head;
+pub mod tokens;
 mod varint;
 
 pub use block::{BlockMeta, DecodedBlock, EncodedBlock};

@@ -6,10 +6,17 @@
 //! merged, deduplicated sequence of blocks ([`scan::BlockScan`]): entries equal in
 //! timestamp, line and metadata are returned once, as Loki's merge iterators do.
 
+mod detected;
+mod patterns;
 mod querier;
 mod scan;
 mod source;
+mod volume;
 
 pub use querier::{IndexStats, Querier, QueryError, QueryOutput, QueryRequest, QueryStats};
 pub use scan::BlockRef;
 pub use source::compile_matchers;
+
+pub use detected::{DEFAULT_FIELD_LIMIT, DEFAULT_LINE_LIMIT, DetectedField, DetectedFieldsRequest, DetectedLabel, determine_type};
+pub use patterns::{PatternMiner, PatternSeries, PatternsRequest};
+pub use volume::{AggregateBy, DEFAULT_VOLUME_LIMIT, VolumeRequest, VolumeResult, VolumeSeries};

@@ -78,8 +78,8 @@ pub struct QueryRequest {
 }
 
 pub struct Querier {
-    ingester: Arc<Ingester>,
-    store: Arc<Store>,
+    pub(crate) ingester: Arc<Ingester>,
+    pub(crate) store: Arc<Store>,
     limits: Arc<dyn Fn(&str) -> Limits + Send + Sync>,
 }
 
@@ -158,7 +158,33 @@ impl Querier {
         Ok(QueryOutput { result, stats })
     }
 
-    fn parse_selector(query: Option<&str>) -> Result<Vec<LabelMatcher>, QueryError> {
+    /// Runs `work` over this tenant's [`QuerySource`] on a blocking thread, under the
+    /// tenant's `query_timeout` (the endpoints that scan without a LogQL evaluation:
+    /// volumes, patterns).
+    pub(crate) async fn with_source<T: Send + 'static>(
+        &self,
+        tenant: &str,
+        work: impl FnOnce(&QuerySource) -> Result<T, QueryError> + Send + 'static,
+    ) -> Result<T, QueryError> {
+        let limits = self.limits(tenant);
+        let source = QuerySource {
+            tenant: tenant.to_string(),
+            ingester: self.ingester.clone(),
+            store: self.store.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            stats: Arc::new(ScanStats::default()),
+            chunks_fetched: AtomicU64::new(0),
+            chunk_bytes: AtomicU64::new(0),
+        };
+        let task = tokio::task::spawn_blocking(move || work(&source));
+        let timeout = Duration::from_nanos(limits.query_timeout.max(1) as u64);
+        match tokio::time::timeout(timeout, task).await {
+            Err(_) => Err(QueryError::Timeout(timeout)),
+            Ok(joined) => joined.map_err(|e| QueryError::Engine(EngineError::internal(format!("query task failed: {e}"))))?,
+        }
+    }
+
+    pub(crate) fn parse_selector(query: Option<&str>) -> Result<Vec<LabelMatcher>, QueryError> {
         match query {
             None | Some("") => Ok(Vec::new()),
             Some(q) => {

@@ -196,7 +196,8 @@ async fn buildinfo_and_metrics() {
 #[tokio::test]
 async fn format_query_pretty_prints_and_reports_errors() {
     let s = Server::start_default().await;
-    let short = s.get_json("/loki/api/v1/format_query", &[("query", r#"sum by (env)(rate({job="nginx"} |= "x"[5m]))"#.to_string())], None).await;
+    let short =
+        s.get_json("/loki/api/v1/format_query", &[("query", r#"sum by (env)(rate({job="nginx"} |= "x"[5m]))"#.to_string())], None).await;
     assert_eq!(short["status"], "success", "{short}");
     let text = short["data"].as_str().unwrap_or_default();
     assert!(!text.contains('\n') && text.contains("rate(") && text.contains("by (env)"), "{short}");

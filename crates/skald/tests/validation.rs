@@ -309,7 +309,8 @@ async fn active_stream_limit_is_429_and_keeps_existing_streams_writable() {
     let config = format!("{BASE_CONFIG}  max_global_streams_per_user: 2\n");
     let server = Server::start(&config).await;
     let now = now_ns();
-    let streams: Vec<_> = (0..3).map(|i| stream(&[("job", "limited"), ("n", &i.to_string())], vec![Entry::new(now + i, format!("line {i}"))])).collect();
+    let streams: Vec<_> =
+        (0..3).map(|i| stream(&[("job", "limited"), ("n", &i.to_string())], vec![Entry::new(now + i, format!("line {i}"))])).collect();
     let (status, body) = server.push_json(None, skald_push::encode_json(&streams)).await;
     assert_refused(status, &body, 429, &["Maximum active stream limit exceeded", r#"n="2""#, "user: 'fake'"]);
     // The streams under the limit were written.
