@@ -311,6 +311,13 @@ async fn run_queries(args: &BenchArgs, meta: &Value, server: &mut Server, client
             check: Box::new(move |v| if vector_sum(v) == 0.0 { Ok(()) } else { Err(format!("expected no match, got {}", vector_sum(v))) }),
         },
         QueryCase {
+            id: "a2",
+            what: "needle of one token (no word to skip by): brute-force scan of all data",
+            path: "/loki/api/v1/query",
+            params: instant(format!("sum(count_over_time({{app=~\".+\"}} |= \"{}\" [2h]))", needle.replace('-', ""))),
+            check: Box::new(move |v| if vector_sum(v) == 0.0 { Ok(()) } else { Err(format!("expected no match, got {}", vector_sum(v))) }),
+        },
+        QueryCase {
             id: "b",
             what: "phrase matching ~1% of lines, count",
             path: "/loki/api/v1/query",
