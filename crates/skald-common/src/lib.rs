@@ -9,6 +9,7 @@
 //!   form is Loki's (`{a="1", b="2"}`) and is what stream identity is computed from.
 //! - Timestamps are `i64` nanoseconds since the Unix epoch everywhere.
 
+pub mod binary;
 mod labels;
 pub mod limits;
 mod model;
@@ -20,5 +21,6 @@ pub use limits::{Limits, parse_base2_bytes, parse_bytes};
 pub use model::{Entry, PushStream, fingerprint};
 pub use tenant::{TenantError, validate_tenant};
 pub use time::{
-    TimeError, format_duration, format_rfc3339_nanos, parse_duration, parse_duration_or_seconds, parse_timestamp, unix_nanos_now,
+    TimeError, civil_from_days, days_from_civil, format_duration, format_rfc3339_nanos, parse_duration, parse_duration_or_seconds,
+    parse_timestamp, unix_nanos_now,
 };

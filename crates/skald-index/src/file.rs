@@ -13,6 +13,7 @@
 //! ```
 
 use crate::tenant::ChunkRef;
+use skald_common::binary::{ByteReader, put_str, put_uvarint, unzigzag, zigzag};
 use skald_common::{Label, LabelSet};
 
 const MAGIC: &[u8; 4] = b"SKI1";
@@ -60,92 +61,33 @@ impl IndexFile {
         if crc32c::crc32c(body) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
             return Err(err("checksum mismatch"));
         }
-        let mut r = Cursor { bytes: body, pos: 4 };
-        let count = r.len()?;
+        let mut r = ByteReader::new(body);
+        let corrupt = |e: skald_common::binary::DecodeError| IndexFileError(e.0.to_string());
+        r.take(4).map_err(corrupt)?;
+        let count = r.length().map_err(corrupt)?;
         let mut entries = Vec::with_capacity(count.min(1 << 16));
         for _ in 0..count {
-            let fp = u64::from_le_bytes(r.take(8)?.try_into().map_err(|_| err("short fingerprint"))?);
-            let label_count = r.len()?;
+            let fp = r.u64_le().map_err(corrupt)?;
+            let label_count = r.length().map_err(corrupt)?;
             let mut labels = Vec::with_capacity(label_count.min(64));
             for _ in 0..label_count {
-                let name = r.string()?;
-                let value = r.string()?;
+                let name = r.string().map_err(corrupt)?;
+                let value = r.string().map_err(corrupt)?;
                 labels.push(Label { name, value });
             }
-            let key = r.string()?;
-            let from = unzigzag(r.uvarint()?);
-            let through = unzigzag(r.uvarint()?);
-            let chunk = ChunkRef { key, from, through, entries: r.uvarint()?, raw_bytes: r.uvarint()?, size: r.uvarint()? };
+            let key = r.string().map_err(corrupt)?;
+            let from = unzigzag(r.uvarint().map_err(corrupt)?);
+            let through = unzigzag(r.uvarint().map_err(corrupt)?);
+            let entries_count = r.uvarint().map_err(corrupt)?;
+            let raw_bytes = r.uvarint().map_err(corrupt)?;
+            let size = r.uvarint().map_err(corrupt)?;
+            let chunk = ChunkRef { key, from, through, entries: entries_count, raw_bytes, size };
             entries.push((fp, LabelSet::from_labels(labels), chunk));
         }
-        if r.pos != body.len() {
+        if !r.is_at_end() {
             return Err(err("trailing bytes"));
         }
         Ok(IndexFile { entries })
-    }
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-fn put_uvarint(buf: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        buf.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    buf.push(value as u8);
-}
-
-fn put_str(buf: &mut Vec<u8>, s: &str) {
-    put_uvarint(buf, s.len() as u64);
-    buf.extend_from_slice(s.as_bytes());
-}
-
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn uvarint(&mut self) -> Result<u64, IndexFileError> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = *self.bytes.get(self.pos).ok_or_else(|| IndexFileError("truncated".into()))?;
-            self.pos += 1;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte < 0x80 {
-                return Ok(value);
-            }
-        }
-        Err(IndexFileError("varint overflow".into()))
-    }
-
-    fn len(&mut self) -> Result<usize, IndexFileError> {
-        let n = self.uvarint()?;
-        if n > (self.bytes.len() - self.pos) as u64 {
-            return Err(IndexFileError("length exceeds file".into()));
-        }
-        Ok(n as usize)
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], IndexFileError> {
-        if self.bytes.len() - self.pos < n {
-            return Err(IndexFileError("truncated".into()));
-        }
-        let slice = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(slice)
-    }
-
-    fn string(&mut self) -> Result<String, IndexFileError> {
-        let n = self.len()?;
-        let bytes = self.take(n)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| IndexFileError("invalid utf-8".into()))
     }
 }
 

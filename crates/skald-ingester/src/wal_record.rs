@@ -11,6 +11,7 @@
 //!               (string name, string value) per metadata pair
 //! ```
 
+use skald_common::binary::{ByteReader, DecodeError, put_str, put_uvarint, zigzag};
 use skald_common::{Entry, Label, LabelSet, parse_label_set};
 
 /// One stream's accepted entries, as logged.
@@ -31,7 +32,7 @@ pub fn encode(tenant: &str, streams: &[WalStream<'_>]) -> Vec<u8> {
         put_str(&mut out, &stream.labels.to_string());
         put_uvarint(&mut out, stream.entries.len() as u64);
         for entry in stream.entries {
-            put_uvarint(&mut out, ((entry.ts << 1) ^ (entry.ts >> 63)) as u64);
+            put_uvarint(&mut out, zigzag(entry.ts));
             put_str(&mut out, &entry.line);
             put_uvarint(&mut out, entry.metadata.len() as u64);
             for label in &entry.metadata {
@@ -50,23 +51,26 @@ pub struct Record {
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Record, String> {
-    let mut r = Cursor { bytes, pos: 0 };
+    decode_record(bytes).map_err(|e| format!("wal record: {e}"))
+}
+
+fn decode_record(bytes: &[u8]) -> Result<Record, DecodeError> {
+    let mut r = ByteReader::new(bytes);
     if r.u8()? != 1 {
-        return Err("unknown wal record version".into());
+        return Err(DecodeError("unknown version"));
     }
     let tenant = r.string()?;
-    let count = r.len()?;
+    let count = r.length()?;
     let mut streams = Vec::with_capacity(count.min(4096));
     for _ in 0..count {
-        let fp = u64::from_le_bytes(r.take(8)?.try_into().map_err(|_| "short fingerprint")?);
-        let labels = parse_label_set(&r.string()?).map_err(|e| e.to_string())?;
-        let n = r.len()?;
+        let fp = r.u64_le()?;
+        let labels = parse_label_set(&r.string()?).map_err(|_| DecodeError("bad stream labels"))?;
+        let n = r.length()?;
         let mut entries = Vec::with_capacity(n.min(1 << 16));
         for _ in 0..n {
-            let z = r.uvarint()?;
-            let ts = ((z >> 1) as i64) ^ -((z & 1) as i64);
+            let ts = r.varint()?;
             let line = r.string()?;
-            let m = r.len()?;
+            let m = r.length()?;
             let mut metadata = Vec::with_capacity(m.min(128));
             for _ in 0..m {
                 let name = r.string()?;
@@ -78,67 +82,6 @@ pub fn decode(bytes: &[u8]) -> Result<Record, String> {
         streams.push((fp, labels, entries));
     }
     Ok(Record { tenant, streams })
-}
-
-fn put_uvarint(buf: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        buf.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    buf.push(value as u8);
-}
-
-fn put_str(buf: &mut Vec<u8>, s: &str) {
-    put_uvarint(buf, s.len() as u64);
-    buf.extend_from_slice(s.as_bytes());
-}
-
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn u8(&mut self) -> Result<u8, String> {
-        let b = *self.bytes.get(self.pos).ok_or("truncated record")?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    fn uvarint(&mut self) -> Result<u64, String> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let byte = self.u8()?;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte < 0x80 {
-                return Ok(value);
-            }
-        }
-        Err("varint overflow".into())
-    }
-
-    fn len(&mut self) -> Result<usize, String> {
-        let n = self.uvarint()?;
-        if n > (self.bytes.len() - self.pos) as u64 {
-            return Err("length exceeds record".into());
-        }
-        Ok(n as usize)
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.bytes.len() - self.pos < n {
-            return Err("truncated record".into());
-        }
-        let s = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(s)
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        let n = self.len()?;
-        let bytes = self.take(n)?;
-        Ok(String::from_utf8_lossy(bytes).into_owned())
-    }
 }
 
 #[cfg(test)]
