@@ -88,6 +88,41 @@ fn contains_all(haystack: &[u8], literals: &[Vec<u8>]) -> bool {
     literals.iter().all(|literal| memchr::memmem::find(haystack, literal).is_some())
 }
 
+/// Indices in `lo..hi` of the lines of `block` that contain `literal`, ascending.
+fn lines_containing(block: &DecodedBlock, literal: &[u8], lo: usize, hi: usize) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    if lo >= hi {
+        return out;
+    }
+    let start = if lo == 0 { 0 } else { block.ends[lo - 1] as usize };
+    let end = block.ends[hi - 1] as usize;
+    let finder = memchr::memmem::Finder::new(literal);
+    let mut line = lo;
+    let mut pos = start;
+    while let Some(found) = finder.find(&block.lines[pos..end]) {
+        let at = pos + found;
+        // Advance to the line holding the match's first byte.
+        while line < hi && block.ends[line] as usize <= at {
+            line += 1;
+        }
+        if line >= hi {
+            break;
+        }
+        let line_end = block.ends[line] as usize;
+        // A match running past the line's end spans two lines and is no match; either
+        // way the search goes on from the next line (one match per line is enough).
+        if at + literal.len() <= line_end {
+            out.push(line);
+        }
+        pos = line_end;
+        line += 1;
+        if line >= hi {
+            break;
+        }
+    }
+    out
+}
+
 /// The text of entry `i`, checked once per block as UTF-8.
 fn line_of<'a>(block: &'a DecodedBlock, text: Option<&'a str>, i: usize) -> &'a str {
     let Some(text) = text else { return "" };
@@ -166,20 +201,28 @@ impl StreamData for BlockScan {
                 visit(&EntryRef { ts: decoded.ts[i], line: line_of(&decoded, text, i), line_len, metadata: decoded.metadata(i) })
             };
             debug_assert!(hi <= n);
-            if reverse {
-                for i in (lo..hi).rev() {
-                    if !visit_one(i) {
-                        stopped = true;
-                        break;
-                    }
+            // With a required literal, only lines holding it can pass: find them with one
+            // memmem pass over the block instead of visiting every line.
+            let candidates: Option<Vec<usize>> = match (need_lines, required_literals.first()) {
+                (true, Some(literal)) => Some(lines_containing(&decoded, literal, lo, hi)),
+                _ => None,
+            };
+            let order: Box<dyn Iterator<Item = usize>> = match (&candidates, reverse) {
+                (Some(list), false) => Box::new(list.iter().copied()),
+                (Some(list), true) => Box::new(list.iter().rev().copied()),
+                (None, false) => Box::new(lo..hi),
+                (None, true) => Box::new((lo..hi).rev()),
+            };
+            for i in order {
+                if !visit_one(i) {
+                    stopped = true;
+                    break;
                 }
-            } else {
-                for i in lo..hi {
-                    if !visit_one(i) {
-                        stopped = true;
-                        break;
-                    }
-                }
+            }
+            if candidates.is_some() {
+                // Lines passed over still count as processed.
+                let skipped = (hi - lo) as u64 - candidates.as_ref().map_or(0, |c| c.len() as u64);
+                lines += skipped;
             }
             if stopped {
                 break;
@@ -200,9 +243,8 @@ impl BlockScan {
         request: &ScanRequest<'_>,
         visit: &mut dyn FnMut(&EntryRef<'_>) -> bool,
     ) -> Result<(), EngineError> {
-        let ScanRequest { from, through, reverse, .. } = *request;
-        let decoded: Vec<DecodedBlock> = blocks.iter().map(|b| self.decode_counted(b, true)).collect::<Result<_, _>>()?;
-        let texts: Vec<&str> = decoded.iter().map(|d| block_text(d, true).map(|t| t.unwrap_or(""))).collect::<Result<_, _>>()?;
+        let ScanRequest { from, through, reverse, need_lines, .. } = *request;
+        let mut decoded: Vec<DecodedBlock> = blocks.iter().map(|b| self.decode_counted(b, need_lines)).collect::<Result<_, _>>()?;
         let mut order: Vec<(i64, u32, u32)> = Vec::new();
         for (b, block) in decoded.iter().enumerate() {
             for (i, &ts) in block.ts.iter().enumerate() {
@@ -212,10 +254,21 @@ impl BlockScan {
             }
         }
         order.sort_by_key(|&(ts, b, i)| (ts, b, i));
+        // Only entries with equal timestamps in different blocks can be the same entry
+        // twice. When there are none, a count needs no line at all.
+        let cross_block_ties = order.windows(2).any(|w| w[0].0 == w[1].0 && w[0].1 != w[1].1);
+        let with_lines = need_lines || cross_block_ties;
+        if with_lines && !need_lines {
+            for (block, decoded) in blocks.iter().zip(decoded.iter_mut()) {
+                decoded.lines = block.decompress_lines()?;
+            }
+        }
+        let texts: Vec<&str> = decoded.iter().map(|d| block_text(d, with_lines).map(|t| t.unwrap_or(""))).collect::<Result<_, _>>()?;
         let entry = |&(ts, b, i): &(i64, u32, u32)| {
             let block = &decoded[b as usize];
             let i = i as usize;
-            (ts, line_of(block, Some(texts[b as usize]), i), block.metadata(i))
+            let text = with_lines.then(|| texts[b as usize]);
+            (ts, line_of(block, text, i), block.metadata(i), block.line_len(i))
         };
         // Drop entries equal to an earlier one with the same timestamp.
         let mut kept: Vec<(i64, u32, u32)> = Vec::with_capacity(order.len());
@@ -224,10 +277,12 @@ impl BlockScan {
             if position > 0 && order[position].0 != order[position - 1].0 {
                 run_start = kept.len();
             }
-            let candidate = entry(&order[position]);
-            if kept[run_start..].iter().any(|k| entry(k) == candidate) {
-                self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                continue;
+            if with_lines && run_start < kept.len() {
+                let candidate = entry(&order[position]);
+                if kept[run_start..].iter().any(|k| entry(k) == candidate) {
+                    self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
             }
             kept.push(order[position]);
         }
@@ -237,10 +292,11 @@ impl BlockScan {
         let mut lines = 0u64;
         let mut bytes = 0u64;
         for k in &kept {
-            let (ts, line, metadata) = entry(k);
+            let (ts, line, metadata, line_len) = entry(k);
             lines += 1;
-            bytes += line.len() as u64;
-            if !visit(&EntryRef { ts, line, line_len: line.len(), metadata }) {
+            bytes += line_len as u64;
+            let line = if need_lines { line } else { "" };
+            if !visit(&EntryRef { ts, line, line_len, metadata }) {
                 break;
             }
         }
@@ -297,6 +353,34 @@ mod tests {
             let without = scan_matching(&scan, &needle, &[], reverse);
             prop_assert_eq!(with, without);
         }
+    }
+
+    #[test]
+    fn counting_overlapping_blocks_needs_lines_only_for_equal_timestamps() {
+        let block = |entries: &[(i64, &str)]| {
+            let mut head = HeadBlock::new();
+            for (ts, line) in entries {
+                head.append(*ts, line, &[]);
+            }
+            BlockRef::Memory(Arc::new(head.cut(Codec::Zstd(1)).unwrap()))
+        };
+        let count = |blocks: Vec<BlockRef>| {
+            let scan = BlockScan { blocks, stats: Arc::new(ScanStats::default()) };
+            let request = ScanRequest { from: i64::MIN, through: i64::MAX, reverse: false, need_lines: false, required_literals: &[] };
+            let mut n = 0;
+            scan.scan(&request, &mut |e| {
+                assert!(e.line.is_empty() && e.line_len > 0);
+                n += 1;
+                true
+            })
+            .unwrap();
+            n
+        };
+        // Overlapping, no equal timestamps: every entry counts.
+        assert_eq!(count(vec![block(&[(1, "a"), (5, "e")]), block(&[(3, "c"), (7, "g")])]), 4);
+        // The same entry in two blocks counts once; a different line at the same time twice.
+        assert_eq!(count(vec![block(&[(1, "a"), (5, "e")]), block(&[(3, "c"), (5, "e")])]), 3);
+        assert_eq!(count(vec![block(&[(1, "a"), (5, "e")]), block(&[(3, "c"), (5, "x")])]), 4);
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod table;
 use super::{EngineError, QueryParams, ScanRequest, SourceStream, StepSeries, Steps, StreamSource, Value};
 use crate::ast::{Grouping, MatchOp, Matcher, RangeAggregation, RangeOp};
 use crate::pipeline::SampleExtractor;
-use acc::{Acc, finish};
+use acc::{Acc, AccMode, finish};
 use skald_common::{Label, LabelSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use table::SeriesTable;
@@ -18,7 +18,8 @@ const MAX_INTERMEDIATE_SERIES: usize = 200_000;
 struct StreamScan<'q> {
     extractor: &'q SampleExtractor,
     window: Window,
-    keep_values: bool,
+    mode: AccMode,
+    grouping: Option<&'q Grouping>,
     grouped_by: bool,
     line_filter: Option<&'q crate::pipeline::Pipeline>,
     literals: &'q [Vec<u8>],
@@ -29,14 +30,27 @@ struct StreamScan<'q> {
 impl StreamScan<'_> {
     /// Folds one stream's samples into `table`.
     fn stream(&self, stream: &SourceStream, table: &mut SeriesTable<'_>) -> Result<(), EngineError> {
-        let (window, keep_values) = (&self.window, self.keep_values);
+        let (window, mode) = (&self.window, self.mode);
         let mut failure: Option<EngineError> = None;
         if self.extractor.needs_no_line() {
             // Counting: the sample is 1 and its labels are the stream's plus metadata.
             // Entries of a stream share few metadata sets: remember recent ones.
             let mut recent: Vec<(Vec<Label>, usize)> = Vec::new();
+            // Under `by (...)`, metadata naming none of the grouping labels cannot change
+            // the series: such entries all go to the stream's own series.
+            let by_names: Option<&[String]> = self.grouping.filter(|g| !g.without).map(|g| g.labels.as_slice());
+            let stream_series = match by_names {
+                Some(_) => Some(table.index_of(stream.labels.as_slice())?),
+                None => None,
+            };
             let request = ScanRequest { from: self.from, through: self.through, reverse: false, need_lines: false, required_literals: &[] };
             stream.data.scan(&request, &mut |entry| {
+                if let (Some(names), Some(index)) = (by_names, stream_series) {
+                    if !entry.metadata.iter().any(|l| names.contains(&l.name)) {
+                        table.add(index, window, entry.ts, 1.0, mode);
+                        return true;
+                    }
+                }
                 let series = match recent.iter().find(|(m, _)| m.as_slice() == entry.metadata) {
                     Some((_, index)) => *index,
                     None => {
@@ -59,7 +73,7 @@ impl StreamScan<'_> {
                         }
                     }
                 };
-                table.add(series, window, entry.ts, 1.0, keep_values);
+                table.add(series, window, entry.ts, 1.0, mode);
                 true
             })?;
         } else {
@@ -93,7 +107,7 @@ impl StreamScan<'_> {
                     }
                 };
                 last = Some(series);
-                table.add(series, window, entry.ts, value, keep_values);
+                table.add(series, window, entry.ts, value, mode);
                 true
             })?;
         }
@@ -116,7 +130,7 @@ pub(crate) fn evaluate_range(
     let last_t = steps.end() - agg.offset;
     let from = first_t - range + 1;
     let through = last_t + 1;
-    let keep_values = matches!(agg.op, RangeOp::QuantileOverTime | RangeOp::RateCounter);
+    let mode = AccMode::for_op(agg.op);
     let streams = source.select(&agg.log.matchers, from, through)?;
     let window = Window { first_t, step: steps.step, range, count: steps.count };
     let line_filter = extractor.pipeline().line_filter_only().then(|| extractor.pipeline());
@@ -124,7 +138,8 @@ pub(crate) fn evaluate_range(
     let scan = StreamScan {
         extractor: &extractor,
         window,
-        keep_values,
+        mode,
+        grouping: agg.grouping.as_ref(),
         grouped_by: agg.grouping.as_ref().is_some_and(|g| !g.without),
         line_filter,
         literals: &literals,

@@ -3,6 +3,31 @@
 
 use crate::ast::{RangeAggregation, RangeOp};
 
+/// What the accumulators of a query must track: counting and summing ops need only
+/// `count` and `sum` (the hot path of most metric queries); the others need extremes,
+/// ends and moments, and quantiles the values themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct AccMode {
+    pub(super) full: bool,
+    pub(super) values: bool,
+}
+
+impl AccMode {
+    pub(super) fn for_op(op: RangeOp) -> AccMode {
+        let sums_only = matches!(
+            op,
+            RangeOp::CountOverTime
+                | RangeOp::Rate
+                | RangeOp::BytesOverTime
+                | RangeOp::BytesRate
+                | RangeOp::SumOverTime
+                | RangeOp::AvgOverTime
+                | RangeOp::AbsentOverTime
+        );
+        AccMode { full: !sums_only, values: matches!(op, RangeOp::QuantileOverTime | RangeOp::RateCounter) }
+    }
+}
+
 /// The state of one window of one series.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Acc {
@@ -50,7 +75,12 @@ impl Acc {
         self.values.extend_from_slice(&other.values);
     }
 
-    pub(super) fn add(&mut self, ts: i64, value: f64, keep_values: bool) {
+    pub(super) fn add(&mut self, ts: i64, value: f64, mode: AccMode) {
+        if !mode.full {
+            self.count += 1;
+            self.sum += value;
+            return;
+        }
         if self.count == 0 {
             self.min = value;
             self.max = value;
@@ -75,7 +105,7 @@ impl Acc {
         let delta = value - self.mean;
         self.mean += delta / self.count as f64;
         self.m2 += delta * (value - self.mean);
-        if keep_values {
+        if mode.values {
             self.values.push((ts, value));
         }
     }

@@ -1,7 +1,7 @@
 //! The table of output series of a range aggregation: label keys hashed into reused
 //! buffers, each series holding one accumulator per step.
 
-use super::acc::Acc;
+use super::acc::{Acc, AccMode};
 use super::{MAX_INTERMEDIATE_SERIES, Window};
 use crate::ast::Grouping;
 use crate::engine::EngineError;
@@ -158,11 +158,11 @@ impl<'g> SeriesTable<'g> {
         Ok(())
     }
 
-    pub(super) fn add(&mut self, series: usize, window: &Window, ts: i64, value: f64, keep_values: bool) {
+    pub(super) fn add(&mut self, series: usize, window: &Window, ts: i64, value: f64, mode: AccMode) {
         let (lo, hi) = window.steps_of(ts);
         let steps = &mut self.accs[series * self.steps..(series + 1) * self.steps];
         for acc in steps.iter_mut().take(hi.wrapping_add(1)).skip(lo) {
-            acc.add(ts, value, keep_values);
+            acc.add(ts, value, mode);
         }
     }
 }
