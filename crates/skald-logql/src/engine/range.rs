@@ -45,11 +45,11 @@ impl StreamScan<'_> {
             };
             let request = ScanRequest { from: self.from, through: self.through, reverse: false, need_lines: false, required_literals: &[] };
             stream.data.scan(&request, &mut |entry| {
-                if let (Some(names), Some(index)) = (by_names, stream_series) {
-                    if !entry.metadata.iter().any(|l| names.contains(&l.name)) {
-                        table.add(index, window, entry.ts, 1.0, mode);
-                        return true;
-                    }
+                if let (Some(names), Some(index)) = (by_names, stream_series)
+                    && !entry.metadata.iter().any(|l| names.contains(&l.name))
+                {
+                    table.add(index, window, entry.ts, 1.0, mode);
+                    return true;
                 }
                 let series = match recent.iter().find(|(m, _)| m.as_slice() == entry.metadata) {
                     Some((_, index)) => *index,
