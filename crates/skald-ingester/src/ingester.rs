@@ -81,6 +81,11 @@ pub struct Ingester {
     entries_appended: AtomicU64,
     bytes_appended: AtomicU64,
     pub(crate) chunks_flushed: AtomicU64,
+    /// Set once the cutter thread runs: pushes then leave compression to it.
+    background_cutting: AtomicBool,
+    /// Wakes the cutter thread (a pending-work flag and its condition variable).
+    cut_wanted: Mutex<bool>,
+    cut_signal: parking_lot::Condvar,
     /// Chunks flushed by reason (full, idle, max_age, forced).
     pub(crate) flush_reasons: Mutex<std::collections::BTreeMap<&'static str, u64>>,
     wal_replayed_records: AtomicU64,
@@ -113,6 +118,9 @@ impl Ingester {
             bytes_appended: AtomicU64::new(0),
             chunks_flushed: AtomicU64::new(0),
             flush_reasons: Mutex::new(Default::default()),
+            background_cutting: AtomicBool::new(false),
+            cut_wanted: Mutex::new(false),
+            cut_signal: parking_lot::Condvar::new(),
             wal_replayed_records: AtomicU64::new(0),
         });
         Ok((ingester, replay))
@@ -297,6 +305,7 @@ impl Ingester {
         };
         // 3. Append to memory.
         let mut any_sealed = false;
+        let mut needs_cut = false;
         for (stream, _, _, entries) in &accepted {
             let mut state = stream.lock();
             let before = state.head.memory_bytes();
@@ -306,16 +315,30 @@ impl Ingester {
                 outcome.accepted_entries += 1;
                 outcome.accepted_bytes += entry.line.len() as u64;
             }
-            if state.head.raw_bytes() >= self.cfg.block_size {
+            let full = state.head.raw_bytes() >= self.cfg.block_size;
+            if full && !self.background_cutting.load(Ordering::Relaxed) {
                 state.cut_head(&self.cfg);
             }
+            needs_cut |= full;
             any_sealed |= state.sealed.len() > sealed_before;
             self.account_head(before, state.head.memory_bytes());
         }
         drop(gate);
         self.entries_appended.fetch_add(outcome.accepted_entries, Ordering::Relaxed);
         self.bytes_appended.fetch_add(outcome.accepted_bytes, Ordering::Relaxed);
-        any_sealed |= self.enforce_head_budget();
+        if self.background_cutting.load(Ordering::Relaxed) {
+            // Compression happens on the cutter thread, not while a client waits...
+            let head_bytes = self.head_bytes.load(Ordering::Relaxed);
+            if needs_cut || head_bytes > self.cfg.head_memory_budget {
+                self.wake_cutter();
+            }
+            // ...unless it falls behind: then pushes help, so memory stays bounded.
+            if head_bytes > self.cfg.head_memory_budget / 4 * 5 {
+                any_sealed |= self.enforce_head_budget();
+            }
+        } else {
+            any_sealed |= self.enforce_head_budget();
+        }
         if any_sealed {
             self.flush_notify.notify_one();
         }
@@ -335,6 +358,58 @@ impl Ingester {
             .map_err(|e| IngestError::Internal(format!("push task failed: {e}")))?
     }
 
+    fn wake_cutter(&self) {
+        let mut wanted = self.cut_wanted.lock();
+        *wanted = true;
+        self.cut_signal.notify_one();
+    }
+
+    /// Starts the cutter thread: it compresses full head blocks and keeps all heads
+    /// within `head_memory_budget`, so that pushes (and their latency) never wait for
+    /// compression. Until it runs, pushes cut heads themselves.
+    pub fn start_cutter(self: &Arc<Self>) -> std::io::Result<()> {
+        let this = self.clone();
+        std::thread::Builder::new().name("skald-cutter".into()).spawn(move || {
+            loop {
+                {
+                    let mut wanted = this.cut_wanted.lock();
+                    while !*wanted {
+                        this.cut_signal.wait(&mut wanted);
+                    }
+                    *wanted = false;
+                }
+                let sealed = this.cut_full_heads() | this.enforce_head_budget();
+                if sealed {
+                    this.flush_notify.notify_one();
+                }
+            }
+        })?;
+        self.background_cutting.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Cuts every head holding `block_size` bytes or more. Returns whether a chunk was
+    /// sealed.
+    fn cut_full_heads(&self) -> bool {
+        let mut sealed = false;
+        let tenants: Vec<Arc<Tenant>> = self.tenants.read().values().cloned().collect();
+        for tenant in tenants {
+            let streams: Vec<Arc<Mutex<Stream>>> = tenant.streams.read().values().cloned().collect();
+            for stream in streams {
+                let mut state = stream.lock();
+                if state.head.raw_bytes() < self.cfg.block_size {
+                    continue;
+                }
+                let before = state.head.memory_bytes();
+                let sealed_before = state.sealed.len();
+                state.cut_head(&self.cfg);
+                sealed |= state.sealed.len() > sealed_before;
+                self.account_head(before, state.head.memory_bytes());
+            }
+        }
+        sealed
+    }
+
     /// Cuts the largest head blocks while all heads together exceed the budget.
     /// Returns whether a chunk was sealed.
     fn enforce_head_budget(&self) -> bool {
@@ -351,7 +426,7 @@ impl Ingester {
             }
         }
         heads.sort_by_key(|h| std::cmp::Reverse(h.0));
-        let target = self.cfg.head_memory_budget / 2;
+        let target = self.cfg.head_memory_budget / 10 * 9;
         let mut sealed = false;
         for (_, stream) in heads {
             if self.head_bytes.load(Ordering::Relaxed) <= target {

@@ -38,6 +38,10 @@ pub struct BenchArgs {
     /// Port of the benchmarked server.
     #[arg(long, default_value_t = 3190)]
     port: u16,
+    /// After the queries, measure push latency at 80% of the ingest rate and how soon a
+    /// pushed line is visible.
+    #[arg(long)]
+    latency: bool,
     /// After ingesting, kill the server with SIGKILL and time the restart (WAL replay).
     #[arg(long)]
     replay: bool,
@@ -259,7 +263,80 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     );
     println!();
 
-    run_queries(&args, &meta, &mut server, &client).await
+    run_queries(&args, &meta, &mut server, &client).await?;
+    if args.latency {
+        push_latency(&server, &client, &bodies, raw_bytes / ingest_seconds).await?;
+    }
+    Ok(())
+}
+
+/// Push latency at 80% of the measured ingest rate: the corpus bodies again, relabelled
+/// (`bench="latency"`) so they form new streams, sent one by one at a fixed pace; then
+/// how soon an acknowledged line is visible to a query.
+async fn push_latency(
+    server: &Server,
+    client: &reqwest::Client,
+    bodies: &[bytes::Bytes],
+    ingest_bytes_per_second: f64,
+) -> anyhow::Result<()> {
+    let rate = ingest_bytes_per_second * 0.8;
+    let count = bodies.len().min(120);
+    let started = Instant::now();
+    let mut sent_bytes = 0.0;
+    let mut latencies = Vec::with_capacity(count);
+    for body in bodies.iter().take(count) {
+        // Keep to the pace: body i leaves when i bodies' worth of time has passed.
+        let due = Duration::from_secs_f64(sent_bytes / rate);
+        if let Some(wait) = due.checked_sub(started.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+        let text = String::from_utf8_lossy(body).replace(r#""stream":{"#, r#""stream":{"bench":"latency","#);
+        sent_bytes += text.len() as f64 * 0.85;
+        let sent = Instant::now();
+        let response =
+            client.post(format!("{}/loki/api/v1/push", server.base)).header("Content-Type", "application/json").body(text).send().await?;
+        let status = response.status().as_u16();
+        latencies.push(sent.elapsed().as_secs_f64());
+        if status != 204 {
+            bail!("latency push failed: {status}");
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize] * 1000.0;
+    // Visibility: push one unique line, then query until it is seen.
+    let marker = format!("visibility-{}", skald_common::unix_nanos_now());
+    let now = skald_common::unix_nanos_now();
+    let body = format!(r#"{{"streams":[{{"stream":{{"bench":"visible"}},"values":[["{now}","{marker}"]]}}]}}"#);
+    let response =
+        client.post(format!("{}/loki/api/v1/push", server.base)).header("Content-Type", "application/json").body(body).send().await?;
+    let acked = Instant::now();
+    if response.status().as_u16() != 204 {
+        bail!("visibility push failed: {}", response.status());
+    }
+    let visible = loop {
+        let params = [
+            ("query", r#"{bench="visible"}"#.to_string()),
+            ("start", (now - 1_000_000_000).to_string()),
+            ("end", (now + 1_000_000_000).to_string()),
+        ];
+        let text = client.get(format!("{}/loki/api/v1/query_range", server.base)).query(&params).send().await?.text().await?;
+        if text.contains(&marker) {
+            break acked.elapsed().as_secs_f64();
+        }
+        if acked.elapsed() > Duration::from_secs(5) {
+            bail!("pushed line not visible after 5 s");
+        }
+    };
+    println!();
+    println!(
+        "| push latency ({count} pushes of ~1 MiB at {:.0} MB/s of lines, 80% of ingest) | p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms |",
+        rate / 1e6,
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
+    println!("| acknowledged line visible to a query after | {:.1} ms (one query round trip) |", visible * 1000.0);
+    Ok(())
 }
 
 /// Checks a query's JSON answer against the corpus' meta file.

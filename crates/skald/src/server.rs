@@ -90,6 +90,7 @@ async fn serve(args: ServerArgs, config: Config) -> anyhow::Result<()> {
         });
     }
     tokio::spawn(ingester.clone().run_flush_loop());
+    ingester.start_cutter().context("starting the head cutter thread")?;
 
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("shutting down: flushing in-memory data");
