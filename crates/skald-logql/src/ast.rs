@@ -286,6 +286,32 @@ pub enum BinaryOp {
     Lte,
 }
 
+impl BinaryOp {
+    /// The value of `l op r` for two literals, folded as Loki's `reduceBinOp` does
+    /// (division and modulo by zero give NaN; comparisons give 1 or 0); `None` for the
+    /// set operators, which take no literals.
+    pub fn fold_literals(self, l: f64, r: f64) -> Option<f64> {
+        let truth = |c: bool| if c { 1.0 } else { 0.0 };
+        Some(match self {
+            BinaryOp::Add => l + r,
+            BinaryOp::Sub => l - r,
+            BinaryOp::Mul => l * r,
+            BinaryOp::Div if r == 0.0 => f64::NAN,
+            BinaryOp::Div => l / r,
+            BinaryOp::Mod if r == 0.0 => f64::NAN,
+            BinaryOp::Mod => l % r,
+            BinaryOp::Pow => l.powf(r),
+            BinaryOp::Eq => truth(l == r),
+            BinaryOp::Neq => truth(l != r),
+            BinaryOp::Gt => truth(l > r),
+            BinaryOp::Gte => truth(l >= r),
+            BinaryOp::Lt => truth(l < r),
+            BinaryOp::Lte => truth(l <= r),
+            BinaryOp::Or | BinaryOp::And | BinaryOp::Unless => return None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct VectorMatching {
     /// `on (...)` when true, `ignoring (...)` when false.

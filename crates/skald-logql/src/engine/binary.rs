@@ -14,7 +14,8 @@ pub(crate) fn evaluate_binary(expr: &BinaryExpr, lhs: Value, rhs: Value, steps: 
             if is_set {
                 return Err(EngineError::bad_request("set operator not allowed in binary scalar expression"));
             }
-            let values = a.iter().zip(&b).map(|(x, y)| scalar_op(op, *x, *y, true).unwrap_or(0.0)).collect();
+            // Only literals make scalars: fold them as Loki's parser does.
+            let values = a.iter().zip(&b).map(|(x, y)| op.fold_literals(*x, *y).unwrap_or(0.0)).collect();
             Ok(Value::Scalar(values))
         }
         (Value::Vector(series), Value::Scalar(scalar)) | (Value::Scalar(scalar), Value::Vector(series)) if is_set => {

@@ -116,26 +116,6 @@ pub(super) fn vector_op_name(op: VectorOp) -> &'static str {
     op.name()
 }
 
-pub(super) fn binary_op_name(op: BinaryOp) -> &'static str {
-    match op {
-        BinaryOp::Or => "or",
-        BinaryOp::And => "and",
-        BinaryOp::Unless => "unless",
-        BinaryOp::Add => "+",
-        BinaryOp::Sub => "-",
-        BinaryOp::Mul => "*",
-        BinaryOp::Div => "/",
-        BinaryOp::Mod => "%",
-        BinaryOp::Pow => "^",
-        BinaryOp::Eq => "==",
-        BinaryOp::Neq => "!=",
-        BinaryOp::Gt => ">",
-        BinaryOp::Gte => ">=",
-        BinaryOp::Lt => "<",
-        BinaryOp::Lte => "<=",
-    }
-}
-
 pub(super) fn precedence(op: BinaryOp) -> u8 {
     match op {
         BinaryOp::Or => 1,

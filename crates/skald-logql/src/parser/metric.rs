@@ -1,7 +1,7 @@
 //! Metric expressions: binary operators (precedence climbing), range and vector
 //! aggregations, `vector()` and `label_replace()`.
 
-use super::keywords::{binary_op_name, is_comparison, is_set_op, precedence, range_op, range_op_name, vector_op, vector_op_name};
+use super::keywords::{is_comparison, is_set_op, precedence, range_op, range_op_name, vector_op, vector_op_name};
 use super::validate::{compile_anchored, const_value, log_type_name};
 use super::{Modifiers, Operand, PResult, Parser};
 use crate::ast::*;
@@ -60,7 +60,7 @@ impl Parser<'_> {
             Operand::Log(l) => {
                 return Err(self.error_at(
                     op_pos,
-                    format!("unexpected type for left leg of binary operation ({}): {}", binary_op_name(op), log_type_name(&l)),
+                    format!("unexpected type for left leg of binary operation ({}): {}", op.symbol(), log_type_name(&l)),
                 ));
             }
         };
@@ -69,21 +69,15 @@ impl Parser<'_> {
             Operand::Log(l) => {
                 return Err(self.error_at(
                     op_pos,
-                    format!("unexpected type for right leg of binary operation ({}): {}", binary_op_name(op), log_type_name(&l)),
+                    format!("unexpected type for right leg of binary operation ({}): {}", op.symbol(), log_type_name(&l)),
                 ));
             }
         };
         if is_set_op(op) {
             if let Some(v) = const_value(&lhs) {
-                self.defer(
-                    op_pos,
-                    format!("unexpected literal for left leg of logical/set binary operation ({}): {v:.6}", binary_op_name(op)),
-                );
+                self.defer(op_pos, format!("unexpected literal for left leg of logical/set binary operation ({}): {v:.6}", op.symbol()));
             } else if let Some(v) = const_value(&rhs) {
-                self.defer(
-                    op_pos,
-                    format!("unexpected literal for right leg of logical/set binary operation ({}): {v:.6}", binary_op_name(op)),
-                );
+                self.defer(op_pos, format!("unexpected literal for right leg of logical/set binary operation ({}): {v:.6}", op.symbol()));
             }
         }
         let node = BinaryExpr { op, lhs: *lhs, rhs: *rhs, return_bool, matching, group };

@@ -11,34 +11,7 @@ pub(super) fn const_value(e: &SampleExpr) -> Option<f64> {
         SampleExpr::Binary(b) => {
             let l = const_value(&b.lhs)?;
             let r = const_value(&b.rhs)?;
-            let truth = |c: bool| if c { 1.0 } else { 0.0 };
-            Some(match b.op {
-                BinaryOp::Add => l + r,
-                BinaryOp::Sub => l - r,
-                BinaryOp::Mul => l * r,
-                BinaryOp::Div => {
-                    if r == 0.0 {
-                        f64::NAN
-                    } else {
-                        l / r
-                    }
-                }
-                BinaryOp::Mod => {
-                    if r == 0.0 {
-                        f64::NAN
-                    } else {
-                        l % r
-                    }
-                }
-                BinaryOp::Pow => l.powf(r),
-                BinaryOp::Eq => truth(l == r),
-                BinaryOp::Neq => truth(l != r),
-                BinaryOp::Gt => truth(l > r),
-                BinaryOp::Gte => truth(l >= r),
-                BinaryOp::Lt => truth(l < r),
-                BinaryOp::Lte => truth(l <= r),
-                BinaryOp::Or | BinaryOp::And | BinaryOp::Unless => return None,
-            })
+            b.op.fold_literals(l, r)
         }
         _ => None,
     }

@@ -25,34 +25,7 @@ fn fold(e: &SampleExpr) -> Option<f64> {
         SampleExpr::Paren(inner) => fold(inner),
         SampleExpr::Binary(b) if !is_set_op(b.op) => {
             let (l, r) = (fold(&b.lhs)?, fold(&b.rhs)?);
-            let truth = |c: bool| if c { 1.0 } else { 0.0 };
-            Some(match b.op {
-                BinaryOp::Add => l + r,
-                BinaryOp::Sub => l - r,
-                BinaryOp::Mul => l * r,
-                BinaryOp::Div => {
-                    if r == 0.0 {
-                        f64::NAN
-                    } else {
-                        l / r
-                    }
-                }
-                BinaryOp::Mod => {
-                    if r == 0.0 {
-                        f64::NAN
-                    } else {
-                        l % r
-                    }
-                }
-                BinaryOp::Pow => l.powf(r),
-                BinaryOp::Eq => truth(l == r),
-                BinaryOp::Neq => truth(l != r),
-                BinaryOp::Gt => truth(l > r),
-                BinaryOp::Gte => truth(l >= r),
-                BinaryOp::Lt => truth(l < r),
-                BinaryOp::Lte => truth(l <= r),
-                BinaryOp::Or | BinaryOp::And | BinaryOp::Unless => return None,
-            })
+            b.op.fold_literals(l, r)
         }
         _ => None,
     }
