@@ -1,16 +1,11 @@
 //! Sums the sections of every chunk under a directory, to see where bytes go.
 //! `cargo run --release -p skald-chunk --example chunk_stats -- DATA_DIR/chunks`
-fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() { walk(&path, out) } else { out.push(path) }
-    }
-}
+#[path = "support/chunk_files.rs"]
+mod support;
 
 fn main() {
     let dir = std::env::args().nth(1).expect("chunks directory");
-    let mut files = Vec::new();
-    walk(std::path::Path::new(&dir), &mut files);
+    let files = support::chunk_files(&dir);
     let (mut total, mut meta, mut meta_raw, mut lines, mut raw, mut blocks, mut entries) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
     for file in &files {
         let bytes = std::fs::read(file).unwrap();

@@ -2,17 +2,12 @@
 //! `cargo run --release -p skald-chunk --example filter_speed -- DATA_DIR/chunks`
 use std::time::Instant;
 
-fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() { walk(&path, out) } else { out.push(path) }
-    }
-}
+#[path = "support/chunk_files.rs"]
+mod support;
 
 fn main() {
     let dir = std::env::args().nth(1).expect("chunks directory");
-    let mut files = Vec::new();
-    walk(std::path::Path::new(&dir), &mut files);
+    let files = support::chunk_files(&dir);
     let mut blocks = Vec::new();
     for file in &files {
         let chunk = skald_chunk::decode_chunk(std::fs::read(file).unwrap()).unwrap();

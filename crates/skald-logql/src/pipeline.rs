@@ -27,7 +27,7 @@ mod hints;
 mod ip;
 mod json;
 mod label_filter;
-mod labels;
+pub(crate) mod labels;
 mod line_filter;
 mod logfmt;
 mod pattern;

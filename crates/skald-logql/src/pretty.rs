@@ -189,24 +189,5 @@ fn grouping_pretty(g: &Grouping, range: bool) -> String {
 
 /// The operator line of a broken-up binary operation (Loki's `formatBinaryOp`).
 fn bin_op_pretty(b: &BinaryExpr) -> String {
-    let mut op = b.op.symbol().to_string();
-    if b.return_bool {
-        op.push_str(" bool");
-    }
-    let mut group = match &b.group {
-        Some((GroupSide::Left, _)) => "group_left".to_string(),
-        Some((GroupSide::Right, _)) => "group_right".to_string(),
-        None => String::new(),
-    };
-    if let Some((_, include)) = &b.group
-        && !include.is_empty()
-    {
-        group = format!("{group} ({})", include.join(", "));
-    }
-    if let Some(m) = &b.matching
-        && (m.on || !m.labels.is_empty())
-    {
-        op = format!("{op} {} ({}) {group}", if m.on { "on" } else { "ignoring" }, m.labels.join(", "));
-    }
-    op
+    one_line::bin_op_with(b, ", ")
 }

@@ -67,22 +67,28 @@ impl LabelBuf {
 }
 
 /// Copies `src` into `dst`, reusing `dst`'s strings.
+/// Writes `name`/`value` at position `n` of `key` (or appends it), reusing the strings
+/// already there.
+pub(crate) fn set_label(key: &mut Vec<Label>, n: usize, name: &str, value: &str) {
+    if n < key.len() {
+        let l = &mut key[n];
+        if l.name != name {
+            l.name.clear();
+            l.name.push_str(name);
+        }
+        if l.value != value {
+            l.value.clear();
+            l.value.push_str(value);
+        }
+    } else {
+        key.push(Label::new(name, value));
+    }
+}
+
 pub fn assign_labels<'s>(dst: &mut Vec<Label>, src: impl Iterator<Item = (&'s str, &'s str)>) {
     let mut n = 0;
     for (name, value) in src {
-        if n < dst.len() {
-            let l = &mut dst[n];
-            if l.name != name {
-                l.name.clear();
-                l.name.push_str(name);
-            }
-            if l.value != value {
-                l.value.clear();
-                l.value.push_str(value);
-            }
-        } else {
-            dst.push(Label::new(name, value));
-        }
+        set_label(dst, n, name, value);
         n += 1;
     }
     dst.truncate(n);

@@ -200,6 +200,12 @@ fn vector_s(v: &VectorAggregation) -> String {
 
 /// The operator with its modifiers, as Loki's `BinOpExpr.String()` writes it.
 fn bin_op_s(b: &BinaryExpr) -> String {
+    bin_op_with(b, ",")
+}
+
+/// The operator with its modifiers, label lists joined with `separator` (Loki's
+/// one-line form uses `,`, its pretty printer `, `).
+pub(super) fn bin_op_with(b: &BinaryExpr, separator: &str) -> String {
     let mut op = b.op.symbol().to_string();
     if b.return_bool {
         op.push_str(" bool");
@@ -212,12 +218,12 @@ fn bin_op_s(b: &BinaryExpr) -> String {
     if let Some((_, include)) = &b.group
         && !include.is_empty()
     {
-        group = format!("{group} ({})", include.join(","));
+        group = format!("{group} ({})", include.join(separator));
     }
     if let Some(m) = &b.matching
         && (m.on || !m.labels.is_empty())
     {
-        op = format!("{op} {} ({}) {group}", if m.on { "on" } else { "ignoring" }, m.labels.join(","));
+        op = format!("{op} {} ({}) {group}", if m.on { "on" } else { "ignoring" }, m.labels.join(separator));
     }
     op
 }

@@ -5,6 +5,7 @@ use super::acc::{Acc, AccMode};
 use super::{MAX_INTERMEDIATE_SERIES, Window};
 use crate::ast::Grouping;
 use crate::engine::EngineError;
+use crate::pipeline::labels::set_label;
 use skald_common::{Label, LabelSet};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -164,23 +165,6 @@ impl<'g> SeriesTable<'g> {
         for acc in steps.iter_mut().take(hi.wrapping_add(1)).skip(lo) {
             acc.add(ts, value, mode);
         }
-    }
-}
-
-/// Writes `name`/`value` at position `n` of `key`, reusing its strings.
-fn set_label(key: &mut Vec<Label>, n: usize, name: &str, value: &str) {
-    if n < key.len() {
-        let l = &mut key[n];
-        if l.name != name {
-            l.name.clear();
-            l.name.push_str(name);
-        }
-        if l.value != value {
-            l.value.clear();
-            l.value.push_str(value);
-        }
-    } else {
-        key.push(Label::new(name, value));
     }
 }
 
