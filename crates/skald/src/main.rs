@@ -22,6 +22,10 @@ enum Command {
     Server(ServerArgs),
     /// Push a corpus to a running server and measure ingest and query speed.
     Bench(bench::BenchArgs),
+    /// Tail log files, pod logs and syslog and push them (Promtail-compatible config).
+    Agent(skald_agent::AgentArgs),
+    #[command(flatten)]
+    Client(skald_cli::Command),
 }
 
 #[derive(clap::Args, Clone)]
@@ -45,5 +49,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => server::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Agent(args) => Ok(skald_agent::run(args)?),
+        Command::Client(command) => Ok(skald_cli::run(command)?),
     }
 }

@@ -65,7 +65,7 @@ async fn serve(args: ServerArgs, config: Config) -> anyhow::Result<()> {
     let distributor = Arc::new(Distributor::new(limits_fn.clone(), pusher));
     let querier = Arc::new(Querier::new(ingester.clone(), store.clone(), limits_fn));
     let state = Arc::new(AppState::new(distributor, querier, ingester.clone(), config.auth_enabled));
-    let app = skald_api::router(state);
+    let app = skald_api::router(state).merge(skald_ui::router());
 
     let addr =
         args.http_addr.clone().unwrap_or_else(|| format!("{}:{}", config.server.http_listen_address, config.server.http_listen_port));
