@@ -23,7 +23,7 @@ const LOKI_VERSION: &str = "3.5.0";
 pub async fn detected_labels(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&state, &params.headers)?;
     let (start, end) = params.range(DEFAULT_SPAN)?;
-    let labels = state.querier.detected_labels(&tenant, params.get("query"), start, end)?;
+    let labels = state.querier()?.detected_labels(&tenant, params.get("query"), start, end).await?;
     let list: Vec<Value> = labels.iter().map(|l| json!({"label": l.label, "cardinality": l.cardinality})).collect();
     Ok(Json(json!({"detectedLabels": list})))
 }
@@ -44,7 +44,7 @@ fn fields_request(params: &Params) -> Result<DetectedFieldsRequest, ApiError> {
 pub async fn detected_fields(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&state, &params.headers)?;
     let request = fields_request(&params)?;
-    let fields = state.querier.detected_fields(&tenant, &request).await?;
+    let fields = state.querier()?.detected_fields(&tenant, &request).await?;
     let list: Vec<Value> = fields
         .iter()
         .map(|f| {
@@ -67,14 +67,14 @@ pub async fn detected_field_values(
 ) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&state, &params.headers)?;
     let request = fields_request(&params)?;
-    let values = state.querier.detected_field_values(&tenant, &name, &request).await?;
+    let values = state.querier()?.detected_field_values(&tenant, &name, &request).await?;
     Ok(Json(json!({"values": values, "limit": request.limit})))
 }
 
 /// The tenant's limits that Logs Drilldown reads, in Loki's units and names.
 pub async fn drilldown_limits(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&state, &params.headers)?;
-    let limits = state.querier.limits(&tenant);
+    let limits = state.querier()?.limits(&tenant);
     Ok(Json(json!({
         "limits": {
             "discover_log_levels": limits.discover_log_levels,

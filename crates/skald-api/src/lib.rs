@@ -4,6 +4,7 @@
 //! Every error becomes a plain-text body with Loki's status code in one place
 //! ([`error::ApiError`]); every success uses Loki's JSON envelope ([`encode`]).
 
+pub mod auth;
 mod detected;
 mod encode;
 mod error;
@@ -13,10 +14,14 @@ mod params;
 mod patterns;
 mod push;
 mod query;
+pub mod serve;
+mod stall;
 mod tail;
+pub mod tls;
 mod volume;
 
 pub use error::ApiError;
+pub use tail::TailFeed;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -30,36 +35,89 @@ use std::time::Instant;
 /// Most bytes a push body may have on the wire (Loki's 100 MB server limit).
 pub const MAX_PUSH_BODY: usize = 100 << 20;
 
-/// What the handlers share.
+/// What the handlers share. A node runs some roles, so each component is optional:
+/// the routes of a missing component are not mounted ([`router`]).
 pub struct AppState {
-    pub distributor: Arc<Distributor>,
-    pub querier: Arc<Querier>,
-    pub ingester: Arc<Ingester>,
+    pub distributor: Option<Arc<Distributor>>,
+    pub querier: Option<Arc<Querier>>,
+    /// This process's ingester (`/flush`, readiness, its metrics).
+    pub ingester: Option<Arc<Ingester>>,
+    /// Where live tails get new entries: this process's ingester, or a cluster's.
+    pub tail: Option<Arc<dyn TailFeed>>,
     pub auth_enabled: bool,
     pub started: Instant,
     pub version: &'static str,
     pub http_metrics: metrics::HttpMetrics,
+    /// Extra readiness conditions (the ring joined, the scheduler reachable...): the
+    /// first that returns `Err` makes `/ready` answer 503 with its message.
+    pub readiness: Vec<Arc<dyn Fn() -> Result<(), String> + Send + Sync>>,
+    /// Extra Prometheus text appended to `/metrics` (other crates' metrics).
+    pub extra_metrics: Vec<Arc<dyn Fn() -> String + Send + Sync>>,
 }
 
 impl AppState {
-    pub fn new(distributor: Arc<Distributor>, querier: Arc<Querier>, ingester: Arc<Ingester>, auth_enabled: bool) -> Self {
+    pub fn new(auth_enabled: bool) -> Self {
         AppState {
-            distributor,
-            querier,
-            ingester,
+            distributor: None,
+            querier: None,
+            ingester: None,
+            tail: None,
             auth_enabled,
             started: Instant::now(),
             version: env!("CARGO_PKG_VERSION"),
             http_metrics: metrics::HttpMetrics::default(),
+            readiness: Vec::new(),
+            extra_metrics: Vec::new(),
         }
+    }
+
+    /// Every role in one process: the distributor, the querier and the local ingester
+    /// (which also feeds live tails).
+    pub fn single_binary(distributor: Arc<Distributor>, querier: Arc<Querier>, ingester: Arc<Ingester>, auth_enabled: bool) -> Self {
+        let mut state = AppState::new(auth_enabled);
+        state.distributor = Some(distributor);
+        state.querier = Some(querier);
+        state.tail = Some(ingester.clone());
+        state.ingester = Some(ingester);
+        state
+    }
+
+    pub(crate) fn querier(&self) -> Result<&Arc<Querier>, ApiError> {
+        self.querier.as_ref().ok_or_else(|| ApiError::new(404, "this node runs no querier"))
+    }
+
+    pub(crate) fn distributor(&self) -> Result<&Arc<Distributor>, ApiError> {
+        self.distributor.as_ref().ok_or_else(|| ApiError::new(404, "this node runs no distributor"))
     }
 }
 
-/// The HTTP routes of a single-binary (`-target=all`) node.
+/// The HTTP routes of a node: the write routes when it runs a distributor, the read
+/// routes when it runs a querier, `/flush` when it runs an ingester; `/ready`,
+/// `/metrics` and buildinfo always.
 pub fn router(state: Arc<AppState>) -> Router {
+    let mut router = Router::new()
+        .route("/loki/api/v1/status/buildinfo", get(meta::buildinfo))
+        .route("/ready", get(meta::ready))
+        .route("/metrics", get(metrics::metrics));
+    if state.distributor.is_some() {
+        router = router.route("/loki/api/v1/push", post(push::push_v1)).route("/api/prom/push", post(push::push_legacy));
+    }
+    if state.querier.is_some() {
+        router = router.merge(read_routes());
+    }
+    if state.ingester.is_some() {
+        router = router.route("/flush", post(meta::flush)).route("/ingester/flush", post(meta::flush));
+    }
+    router
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(MAX_PUSH_BODY))
+        .with_state(state)
+}
+
+/// Loki's read endpoints (what a querier, or a query frontend in front of queriers,
+/// answers).
+pub fn read_routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/loki/api/v1/push", post(push::push_v1))
-        .route("/api/prom/push", post(push::push_legacy))
         .route("/loki/api/v1/query", get(query::instant).post(query::instant))
         .route("/loki/api/v1/query_range", get(query::range).post(query::range))
         .route("/loki/api/v1/format_query", get(query::format).post(query::format))
@@ -75,13 +133,5 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/loki/api/v1/detected_field/{name}/values", get(detected::detected_field_values))
         .route("/loki/api/v1/patterns", get(patterns::patterns).post(patterns::patterns))
         .route("/loki/api/v1/drilldown-limits", get(detected::drilldown_limits))
-        .route("/loki/api/v1/status/buildinfo", get(meta::buildinfo))
         .route("/loki/api/v1/tail", get(tail::tail))
-        .route("/ready", get(meta::ready))
-        .route("/metrics", get(metrics::metrics))
-        .route("/flush", post(meta::flush))
-        .route("/ingester/flush", post(meta::flush))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
-        .layer(DefaultBodyLimit::max(MAX_PUSH_BODY))
-        .with_state(state)
 }

@@ -16,14 +16,14 @@ const DEFAULT_META_SPAN: i64 = 3600 * 1_000_000_000;
 pub async fn labels(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&state, &params.headers)?;
     let (start, end) = params.range(DEFAULT_META_SPAN)?;
-    let names = state.querier.label_names(&tenant, start, end, params.get("query"))?;
+    let names = state.querier()?.label_names(&tenant, start, end, params.get("query")).await?;
     Ok(Json(json!({"status": "success", "data": names})))
 }
 
 pub async fn label_values(State(state): State<Arc<AppState>>, Path(name): Path<String>, params: Params) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&state, &params.headers)?;
     let (start, end) = params.range(DEFAULT_META_SPAN)?;
-    let values = state.querier.label_values(&tenant, &name, start, end, params.get("query"))?;
+    let values = state.querier()?.label_values(&tenant, &name, start, end, params.get("query")).await?;
     Ok(Json(json!({"status": "success", "data": values})))
 }
 
@@ -35,7 +35,7 @@ pub async fn series(State(state): State<Arc<AppState>>, params: Params) -> Resul
     if selectors.is_empty() {
         return Err(ApiError::bad_request("at least one match[] argument is required"));
     }
-    let series = state.querier.series(&tenant, &selectors, start, end)?;
+    let series = state.querier()?.series(&tenant, &selectors, start, end).await?;
     let data: Vec<Value> = series.iter().map(labels_object).collect();
     Ok(Json(json!({"status": "success", "data": data})))
 }
@@ -44,7 +44,7 @@ pub async fn index_stats(State(state): State<Arc<AppState>>, params: Params) -> 
     let tenant = tenant(&state, &params.headers)?;
     let (start, end) = params.range(DEFAULT_META_SPAN)?;
     let query = params.query()?;
-    let stats = state.querier.index_stats(&tenant, query, start, end)?;
+    let stats = state.querier()?.index_stats(&tenant, query, start, end).await?;
     Ok(Json(json!({"streams": stats.streams, "chunks": stats.chunks, "bytes": stats.bytes, "entries": stats.entries})))
 }
 
@@ -59,15 +59,22 @@ pub async fn buildinfo(State(state): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
-pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {
-    if state.ingester.is_ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "Ingester not ready: replaying the write-ahead log\n")
+pub async fn ready(State(state): State<Arc<AppState>>) -> (StatusCode, String) {
+    if let Some(ingester) = &state.ingester
+        && !ingester.is_ready()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "Ingester not ready: replaying the write-ahead log\n".to_string());
     }
+    for check in &state.readiness {
+        if let Err(message) = check() {
+            return (StatusCode::SERVICE_UNAVAILABLE, format!("{message}\n"));
+        }
+    }
+    (StatusCode::OK, "ready\n".to_string())
 }
 
 pub async fn flush(State(state): State<Arc<AppState>>) -> Result<StatusCode, ApiError> {
-    state.ingester.flush(true).await.map_err(|e| ApiError::new(e.status(), format!("flush failed: {e}")))?;
+    let ingester = state.ingester.as_ref().ok_or_else(|| ApiError::new(404, "this node runs no ingester"))?;
+    ingester.flush(true).await.map_err(|e| ApiError::new(e.status(), format!("flush failed: {e}")))?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -42,40 +42,22 @@ fn route_name(path: &str) -> String {
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let mut out = String::new();
-    let ingester = state.ingester.stats();
-    let store = state.ingester.store().stats();
-    let (lines, bytes) = state.distributor.received();
     let mut gauge = |name: &str, help: &str, kind: &str, value: f64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
     };
-    gauge("loki_distributor_lines_received_total", "Lines received by the distributor.", "counter", lines as f64);
-    gauge("loki_distributor_bytes_received_total", "Bytes of lines and metadata received.", "counter", bytes as f64);
-    gauge("loki_ingester_memory_streams", "Streams held in memory.", "gauge", ingester.streams as f64);
-    gauge("skald_ingester_head_bytes", "Bytes held in uncompressed head blocks.", "gauge", ingester.head_bytes as f64);
-    gauge("skald_ingester_entries_appended_total", "Entries appended.", "counter", ingester.entries_appended as f64);
-    gauge("loki_ingester_chunks_flushed_total", "Chunks flushed to storage.", "counter", ingester.chunks_flushed as f64);
-    gauge(
-        "skald_ingester_chunks_pending_flush",
-        "Sealed chunks waiting for the flush loop.",
-        "gauge",
-        ingester.chunks_sealed_pending as f64,
-    );
-    gauge("skald_ingester_wal_replayed_records_total", "WAL records replayed at start.", "counter", ingester.wal_replayed_records as f64);
-    gauge("loki_ingester_chunk_stored_bytes_total", "Bytes of chunks written to storage.", "counter", store.chunk_bytes_written as f64);
-    gauge("skald_store_index_files_written_total", "Index files written to storage.", "counter", store.index_files_written as f64);
-    gauge("skald_store_chunks_fetched_total", "Chunks read from storage.", "counter", store.chunks_fetched as f64);
-    gauge("skald_store_chunk_cache_bytes", "Bytes held by the chunk cache.", "gauge", store.cache_bytes as f64);
     gauge("skald_up_seconds", "Seconds since start.", "gauge", state.started.elapsed().as_secs_f64());
-    let _ = writeln!(
-        out,
-        "# HELP loki_ingester_chunks_flushed_by_reason_total Chunks flushed, by reason.\n# TYPE loki_ingester_chunks_flushed_by_reason_total counter"
-    );
-    for (reason, count) in state.ingester.flush_reasons() {
-        let _ = writeln!(out, "loki_ingester_chunks_flushed_by_reason_total{{reason=\"{reason}\"}} {count}");
+    if let Some(distributor) = &state.distributor {
+        let (lines, bytes) = distributor.received();
+        gauge("loki_distributor_lines_received_total", "Lines received by the distributor.", "counter", lines as f64);
+        gauge("loki_distributor_bytes_received_total", "Bytes of lines and metadata received.", "counter", bytes as f64);
+        let _ =
+            writeln!(out, "# HELP loki_discarded_samples_total Entries refused, by reason.\n# TYPE loki_discarded_samples_total counter");
+        for (reason, count) in distributor.discarded() {
+            let _ = writeln!(out, "loki_discarded_samples_total{{reason=\"{reason}\"}} {count}");
+        }
     }
-    let _ = writeln!(out, "# HELP loki_discarded_samples_total Entries refused, by reason.\n# TYPE loki_discarded_samples_total counter");
-    for (reason, count) in state.distributor.discarded() {
-        let _ = writeln!(out, "loki_discarded_samples_total{{reason=\"{reason}\"}} {count}");
+    if let Some(ingester) = &state.ingester {
+        ingester_metrics(&mut out, ingester);
     }
     let _ = writeln!(
         out,
@@ -87,5 +69,33 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             let _ = writeln!(out, "loki_request_duration_seconds_sum{{route=\"{route}\",status_code=\"{status}\"}} {seconds}");
         }
     }
+    for extra in &state.extra_metrics {
+        out.push_str(&extra());
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+fn ingester_metrics(out: &mut String, ingester: &skald_ingester::Ingester) {
+    let stats = ingester.stats();
+    let store = ingester.store().stats();
+    let mut gauge = |name: &str, help: &str, kind: &str, value: f64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    };
+    gauge("loki_ingester_memory_streams", "Streams held in memory.", "gauge", stats.streams as f64);
+    gauge("skald_ingester_head_bytes", "Bytes held in uncompressed head blocks.", "gauge", stats.head_bytes as f64);
+    gauge("skald_ingester_entries_appended_total", "Entries appended.", "counter", stats.entries_appended as f64);
+    gauge("loki_ingester_chunks_flushed_total", "Chunks flushed to storage.", "counter", stats.chunks_flushed as f64);
+    gauge("skald_ingester_chunks_pending_flush", "Sealed chunks waiting for the flush loop.", "gauge", stats.chunks_sealed_pending as f64);
+    gauge("skald_ingester_wal_replayed_records_total", "WAL records replayed at start.", "counter", stats.wal_replayed_records as f64);
+    gauge("loki_ingester_chunk_stored_bytes_total", "Bytes of chunks written to storage.", "counter", store.chunk_bytes_written as f64);
+    gauge("skald_store_index_files_written_total", "Index files written to storage.", "counter", store.index_files_written as f64);
+    gauge("skald_store_chunks_fetched_total", "Chunks read from storage.", "counter", store.chunks_fetched as f64);
+    gauge("skald_store_chunk_cache_bytes", "Bytes held by the chunk cache.", "gauge", store.cache_bytes as f64);
+    let _ = writeln!(
+        out,
+        "# HELP loki_ingester_chunks_flushed_by_reason_total Chunks flushed, by reason.\n# TYPE loki_ingester_chunks_flushed_by_reason_total counter"
+    );
+    for (reason, count) in ingester.flush_reasons() {
+        let _ = writeln!(out, "loki_ingester_chunks_flushed_by_reason_total{{reason=\"{reason}\"}} {count}");
+    }
 }

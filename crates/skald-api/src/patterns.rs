@@ -18,7 +18,7 @@ pub async fn patterns(State(state): State<Arc<AppState>>, params: Params) -> Res
     let query = params.query()?.to_string();
     let (start, end) = params.range(DEFAULT_SPAN)?;
     let step = checked_step(&params, start, end)?;
-    let series = state.querier.patterns(&tenant, PatternsRequest { query, start, end, step }).await?;
+    let series = state.querier()?.patterns(&tenant, PatternsRequest { query, start, end, step }).await?;
     let data: Vec<Value> = series
         .iter()
         .map(|p| {

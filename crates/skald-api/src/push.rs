@@ -29,6 +29,6 @@ async fn push(state: Arc<AppState>, headers: HeaderMap, body: Bytes, api: Api) -
         // Loki accepts an empty push as a no-op.
         return Ok(StatusCode::NO_CONTENT);
     }
-    state.distributor.push(&tenant, streams).await?;
+    state.distributor()?.push(&tenant, streams).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -34,7 +34,7 @@ pub async fn range(State(state): State<Arc<AppState>>, params: Params) -> Result
         instant: false,
         categorize_labels: categorize,
     };
-    let output = state.querier.query(&tenant, request).await?;
+    let output = state.querier()?.query(&tenant, request).await?;
     Ok(Json(query_data(&output.result, &output.stats, categorize)))
 }
 
@@ -53,7 +53,7 @@ pub async fn instant(State(state): State<Arc<AppState>>, params: Params) -> Resu
         instant: true,
         categorize_labels: categorize,
     };
-    let output = state.querier.query(&tenant, request).await?;
+    let output = state.querier()?.query(&tenant, request).await?;
     Ok(Json(query_data(&output.result, &output.stats, categorize)))
 }
 

@@ -10,6 +10,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use serde_json::{Value, json};
 use skald_common::LabelSet;
+use skald_ingester::{Ingester, TailBatch};
 use skald_logql::engine::{Direction, QueryResult};
 use skald_logql::pipeline::Pipeline;
 use skald_logql::{Expr, LogExpr, parse_expr};
@@ -18,6 +19,43 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+
+/// Where a live tail gets new entries: this process's ingester, or (in a cluster) every
+/// ingester over gRPC. A subscription yields batches of one tenant (possibly more
+/// streams than `matchers` select: the tail filters again); it ends when dropped.
+#[async_trait::async_trait]
+pub trait TailFeed: Send + Sync {
+    async fn subscribe(&self, tenant: &str, matchers: &[skald_index::LabelMatcher]) -> Result<mpsc::Receiver<Arc<TailBatch>>, ApiError>;
+}
+
+/// This process's ingester: its broadcast of appended entries, filtered by tenant.
+#[async_trait::async_trait]
+impl TailFeed for Ingester {
+    async fn subscribe(&self, tenant: &str, _matchers: &[skald_index::LabelMatcher]) -> Result<mpsc::Receiver<Arc<TailBatch>>, ApiError> {
+        let mut live = self.subscribe_tail();
+        let (sender, receiver) = mpsc::channel(64);
+        let tenant = tenant.to_string();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    batch = live.recv() => match batch {
+                        Ok(batch) if batch.tenant == tenant => {
+                            if sender.send(batch).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(RecvError::Lagged(skipped)) => tracing::warn!(skipped, "tail client fell behind; batches dropped"),
+                        Err(RecvError::Closed) => return,
+                    },
+                    _ = sender.closed() => return,
+                }
+            }
+        });
+        Ok(receiver)
+    }
+}
 
 pub async fn tail(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade, params: Params) -> Result<Response, ApiError> {
     let tenant = tenant(&state, &params.headers)?;
@@ -46,7 +84,17 @@ async fn run(
     limit: usize,
 ) {
     // Subscribe before reading history so nothing falls between the two.
-    let mut live = state.ingester.subscribe_tail();
+    let Some(feed) = state.tail.clone() else {
+        close(&mut socket, "this node cannot tail: it runs no querier").await;
+        return;
+    };
+    let mut live = match feed.subscribe(&tenant, &matchers).await {
+        Ok(live) => live,
+        Err(error) => {
+            close(&mut socket, &error.message).await;
+            return;
+        }
+    };
     let now = skald_common::unix_nanos_now();
     let history = QueryRequest {
         query,
@@ -58,7 +106,11 @@ async fn run(
         instant: false,
         categorize_labels: false,
     };
-    match state.querier.query(&tenant, history).await {
+    let Some(querier) = state.querier.clone() else {
+        close(&mut socket, "this node runs no querier").await;
+        return;
+    };
+    match querier.query(&tenant, history).await {
         Ok(output) => {
             if let QueryResult::Streams(streams) = output.result
                 && !streams.is_empty()
@@ -85,14 +137,7 @@ async fn run(
     loop {
         tokio::select! {
             batch = live.recv() => {
-                let batch = match batch {
-                    Ok(batch) => batch,
-                    Err(RecvError::Lagged(skipped)) => {
-                        tracing::warn!(skipped, "tail client fell behind; batches dropped");
-                        continue;
-                    }
-                    Err(RecvError::Closed) => break,
-                };
+                let Some(batch) = batch else { break };
                 if batch.tenant != tenant {
                     continue;
                 }

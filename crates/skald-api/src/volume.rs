@@ -64,7 +64,7 @@ async fn answer(state: &AppState, params: &Params, range: bool) -> Result<Json<V
         .map(|v| v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect())
         .unwrap_or_default();
     let request = VolumeRequest { query, start, end, step, limit, target_labels, aggregate_by };
-    let result = state.querier.volume(&tenant, request).await?;
+    let result = state.querier()?.volume(&tenant, request).await?;
     let list: Vec<Value> = result
         .series
         .iter()

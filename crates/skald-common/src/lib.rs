@@ -22,5 +22,5 @@ pub use model::{Entry, PushStream, fingerprint};
 pub use tenant::{TenantError, validate_tenant};
 pub use time::{
     TimeError, civil_from_days, days_from_civil, format_duration, format_rfc3339_nanos, parse_duration, parse_duration_or_seconds,
-    parse_timestamp, unix_nanos_now,
+    parse_rfc3339, parse_timestamp, unix_nanos_now,
 };

@@ -31,9 +31,34 @@ pub struct Limits {
     pub max_query_length: i64,
     #[serde(deserialize_with = "de_duration")]
     pub query_timeout: i64,
+    /// The query frontend splits range queries into parts this long (0 = no split).
+    #[serde(deserialize_with = "de_duration")]
+    pub split_queries_by_interval: i64,
+    /// Most parts of one query running at once.
+    pub max_query_parallelism: usize,
+    /// Most bytes (uncompressed, by the index) a query may select; 0 = no limit.
+    #[serde(deserialize_with = "de_bytes")]
+    pub max_query_bytes_read: u64,
     pub discover_service_name: Vec<String>,
     pub discover_log_levels: bool,
     pub allow_structured_metadata: bool,
+    /// How long the compactor keeps data (0 = forever), when `compactor.retention_enabled`.
+    #[serde(deserialize_with = "de_duration")]
+    pub retention_period: i64,
+    /// Per-stream retention rules; the matching rule with the highest priority wins.
+    pub retention_stream: Vec<RetentionStream>,
+}
+
+/// One `limits_config.retention_stream` rule.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionStream {
+    /// A stream selector, such as `{namespace="dev"}`.
+    pub selector: String,
+    #[serde(default)]
+    pub priority: i64,
+    #[serde(deserialize_with = "de_duration")]
+    pub period: i64,
 }
 
 impl Default for Limits {
@@ -57,6 +82,9 @@ impl Default for Limits {
             max_query_series: 500,
             max_query_length: 721 * HOUR,
             query_timeout: 60 * 1_000_000_000,
+            max_query_bytes_read: 0,
+            split_queries_by_interval: HOUR,
+            max_query_parallelism: 32,
             discover_service_name: [
                 "service",
                 "app",
@@ -77,6 +105,8 @@ impl Default for Limits {
             .collect(),
             discover_log_levels: true,
             allow_structured_metadata: true,
+            retention_period: 0,
+            retention_stream: Vec::new(),
         }
     }
 }

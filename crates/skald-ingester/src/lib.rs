@@ -28,11 +28,15 @@ mod wal_record;
 pub use config::IngesterConfig;
 pub use flush::FlushReport;
 pub use ingester::{Ingester, IngesterStats, PushOutcome, StreamSnapshot, TailBatch};
+/// A WAL replay handed back by [`Ingester::open`], to pass to [`Ingester::replay`].
+pub use skald_wal::Replay;
 
 /// Errors of the ingester, each with the status it maps to.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("wal write failed: {0}")]
+    /// The write-ahead log could not take the entries (disk full, I/O error): nothing
+    /// of the push is acknowledged.
+    #[error("writing the write-ahead log failed; the push was not acknowledged: {0}")]
     Wal(#[from] skald_wal::WalError),
     #[error("storage error: {0}")]
     Storage(#[from] skald_storage::StorageError),

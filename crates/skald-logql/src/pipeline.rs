@@ -41,6 +41,8 @@ pub use extract::{SampleExtractor, StreamSampleExtractor};
 pub use label_filter::{parse_go_duration, parse_go_float, parse_humanize_bytes};
 pub use labels::{ERROR_DETAILS_LABEL, ERROR_LABEL};
 pub use stream::StreamPipeline;
+/// Go-template functions of `line_format` and the Go RE2 pattern rewrite, for the agent's stages.
+pub use {goregex::translate as translate_go_regex, template::template_functions};
 
 use crate::ast::Stage;
 use skald_common::{Label, LabelSet};

@@ -326,9 +326,15 @@ pub struct DetectedFieldsRequest {
 impl Querier {
     /// Detected labels of the streams matching `query` (all streams without one) in
     /// `[from, through]`.
-    pub fn detected_labels(&self, tenant: &str, query: Option<&str>, from: i64, through: i64) -> Result<Vec<DetectedLabel>, QueryError> {
+    pub async fn detected_labels(
+        &self,
+        tenant: &str,
+        query: Option<&str>,
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<DetectedLabel>, QueryError> {
         let matchers = Self::parse_selector(query.filter(|q| q.trim() != "{}"))?;
-        let mut streams = self.ingester.series(tenant, &matchers);
+        let mut streams = self.recent.series(tenant, &matchers).await?;
         streams.extend(self.store.select(tenant, &matchers, from, through).into_iter().map(|s| s.labels));
         streams.sort();
         streams.dedup();

@@ -6,14 +6,19 @@
 //! merged, deduplicated sequence of blocks ([`scan::BlockScan`]): entries equal in
 //! timestamp, line and metadata are returned once, as Loki's merge iterators do.
 
+pub mod admission;
 mod detected;
 mod patterns;
 mod querier;
+mod query_limits;
+mod recent;
 mod scan;
 mod source;
 mod volume;
 
 pub use querier::{IndexStats, Querier, QueryError, QueryOutput, QueryRequest, QueryStats};
+pub use query_limits::humanize_bytes;
+pub use recent::RecentData;
 pub use scan::BlockRef;
 pub use source::compile_matchers;
 

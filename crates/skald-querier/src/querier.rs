@@ -1,10 +1,11 @@
 //! The querier's entry points: LogQL queries, labels, series and index statistics.
 
+use crate::admission::{Admission, Ticket};
+use crate::recent::RecentData;
 use crate::scan::ScanStats;
 use crate::source::{QuerySource, compile_matchers};
 use skald_common::{LabelSet, Limits, format_duration};
 use skald_index::LabelMatcher;
-use skald_ingester::Ingester;
 use skald_logql::engine::{Direction, EngineError, QueryParams, QueryResult, StreamSource, evaluate};
 use skald_logql::{Expr, ParseError, parse_expr, parse_matchers};
 use skald_storage::Store;
@@ -24,6 +25,11 @@ pub enum QueryError {
     BadRequest(String),
     #[error("query timed out after {0:?}")]
     Timeout(Duration),
+    #[error("too many outstanding requests")]
+    TooManyOutstanding,
+    /// A part of the system the query needs did not answer (an ingester, the store).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl QueryError {
@@ -32,6 +38,8 @@ impl QueryError {
             QueryError::Parse(_) | QueryError::Limit(_) | QueryError::BadRequest(_) => 400,
             QueryError::Engine(e) => e.status,
             QueryError::Timeout(_) => 504,
+            QueryError::TooManyOutstanding => 429,
+            QueryError::Unavailable(_) => 503,
         }
     }
 }
@@ -78,14 +86,27 @@ pub struct QueryRequest {
 }
 
 pub struct Querier {
-    pub(crate) ingester: Arc<Ingester>,
+    pub(crate) recent: Arc<dyn RecentData>,
     pub(crate) store: Arc<Store>,
     limits: Arc<dyn Fn(&str) -> Limits + Send + Sync>,
+    admission: Admission,
 }
 
 impl Querier {
-    pub fn new(ingester: Arc<Ingester>, store: Arc<Store>, limits: Arc<dyn Fn(&str) -> Limits + Send + Sync>) -> Self {
-        Querier { ingester, store, limits }
+    /// A querier over `recent` data (this process's ingester, or a cluster's) and the store.
+    pub fn new(recent: Arc<dyn RecentData>, store: Arc<Store>, limits: Arc<dyn Fn(&str) -> Limits + Send + Sync>) -> Self {
+        Querier { recent, store, limits, admission: Admission::default() }
+    }
+
+    /// Replaces the default admission (`querier.max_concurrent`,
+    /// `query_scheduler.max_outstanding_requests_per_tenant`).
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
+    }
+
+    async fn admit(&self, tenant: &str) -> Result<Ticket, QueryError> {
+        self.admission.admit(tenant).await.map_err(|_| QueryError::TooManyOutstanding)
     }
 
     pub fn limits(&self, tenant: &str) -> Limits {
@@ -111,6 +132,8 @@ impl Querier {
                 format_duration(limits.max_query_length)
             )));
         }
+        self.check_bytes_read(tenant, &expr, request.start, request.end, limits.max_query_bytes_read).await?;
+        let _ticket = self.admit(tenant).await?;
         let params = QueryParams {
             start: request.start,
             end: request.end,
@@ -123,7 +146,7 @@ impl Querier {
         };
         let source = Arc::new(QuerySource {
             tenant: tenant.to_string(),
-            ingester: self.ingester.clone(),
+            recent: self.recent.clone(),
             store: self.store.clone(),
             runtime: tokio::runtime::Handle::current(),
             stats: Arc::new(ScanStats::default()),
@@ -167,9 +190,10 @@ impl Querier {
         work: impl FnOnce(&QuerySource) -> Result<T, QueryError> + Send + 'static,
     ) -> Result<T, QueryError> {
         let limits = self.limits(tenant);
+        let _ticket = self.admit(tenant).await?;
         let source = QuerySource {
             tenant: tenant.to_string(),
-            ingester: self.ingester.clone(),
+            recent: self.recent.clone(),
             store: self.store.clone(),
             runtime: tokio::runtime::Handle::current(),
             stats: Arc::new(ScanStats::default()),
@@ -195,18 +219,25 @@ impl Querier {
     }
 
     /// Label names seen in `[from, through]` (optionally of streams matching `query`).
-    pub fn label_names(&self, tenant: &str, from: i64, through: i64, query: Option<&str>) -> Result<Vec<String>, QueryError> {
+    pub async fn label_names(&self, tenant: &str, from: i64, through: i64, query: Option<&str>) -> Result<Vec<String>, QueryError> {
         let matchers = Self::parse_selector(query)?;
-        let mut names = self.ingester.label_names(tenant, &matchers);
+        let mut names = self.recent.label_names(tenant, &matchers).await?;
         names.extend(self.store.label_names(tenant, &matchers, from, through));
         names.sort();
         names.dedup();
         Ok(names)
     }
 
-    pub fn label_values(&self, tenant: &str, name: &str, from: i64, through: i64, query: Option<&str>) -> Result<Vec<String>, QueryError> {
+    pub async fn label_values(
+        &self,
+        tenant: &str,
+        name: &str,
+        from: i64,
+        through: i64,
+        query: Option<&str>,
+    ) -> Result<Vec<String>, QueryError> {
         let matchers = Self::parse_selector(query)?;
-        let mut values = self.ingester.label_values(tenant, name, &matchers);
+        let mut values = self.recent.label_values(tenant, name, &matchers).await?;
         values.extend(self.store.label_values(tenant, name, &matchers, from, through));
         values.sort();
         values.dedup();
@@ -214,14 +245,14 @@ impl Querier {
     }
 
     /// Label sets of the streams matching any of the selectors.
-    pub fn series(&self, tenant: &str, selectors: &[String], from: i64, through: i64) -> Result<Vec<LabelSet>, QueryError> {
+    pub async fn series(&self, tenant: &str, selectors: &[String], from: i64, through: i64) -> Result<Vec<LabelSet>, QueryError> {
         let mut out: Vec<LabelSet> = Vec::new();
         for selector in selectors {
             let matchers = Self::parse_selector(Some(selector))?;
             if matchers.is_empty() {
                 return Err(QueryError::BadRequest("match[] selector must not be empty".into()));
             }
-            out.extend(self.ingester.series(tenant, &matchers));
+            out.extend(self.recent.series(tenant, &matchers).await?);
             out.extend(self.store.select(tenant, &matchers, from, through).into_iter().map(|s| s.labels));
         }
         out.sort();
@@ -230,11 +261,20 @@ impl Querier {
     }
 
     /// Streams, chunks, entries and bytes for a selector over a range.
-    pub fn index_stats(&self, tenant: &str, query: &str, from: i64, through: i64) -> Result<IndexStats, QueryError> {
+    pub async fn index_stats(&self, tenant: &str, query: &str, from: i64, through: i64) -> Result<IndexStats, QueryError> {
         let matchers = Self::parse_selector(Some(query))?;
+        self.stats_of(tenant, &matchers, from, through).await
+    }
+
+    /// Uncompressed bytes of the streams `matchers` select in `[from, through]`.
+    pub(crate) async fn selected_bytes(&self, tenant: &str, matchers: &[LabelMatcher], from: i64, through: i64) -> Result<u64, QueryError> {
+        Ok(self.stats_of(tenant, matchers, from, through).await?.bytes)
+    }
+
+    async fn stats_of(&self, tenant: &str, matchers: &[LabelMatcher], from: i64, through: i64) -> Result<IndexStats, QueryError> {
         let mut stats = IndexStats::default();
         let mut streams = std::collections::BTreeSet::new();
-        for snapshot in self.ingester.select(tenant, &matchers, from, through.saturating_add(1)) {
+        for snapshot in self.recent.select(tenant, matchers, from, through.saturating_add(1)).await? {
             streams.insert(snapshot.fingerprint);
             for block in &snapshot.blocks {
                 stats.chunks += 1;
@@ -242,7 +282,7 @@ impl Querier {
                 stats.bytes += block.meta.raw_bytes;
             }
         }
-        for stream in self.store.select(tenant, &matchers, from, through) {
+        for stream in self.store.select(tenant, matchers, from, through) {
             streams.insert(stream.fingerprint);
             for chunk in &stream.chunks {
                 stats.chunks += 1;

@@ -1,9 +1,9 @@
 //! The querier's [`StreamSource`]: one tenant's streams from the ingester and the store.
 
+use crate::recent::RecentData;
 use crate::scan::{BlockRef, BlockScan, ScanStats};
 use skald_common::LabelSet;
 use skald_index::LabelMatcher;
-use skald_ingester::Ingester;
 use skald_logql::engine::{EngineError, SourceStream, StreamSource};
 use skald_logql::{MatchOp, Matcher};
 use skald_storage::Store;
@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) struct QuerySource {
     pub tenant: String,
-    pub ingester: Arc<Ingester>,
+    pub recent: Arc<dyn RecentData>,
     pub store: Arc<Store>,
     pub runtime: tokio::runtime::Handle,
     pub stats: Arc<ScanStats>,
@@ -39,7 +39,11 @@ impl StreamSource for QuerySource {
     fn select(&self, matchers: &[Matcher], from: i64, through: i64) -> Result<Vec<SourceStream>, EngineError> {
         let compiled = compile_matchers(matchers)?;
         let mut streams: BTreeMap<u64, (LabelSet, Vec<BlockRef>)> = BTreeMap::new();
-        for snapshot in self.ingester.select(&self.tenant, &compiled, from, through) {
+        let snapshots = self
+            .runtime
+            .block_on(self.recent.select(&self.tenant, &compiled, from, through))
+            .map_err(|e| EngineError { status: e.status(), message: e.to_string() })?;
+        for snapshot in snapshots {
             let entry = streams.entry(snapshot.fingerprint).or_insert_with(|| (snapshot.labels, Vec::new()));
             entry.1.extend(snapshot.blocks.into_iter().map(BlockRef::Memory));
         }

@@ -3,13 +3,15 @@
 
 use crate::StorageError;
 use crate::cache::ChunkCache;
+use crate::catalog::Catalog;
+use crate::config::Backend;
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parking_lot::RwLock;
 use skald_chunk::{Chunk, decode_chunk};
 use skald_common::LabelSet;
-use skald_index::{ChunkRef, IndexFile, LabelMatcher, SelectedStream, TenantIndex, day_of};
+use skald_index::{ChunkRef, IndexFile, LabelMatcher, SelectedStream, day_of};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,7 +41,7 @@ pub struct Store {
     /// Names this writer's index files; unique per process start.
     writer: String,
     sequence: AtomicU64,
-    indexes: RwLock<HashMap<String, TenantIndex>>,
+    pub(crate) catalog: RwLock<Catalog>,
     cache: ChunkCache,
     chunks_written: AtomicU64,
     chunk_bytes_written: AtomicU64,
@@ -54,7 +56,7 @@ impl Store {
             objects,
             writer: writer.to_string(),
             sequence: AtomicU64::new(0),
-            indexes: RwLock::new(HashMap::new()),
+            catalog: RwLock::new(Catalog::default()),
             cache: ChunkCache::new(cache_bytes),
             chunks_written: AtomicU64::new(0),
             chunk_bytes_written: AtomicU64::new(0),
@@ -66,9 +68,28 @@ impl Store {
 
     /// A store on the local filesystem under `dir` (created if missing).
     pub fn local(dir: &std::path::Path, writer: &str, cache_bytes: usize) -> Result<Store, StorageError> {
-        std::fs::create_dir_all(dir).map_err(|e| StorageError::Setup(format!("cannot create {}: {e}", dir.display())))?;
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true);
-        Ok(Store::new(Arc::new(fs), writer, cache_bytes))
+        Store::from_backend(&Backend::Filesystem(dir.to_path_buf()), writer, cache_bytes)
+    }
+
+    /// A store on the configured backend (see [`crate::StorageConfig::backend`]).
+    pub fn from_backend(backend: &Backend, writer: &str, cache_bytes: usize) -> Result<Store, StorageError> {
+        Ok(Store::new(backend.object_store()?, writer, cache_bytes))
+    }
+
+    /// The object store underneath, for the compactor.
+    pub fn objects(&self) -> &Arc<dyn ObjectStore> {
+        &self.objects
+    }
+
+    /// This process's writer id (part of every index file name it writes).
+    pub fn writer(&self) -> &str {
+        &self.writer
+    }
+
+    /// A fresh, unique key for an index file of `tenant` and `day` written by this store.
+    pub fn new_index_key(&self, tenant: &str, day: i64) -> String {
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
+        format!("index/{tenant}/{day}/{}-{sequence:016x}.idx", self.writer)
     }
 
     pub fn stats(&self) -> StoreStats {
@@ -82,30 +103,10 @@ impl Store {
         }
     }
 
-    /// Reads every index file into memory. Called once at startup, before serving.
+    /// Reads every index file into memory. Called once at startup, before serving;
+    /// [`Store::refresh_index`] picks up later changes.
     pub async fn load_index(&self) -> Result<usize, StorageError> {
-        let prefix = ObjectPath::from("index");
-        let metas: Vec<_> = self.objects.list(Some(&prefix)).try_collect().await?;
-        let mut loaded = 0;
-        for meta in metas {
-            let key = meta.location.to_string();
-            let Some(tenant) = key.split('/').nth(1).map(str::to_string) else { continue };
-            let bytes = self.objects.get(&meta.location).await?.bytes().await?;
-            let file = match IndexFile::decode(&bytes) {
-                Ok(file) => file,
-                Err(source) => {
-                    tracing::warn!(%key, error = %source, "skipping corrupt index file");
-                    continue;
-                }
-            };
-            let mut indexes = self.indexes.write();
-            let index = indexes.entry(tenant).or_default();
-            for (fp, labels, chunk) in file.entries {
-                index.add_chunk(fp, &labels, chunk);
-            }
-            loaded += 1;
-        }
-        Ok(loaded)
+        Ok(self.refresh_index().await?.files_added)
     }
 
     /// Writes one chunk object; returns its reference (not yet indexed).
@@ -133,37 +134,37 @@ impl Store {
             return Ok(());
         }
         let mut by_day: HashMap<i64, IndexFile> = HashMap::new();
-        for entry in &chunks {
-            by_day.entry(day_of(entry.2.from)).or_default().entries.push(entry.clone());
+        for entry in chunks {
+            by_day.entry(day_of(entry.2.from)).or_default().entries.push(entry);
         }
+        let mut written = Vec::with_capacity(by_day.len());
         for (day, file) in by_day {
-            let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
-            let key = format!("index/{tenant}/{day}/{}-{sequence:016x}.idx", self.writer);
+            let key = self.new_index_key(tenant, day);
             self.objects.put(&ObjectPath::from(key.as_str()), PutPayload::from(file.encode())).await?;
             self.index_files_written.fetch_add(1, Ordering::Relaxed);
+            written.push((key, file));
         }
-        let mut indexes = self.indexes.write();
-        let index = indexes.entry(tenant.to_string()).or_default();
-        for (fp, labels, chunk) in chunks {
-            index.add_chunk(fp, &labels, chunk);
+        let mut catalog = self.catalog.write();
+        for (key, file) in written {
+            catalog.add_file(tenant, &key, file.entries);
         }
         Ok(())
     }
 
     pub fn select(&self, tenant: &str, matchers: &[LabelMatcher], from: i64, through: i64) -> Vec<SelectedStream> {
-        self.indexes.read().get(tenant).map(|i| i.select(matchers, from, through)).unwrap_or_default()
+        self.catalog.read().tenants.get(tenant).map(|t| t.index.select(matchers, from, through)).unwrap_or_default()
     }
 
     pub fn label_names(&self, tenant: &str, matchers: &[LabelMatcher], from: i64, through: i64) -> Vec<String> {
-        self.indexes.read().get(tenant).map(|i| i.label_names(matchers, from, through)).unwrap_or_default()
+        self.catalog.read().tenants.get(tenant).map(|t| t.index.label_names(matchers, from, through)).unwrap_or_default()
     }
 
     pub fn label_values(&self, tenant: &str, name: &str, matchers: &[LabelMatcher], from: i64, through: i64) -> Vec<String> {
-        self.indexes.read().get(tenant).map(|i| i.label_values(name, matchers, from, through)).unwrap_or_default()
+        self.catalog.read().tenants.get(tenant).map(|t| t.index.label_values(name, matchers, from, through)).unwrap_or_default()
     }
 
     pub fn tenants(&self) -> Vec<String> {
-        self.indexes.read().keys().cloned().collect()
+        self.catalog.read().tenants.keys().cloned().collect()
     }
 
     /// Reads a chunk through the cache.
@@ -171,7 +172,7 @@ impl Store {
         if let Some(chunk) = self.cache.get(key) {
             return Ok(chunk);
         }
-        let bytes = self.objects.get(&ObjectPath::from(key)).await?.bytes().await?;
+        let bytes = crate::read_object(self.objects.as_ref(), key).await?;
         self.chunks_fetched.fetch_add(1, Ordering::Relaxed);
         self.chunk_bytes_fetched.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         let chunk = decode_chunk(bytes.to_vec()).map_err(|source| StorageError::Chunk { key: key.to_string(), source })?;

@@ -6,6 +6,9 @@ use skald_common::Limits;
 use skald_common::limits::{de_bytes, de_duration};
 use std::path::{Path, PathBuf};
 
+mod cluster;
+pub use cluster::{IngesterClientSection, LifecyclerSection, MemberlistSection, RingSection};
+
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -20,6 +23,15 @@ pub struct Config {
     pub storage_config: StorageConfig,
     pub schema_config: SchemaConfig,
     pub querier: QuerierSection,
+    pub query_scheduler: skald_frontend::QuerySchedulerBlock,
+    pub frontend: skald_frontend::FrontendBlock,
+    pub frontend_worker: skald_frontend::FrontendWorkerBlock,
+    pub query_range: skald_frontend::QueryRangeBlock,
+    pub memberlist: MemberlistSection,
+    pub ingester_client: IngesterClientSection,
+    pub compactor: skald_compactor::CompactorConfig,
+    /// Built-in credentials (Skald's own section; Loki has none).
+    pub auth: AuthSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -27,14 +39,79 @@ pub struct Config {
 pub struct ServerConfig {
     pub http_listen_address: String,
     pub http_listen_port: u16,
-    pub grpc_listen_port: u16,
+    pub grpc_listen_address: String,
+    /// Loki's default is 9095; the single-binary server serves gRPC only when it is set.
+    pub grpc_listen_port: Option<u16>,
+    pub grpc_server_max_recv_msg_size: usize,
+    pub grpc_server_max_send_msg_size: usize,
     pub log_level: String,
+    #[serde(deserialize_with = "de_duration")]
+    pub http_server_read_timeout: i64,
+    #[serde(deserialize_with = "de_duration")]
+    pub http_server_write_timeout: i64,
+    #[serde(deserialize_with = "de_duration")]
+    pub http_server_idle_timeout: i64,
+    /// Connections served at once; 0 = no limit.
+    pub http_conn_limit: usize,
+    pub http_tls_config: TlsSection,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { http_listen_address: "0.0.0.0".into(), http_listen_port: 3100, grpc_listen_port: 9095, log_level: "info".into() }
+        let second = 1_000_000_000;
+        ServerConfig {
+            http_listen_address: "0.0.0.0".into(),
+            http_listen_port: 3100,
+            grpc_listen_address: String::new(),
+            grpc_listen_port: None,
+            grpc_server_max_recv_msg_size: 4 << 20,
+            grpc_server_max_send_msg_size: 4 << 20,
+            log_level: "info".into(),
+            http_server_read_timeout: 30 * second,
+            http_server_write_timeout: 30 * second,
+            http_server_idle_timeout: 120 * second,
+            http_conn_limit: 0,
+            http_tls_config: TlsSection::default(),
+        }
     }
+}
+
+/// Loki's `server.http_tls_config`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub client_ca_file: Option<PathBuf>,
+    /// `NoClientCert` (default) or `RequireAndVerifyClientCert` (needs `client_ca_file`).
+    pub client_auth_type: Option<String>,
+}
+
+/// `auth`: credentials mapped to tenants. Empty means Loki's behaviour (the tenant
+/// comes from `X-Scope-OrgID`, set by a trusted proxy).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    pub basic: Vec<BasicCredential>,
+    pub bearer: Vec<BearerCredential>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct BasicCredential {
+    pub username: String,
+    pub password: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// Tenants this credential may act as; the first is used when the request names none.
+    pub tenants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct BearerCredential {
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub tenants: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -42,7 +119,9 @@ impl Default for ServerConfig {
 pub struct CommonConfig {
     /// Where data lives when nothing more specific is set (`./data` by default).
     pub path_prefix: Option<PathBuf>,
+    pub storage: skald_storage::CommonStorageConfig,
     pub replication_factor: Option<u32>,
+    pub ring: Option<RingSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +142,7 @@ pub struct IngesterSection {
     #[serde(deserialize_with = "de_bytes")]
     pub head_memory_budget: u64,
     pub wal: WalSection,
+    pub lifecycler: LifecyclerSection,
 }
 
 impl Default for IngesterSection {
@@ -77,6 +157,7 @@ impl Default for IngesterSection {
             flush_check_period: minute / 2,
             head_memory_budget: 80 << 20,
             wal: WalSection::default(),
+            lifecycler: LifecyclerSection::default(),
         }
     }
 }
@@ -96,17 +177,7 @@ impl Default for WalSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct StorageConfig {
-    pub filesystem: Option<FilesystemConfig>,
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct FilesystemConfig {
-    pub directory: Option<PathBuf>,
-}
+pub use skald_storage::StorageConfig;
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -133,10 +204,20 @@ pub struct IndexPeriod {
     pub period: String,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QuerierSection {
+    /// Queries run at once (Loki's default 4); more wait.
     pub max_concurrent: Option<usize>,
+    /// Ingesters are asked only for queries reaching into this recent past (3h).
+    #[serde(deserialize_with = "de_duration")]
+    pub query_ingesters_within: i64,
+}
+
+impl Default for QuerierSection {
+    fn default() -> Self {
+        QuerierSection { max_concurrent: None, query_ingesters_within: 3 * 3600 * 1_000_000_000 }
+    }
 }
 
 impl Config {
@@ -155,7 +236,62 @@ impl Config {
         if skald_chunk::Codec::parse(&config.ingester.chunk_encoding).is_none() {
             anyhow::bail!("ingester.chunk_encoding: unknown encoding '{}' (none, lz4, zstd, zstd:LEVEL)", config.ingester.chunk_encoding);
         }
+        let tls = &config.server.http_tls_config;
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            anyhow::bail!("server.http_tls_config: cert_file and key_file go together");
+        }
+        match tls.client_auth_type.as_deref() {
+            None | Some("") | Some("NoClientCert") => {}
+            Some("RequireAndVerifyClientCert") if tls.client_ca_file.is_some() => {}
+            Some("RequireAndVerifyClientCert") => anyhow::bail!("server.http_tls_config: RequireAndVerifyClientCert needs client_ca_file"),
+            Some(other) => anyhow::bail!(
+                "server.http_tls_config.client_auth_type: '{other}' is not supported (NoClientCert, RequireAndVerifyClientCert)"
+            ),
+        }
+        let auth = &config.auth;
+        if (!auth.basic.is_empty() || !auth.bearer.is_empty()) && !config.auth_enabled {
+            anyhow::bail!("auth: credentials give every request a tenant, so they need auth_enabled: true");
+        }
         Ok(config)
+    }
+
+    /// The credentials of the `auth` section, secrets read from their files.
+    pub fn credentials(&self) -> anyhow::Result<skald_api::auth::Credentials> {
+        use skald_api::auth::{Credential, CredentialKind};
+        let secret = |inline: &Option<String>, file: &Option<PathBuf>, what: &str| -> anyhow::Result<String> {
+            match (inline, file) {
+                (Some(value), None) if !value.is_empty() => Ok(value.clone()),
+                (None, Some(path)) => Ok(std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("auth: cannot read {what}_file {}: {e}", path.display()))?
+                    .trim_end_matches(['\r', '\n'])
+                    .to_string()),
+                _ => anyhow::bail!("auth: each credential needs exactly one of {what} and {what}_file"),
+            }
+        };
+        let tenants = |list: &Vec<String>, who: &str| -> anyhow::Result<Vec<String>> {
+            if list.is_empty() {
+                anyhow::bail!("auth: credential {who} names no tenants");
+            }
+            for tenant in list {
+                skald_common::validate_tenant(tenant).map_err(|e| anyhow::anyhow!("auth: credential {who}: {e}"))?;
+            }
+            Ok(list.clone())
+        };
+        let mut list = Vec::new();
+        for basic in &self.auth.basic {
+            if basic.username.is_empty() || basic.username.contains(':') {
+                anyhow::bail!("auth.basic: username must be non-empty and without ':'");
+            }
+            let password = secret(&basic.password, &basic.password_file, "password")?;
+            let tenants = tenants(&basic.tenants, &format!("basic/{}", basic.username))?;
+            list.push(Credential { kind: CredentialKind::Basic { username: basic.username.clone(), password }, tenants });
+        }
+        for (index, bearer) in self.auth.bearer.iter().enumerate() {
+            let token = secret(&bearer.token, &bearer.token_file, "token")?;
+            let tenants = tenants(&bearer.tenants, &format!("bearer[{index}]"))?;
+            list.push(Credential { kind: CredentialKind::Bearer { token }, tenants });
+        }
+        Ok(skald_api::auth::Credentials { list })
     }
 }
 

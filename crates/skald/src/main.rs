@@ -3,8 +3,12 @@
 //! This crate is glue: it reads configuration and wires the library crates together.
 
 mod bench;
+mod cluster;
 mod config;
+mod ring_adapters;
+mod roles;
 mod server;
+mod storage_wiring;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -16,6 +20,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (all roles in one process by default).
@@ -39,7 +45,8 @@ pub struct ServerArgs {
     /// YAML configuration file with Loki's key names.
     #[arg(long, alias = "config.file")]
     config: Option<PathBuf>,
-    /// Roles to run; only `all` exists in this version.
+    /// Roles to run: all (default), write, read, backend, or a comma-separated list of
+    /// distributor, ingester, querier, query-frontend, query-scheduler, compactor.
     #[arg(long, alias = "target")]
     target: Option<String>,
 }
@@ -49,7 +56,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => server::run(args),
         Command::Bench(args) => bench::run(args),
-        Command::Agent(args) => Ok(skald_agent::run(args)?),
+        Command::Agent(args) => {
+            server::limit_malloc_arenas();
+            Ok(skald_agent::run(args)?)
+        }
         Command::Client(command) => Ok(skald_cli::run(command)?),
     }
 }

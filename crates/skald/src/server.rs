@@ -2,18 +2,18 @@
 
 use crate::ServerArgs;
 use crate::config::Config;
+use crate::roles::Roles;
 use anyhow::Context;
 use skald_api::AppState;
 use skald_distributor::{Distributor, IngesterPush};
 use skald_ingester::{Ingester, IngesterConfig};
 use skald_querier::Querier;
-use skald_storage::Store;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Chunk cache size of the querier.
-const CHUNK_CACHE_BYTES: usize = 256 << 20;
+pub(crate) const CHUNK_CACHE_BYTES: usize = 256 << 20;
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     limit_malloc_arenas();
@@ -27,23 +27,35 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let target = args.target.clone().or(config.target.clone()).unwrap_or_else(|| "all".into());
-    if target != "all" {
-        anyhow::bail!("target '{target}' is not available yet: this version runs every role in one process (target=all)");
-    }
+    let roles = Roles::parse(&target).map_err(|e| anyhow::anyhow!("-target: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(args, config))
+    // Every role in one process, unless the node is told to join a cluster.
+    if roles.all && config.memberlist.join_members.is_empty() {
+        runtime.block_on(serve(args, config))
+    } else {
+        runtime.block_on(crate::cluster::serve(args, config, roles))
+    }
 }
 
-async fn serve(args: ServerArgs, config: Config) -> anyhow::Result<()> {
+/// The data directory: `--data-dir`, else `common.path_prefix`, else `./data`.
+pub(crate) fn data_dir(args: &ServerArgs, config: &Config) -> anyhow::Result<PathBuf> {
     let data_dir = args.data_dir.clone().or(config.common.path_prefix.clone()).unwrap_or_else(|| PathBuf::from("./data"));
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
-    let store_dir = config.storage_config.filesystem.as_ref().and_then(|f| f.directory.clone()).unwrap_or_else(|| data_dir.clone());
-    let writer = format!("{}-{}", std::process::id(), skald_common::unix_nanos_now());
-    let store = Arc::new(Store::local(&store_dir, &writer, CHUNK_CACHE_BYTES)?);
-    let index_files = store.load_index().await.context("loading the index from storage")?;
-    tracing::info!(dir = %store_dir.display(), index_files, "storage ready");
+    Ok(data_dir)
+}
 
-    let mut ingester_config = IngesterConfig::new(&data_dir);
+/// The HTTP listen address: `--http-addr`, else `server.http_listen_address:port`.
+pub(crate) fn http_addr(args: &ServerArgs, config: &Config) -> String {
+    args.http_addr.clone().unwrap_or_else(|| format!("{}:{}", config.server.http_listen_address, config.server.http_listen_port))
+}
+
+/// Opens the ingester (its WAL, not yet replayed) with the `ingester` settings.
+pub(crate) fn open_ingester(
+    config: &Config,
+    data_dir: &std::path::Path,
+    store: Arc<skald_storage::Store>,
+) -> anyhow::Result<(Arc<Ingester>, Option<skald_ingester::Replay>)> {
+    let mut ingester_config = IngesterConfig::new(data_dir);
     let section = &config.ingester;
     ingester_config.wal_enabled = section.wal.enabled;
     if let Some(dir) = &section.wal.dir {
@@ -57,42 +69,105 @@ async fn serve(args: ServerArgs, config: Config) -> anyhow::Result<()> {
     ingester_config.head_memory_budget = section.head_memory_budget as usize;
     ingester_config.max_streams_per_tenant = config.limits_config.max_global_streams_per_user;
     ingester_config.codec = skald_chunk::Codec::parse(&section.chunk_encoding).context("ingester.chunk_encoding")?;
-    let (ingester, replay) = Ingester::open(ingester_config, store.clone())?;
+    Ok(Ingester::open(ingester_config, store)?)
+}
 
+/// Replays the WAL on a blocking thread (the server answers, not ready, meanwhile) and
+/// calls `ready` when done.
+pub(crate) fn start_replay(ingester: &Arc<Ingester>, replay: Option<skald_ingester::Replay>, ready: impl FnOnce() + Send + 'static) {
+    let Some(replay) = replay else {
+        ready();
+        return;
+    };
+    let replaying = ingester.clone();
+    tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        match replaying.replay(replay) {
+            Ok(report) => tracing::info!(
+                records = report.records,
+                bytes = report.bytes,
+                truncated_bytes = report.truncated_bytes,
+                seconds = started.elapsed().as_secs_f64(),
+                "write-ahead log replayed; ready"
+            ),
+            Err(error) => tracing::error!(%error, "write-ahead log replay failed"),
+        }
+        ready();
+    });
+}
+
+/// The same limits for every tenant (`limits_config`).
+pub(crate) fn limits_fn(config: &Config) -> Arc<dyn Fn(&str) -> skald_common::Limits + Send + Sync> {
     let limits = config.limits_config.clone();
-    let limits_fn: Arc<dyn Fn(&str) -> skald_common::Limits + Send + Sync> = Arc::new(move |_tenant: &str| limits.clone());
+    Arc::new(move |_tenant: &str| limits.clone())
+}
+
+/// Query admission from `querier.max_concurrent` and the scheduler's per-tenant limit.
+pub(crate) fn admission(config: &Config) -> skald_querier::admission::Admission {
+    skald_querier::admission::Admission::new(
+        config.querier.max_concurrent.unwrap_or(skald_querier::admission::DEFAULT_MAX_CONCURRENT),
+        config.query_scheduler.max_outstanding_requests_per_tenant,
+    )
+}
+
+/// gRPC message limits from the `server` section.
+pub(crate) fn message_limits(config: &Config) -> skald_grpc::MessageLimits {
+    skald_grpc::MessageLimits {
+        max_recv_msg_size: config.server.grpc_server_max_recv_msg_size,
+        max_send_msg_size: config.server.grpc_server_max_send_msg_size,
+    }
+}
+
+/// Every role in one process: the distributor pushes to the local ingester and the
+/// querier reads it directly. gRPC (Loki's push service, for gRPC clients) is served
+/// only when `server.grpc_listen_port` is set.
+async fn serve(args: ServerArgs, config: Config) -> anyhow::Result<()> {
+    let data_dir = data_dir(&args, &config)?;
+    let store = crate::storage_wiring::open_store(&config, &data_dir, CHUNK_CACHE_BYTES).await?;
+    let (ingester, replay) = open_ingester(&config, &data_dir, store.clone())?;
+
+    let limits_fn = limits_fn(&config);
     let pusher: Arc<dyn IngesterPush> = Arc::new(ingester.clone());
     let distributor = Arc::new(Distributor::new(limits_fn.clone(), pusher));
-    let querier = Arc::new(Querier::new(ingester.clone(), store.clone(), limits_fn));
-    let state = Arc::new(AppState::new(distributor, querier, ingester.clone(), config.auth_enabled));
-    let app = skald_api::router(state).merge(skald_ui::router());
-
-    let addr =
-        args.http_addr.clone().unwrap_or_else(|| format!("{}:{}", config.server.http_listen_address, config.server.http_listen_port));
-    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
-    tracing::info!(%addr, data_dir = %data_dir.display(), auth_enabled = config.auth_enabled, "skald listening");
-
-    // Serve (reporting not ready) while the WAL replays.
-    if let Some(replay) = replay {
-        let replaying = ingester.clone();
-        tokio::task::spawn_blocking(move || {
-            let started = std::time::Instant::now();
-            match replaying.replay(replay) {
-                Ok(report) => tracing::info!(
-                    records = report.records,
-                    bytes = report.bytes,
-                    truncated_bytes = report.truncated_bytes,
-                    seconds = started.elapsed().as_secs_f64(),
-                    "write-ahead log replayed; ready"
-                ),
-                Err(error) => tracing::error!(%error, "write-ahead log replay failed"),
+    let querier = Arc::new(Querier::new(ingester.clone(), store.clone(), limits_fn).with_admission(admission(&config)));
+    if let Some(port) = config.server.grpc_listen_port {
+        let host = if config.server.grpc_listen_address.is_empty() { "0.0.0.0" } else { config.server.grpc_listen_address.as_str() };
+        let listener = tokio::net::TcpListener::bind((host, port)).await.with_context(|| format!("gRPC listening on {host}:{port}"))?;
+        let routes =
+            tonic::service::Routes::new(skald_grpc::pusher_service(distributor.clone(), config.auth_enabled, message_limits(&config)));
+        tracing::info!(addr = %listener.local_addr()?, "gRPC push service listening");
+        tokio::spawn(async move {
+            if let Err(error) = skald_grpc::serve(listener, routes, std::future::pending()).await {
+                tracing::error!(%error, "gRPC server failed");
             }
         });
     }
+    let state = Arc::new(AppState::single_binary(distributor, querier, ingester.clone(), config.auth_enabled));
+    let credentials = Arc::new(config.credentials()?);
+    let app = skald_api::router(state)
+        .merge(skald_ui::router())
+        .merge(crate::storage_wiring::delete_router(&config, &store))
+        .layer(axum::middleware::from_fn_with_state(credentials.clone(), skald_api::auth::authenticate));
+    let serve_options = serve_options(&config)?;
+
+    let addr = http_addr(&args, &config);
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
+    tracing::info!(
+        %addr,
+        data_dir = %data_dir.display(),
+        auth_enabled = config.auth_enabled,
+        credentials = credentials.list.len(),
+        tls = serve_options.tls.is_some(),
+        "skald listening"
+    );
+
+    // Serve (reporting not ready) while the WAL replays.
+    start_replay(&ingester, replay, || {});
     tokio::spawn(ingester.clone().run_flush_loop());
+    crate::storage_wiring::spawn_background(&config, &store)?;
     ingester.start_cutter().context("starting the head cutter thread")?;
 
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    skald_api::serve::serve(listener, app, serve_options, shutdown_signal(), Duration::from_secs(10)).await;
     tracing::info!("shutting down: flushing in-memory data");
     match ingester.flush(true).await {
         Ok(report) => tracing::info!(chunks = report.chunks, "flushed"),
@@ -104,18 +179,37 @@ async fn serve(args: ServerArgs, config: Config) -> anyhow::Result<()> {
 /// glibc gives every thread that allocates its own arena; with pushes decoded on many
 /// blocking threads that fragments memory (measured: peak RSS well above the data held).
 /// Two arenas keep the peak close to what is live, at no measurable CPU cost.
-fn limit_malloc_arenas() {
+pub(crate) fn limit_malloc_arenas() {
     // SAFETY: mallopt only changes allocator tuning; called before any thread starts.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 
-fn nanos(value: i64) -> Duration {
+/// Timeouts, connection limit and TLS of the HTTP server, from the `server` section.
+pub(crate) fn serve_options(config: &Config) -> anyhow::Result<skald_api::serve::ServeOptions> {
+    let server = &config.server;
+    let tls_section = &server.http_tls_config;
+    let tls = match (&tls_section.cert_file, &tls_section.key_file) {
+        (Some(cert), Some(key)) => {
+            Some(skald_api::tls::acceptor(cert, key, tls_section.client_ca_file.as_deref()).context("server.http_tls_config")?)
+        }
+        _ => None,
+    };
+    Ok(skald_api::serve::ServeOptions {
+        read_timeout: nanos(server.http_server_read_timeout),
+        write_timeout: nanos(server.http_server_write_timeout),
+        idle_timeout: nanos(server.http_server_idle_timeout),
+        max_connections: server.http_conn_limit,
+        tls,
+    })
+}
+
+pub(crate) fn nanos(value: i64) -> Duration {
     Duration::from_nanos(value.max(0) as u64)
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -9,6 +9,7 @@ mod strings;
 
 use super::labels::LabelsBuilder;
 use functions::functions;
+pub use functions::functions as template_functions;
 use gotmpl::parse::{Expr, ListNode, Node, PipeNode};
 use gotmpl::{Template, Value};
 use std::cell::RefCell;

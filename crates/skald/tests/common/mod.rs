@@ -4,6 +4,8 @@
 //! Every test file includes this module; not every file uses every helper.
 #![allow(dead_code)]
 
+pub mod conformance;
+
 use serde_json::Value;
 use skald_common::{Entry, Label, LabelSet, PushStream};
 use std::collections::BTreeMap;
@@ -330,4 +332,170 @@ pub fn metric_value(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+}
+
+// ---- Added for the agent tests --------------------------------------------------------
+
+impl Server {
+    /// `kill -9`s the server and starts it again on the SAME port (clients with a fixed
+    /// URL, like the agent, must find it again). Retries while the port is still held.
+    pub async fn restart_same_port(&mut self) {
+        self.kill9();
+        for _attempt in 0..50 {
+            self.starts += 1;
+            let log = std::fs::File::create(self.log_path(self.starts)).unwrap();
+            let child = Command::new(env!("CARGO_BIN_EXE_skald"))
+                .arg("server")
+                .arg("--http-addr")
+                .arg(format!("127.0.0.1:{}", self.port))
+                .arg("--data-dir")
+                .arg(self.data_dir())
+                .arg("--config")
+                .arg(self.root.path().join("config.yaml"))
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("spawning the skald binary");
+            self.child = Some(child);
+            match self.wait_ready(READY_TIMEOUT).await {
+                Ok(()) => return,
+                Err(true) if self.logs().contains("Address already in use") => {
+                    self.child = None;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(_) => {
+                    self.kill9();
+                    panic!("skald did not become ready again on port {}:\n{}", self.port, self.logs());
+                }
+            }
+        }
+        panic!("port {} stayed busy", self.port);
+    }
+}
+
+// ---- Added for the fault tests --------------------------------------------------------
+
+impl Server {
+    /// Like [`Server::start`], but runs `setup` on the (created, empty) data directory
+    /// first: to mount a small filesystem there, for example.
+    pub async fn start_with_setup(config_yaml: &str, setup: impl FnOnce(&Path)) -> Server {
+        let root = tempfile::Builder::new().prefix("skald-it-").tempdir().expect("creating a temp dir");
+        std::fs::write(root.path().join("config.yaml"), config_yaml).unwrap();
+        std::fs::create_dir_all(root.path().join("data")).unwrap();
+        setup(&root.path().join("data"));
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().unwrap();
+        let mut server = Server { child: None, port: 0, root, client, starts: 0 };
+        server.spawn_and_wait_ready().await;
+        server
+    }
+}
+
+// ---- Added for the S3 and compactor tests ---------------------------------------------
+
+/// A local S3-compatible server (`s3s-fs`, installed by `scripts/test-deps`) on a free
+/// loopback port, serving one bucket (`skald`) from a temporary directory. Killed on drop.
+pub struct S3Server {
+    child: Option<Child>,
+    pub port: u16,
+    root: tempfile::TempDir,
+}
+
+pub const S3_BUCKET: &str = "skald";
+pub const S3_ACCESS_KEY: &str = "skaldtest";
+pub const S3_SECRET_KEY: &str = "skaldtestsecret";
+
+impl S3Server {
+    pub async fn start() -> S3Server {
+        let root = tempfile::Builder::new().prefix("skald-s3-").tempdir().expect("creating a temp dir");
+        // s3s-fs serves each subdirectory of its root as a bucket.
+        std::fs::create_dir_all(root.path().join(S3_BUCKET)).unwrap();
+        let mut server = S3Server { child: None, port: free_port(), root };
+        server.spawn().await;
+        server
+    }
+
+    fn binary() -> PathBuf {
+        if let Ok(path) = std::env::var("S3S_FS") {
+            return PathBuf::from(path);
+        }
+        let home = std::env::var("HOME").unwrap_or_default();
+        let installed = Path::new(&home).join(".cargo/bin/s3s-fs");
+        if installed.exists() { installed } else { PathBuf::from("s3s-fs") }
+    }
+
+    /// Starts (again, on the same port and directory) and waits until it accepts TCP.
+    pub async fn spawn(&mut self) {
+        assert!(self.child.is_none(), "s3s-fs already running");
+        let log = std::fs::File::create(self.root.path().join("s3s-fs.log")).unwrap();
+        let child = Command::new(Self::binary())
+            .arg("--host")
+            .arg("127.0.0.1")
+            .arg("--port")
+            .arg(self.port.to_string())
+            .arg("--access-key")
+            .arg(S3_ACCESS_KEY)
+            .arg("--secret-key")
+            .arg(S3_SECRET_KEY)
+            .arg(self.root.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawning s3s-fs (run scripts/test-deps to install it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "s3s-fs did not listen on port {}", self.port);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `kill -9` (the object store becomes unreachable).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The bucket's directory: objects appear as files under it.
+    pub fn bucket_dir(&self) -> PathBuf {
+        self.root.path().join(S3_BUCKET)
+    }
+
+    /// Object keys under a prefix (`index/`, `chunks/`), sorted.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+            let Ok(entries) = std::fs::read_dir(dir) else { return };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, base, out);
+                } else if let Ok(relative) = path.strip_prefix(base) {
+                    out.push(relative.to_string_lossy().into_owned());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.bucket_dir(), &self.bucket_dir(), &mut out);
+        out.retain(|k| k.starts_with(prefix) && !k.contains(".tmp") && !k.ends_with(".metadata.json"));
+        out.sort();
+        out
+    }
+
+    /// `storage_config` pointing at this server (Loki's keys), with quick retries.
+    pub fn storage_yaml(&self) -> String {
+        format!(
+            "storage_config:\n  aws:\n    endpoint: 127.0.0.1:{port}\n    bucketnames: {S3_BUCKET}\n    region: us-east-1\n    access_key_id: {S3_ACCESS_KEY}\n    secret_access_key: {S3_SECRET_KEY}\n    s3forcepathstyle: true\n    insecure: true\n    backoff_config:\n      min_period: 50ms\n      max_period: 200ms\n      max_retries: 2\n  tsdb_shipper:\n    resync_interval: 1s\nschema_config:\n  configs:\n    - from: 2024-01-01\n      store: tsdb\n      object_store: s3\n      schema: v13\n      index:\n        prefix: index_\n        period: 24h\n",
+            port = self.port
+        )
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

@@ -35,7 +35,8 @@ fn regex_fn(name: &'static str, literal: bool) -> (&'static str, F) {
     )
 }
 
-pub(super) fn functions() -> Vec<(&'static str, F)> {
+/// Every template function by name (also used by the agent's `template` stage).
+pub fn functions() -> Vec<(&'static str, F)> {
     let mut v: Vec<(&'static str, F)> = vec![
         str1("ToLower", |x| x.to_lowercase()),
         str1("ToUpper", |x| x.to_uppercase()),

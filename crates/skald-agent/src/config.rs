@@ -1,0 +1,418 @@
+//! The agent's configuration: Promtail's YAML layout, parsed strictly.
+//!
+//! Every struct denies unknown fields, so a typo or a Promtail feature we do not have
+//! (`journal`, `docker_sd_configs`, ...) stops the agent with a message naming the key
+//! instead of being silently ignored. Durations take Go/Prometheus syntax (`500ms`,
+//! `1h30m`), sizes take `1MB`/`1MiB`/plain bytes (powers of 1024, as Promtail's
+//! `flagext.ByteSize`). [`Config::validate`] checks what serde cannot: one target kind
+//! per scrape config, URLs, relabel regexes (compiled later, errors named there).
+
+use crate::relabel::RelabelConfig;
+use serde::Deserialize;
+use skald_common::limits::{de_bytes, de_duration};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Nanoseconds, as `skald_common::parse_duration` returns them.
+pub type Nanos = i64;
+
+const SECOND: Nanos = 1_000_000_000;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub positions: PositionsConfig,
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    /// Promtail's older single-client form; appended to `clients`.
+    #[serde(default)]
+    pub client: Option<ClientConfig>,
+    #[serde(default)]
+    pub scrape_configs: Vec<ScrapeConfig>,
+    #[serde(default)]
+    pub limits_config: LimitsConfig,
+    #[serde(default)]
+    pub target_config: TargetConfig,
+}
+
+/// `server`: the agent's own HTTP endpoint (`/ready`, `/metrics`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub disable: bool,
+    pub http_listen_address: String,
+    /// 0 picks a free port (logged at start).
+    pub http_listen_port: u16,
+    /// Accepted for compatibility with Promtail files; the agent serves no gRPC.
+    pub grpc_listen_port: Option<u16>,
+    /// `debug`, `info`, `warn`, `error`; `RUST_LOG` wins when set.
+    pub log_level: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            disable: false,
+            http_listen_address: "0.0.0.0".into(),
+            http_listen_port: 9080,
+            grpc_listen_port: None,
+            log_level: None,
+        }
+    }
+}
+
+/// `positions`: where read offsets are saved.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PositionsConfig {
+    pub filename: PathBuf,
+    #[serde(deserialize_with = "de_duration")]
+    pub sync_period: Nanos,
+    /// Start from empty positions when the file is not valid YAML (else: refuse).
+    pub ignore_invalid_yaml: bool,
+}
+
+impl Default for PositionsConfig {
+    fn default() -> Self {
+        PositionsConfig { filename: PathBuf::from("/var/log/positions.yaml"), sync_period: 10 * SECOND, ignore_invalid_yaml: false }
+    }
+}
+
+/// One entry of `clients`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    pub url: String,
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    #[serde(default = "default_batchwait", deserialize_with = "de_duration")]
+    pub batchwait: Nanos,
+    #[serde(default = "default_batchsize", deserialize_with = "de_bytes")]
+    pub batchsize: u64,
+    #[serde(default)]
+    pub backoff_config: BackoffConfig,
+    #[serde(default)]
+    pub external_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    #[serde(default)]
+    pub bearer_token: Option<String>,
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    #[serde(default = "default_client_timeout", deserialize_with = "de_duration")]
+    pub timeout: Nanos,
+}
+
+fn default_batchwait() -> Nanos {
+    SECOND
+}
+
+fn default_batchsize() -> u64 {
+    1024 * 1024
+}
+
+fn default_client_timeout() -> Nanos {
+    10 * SECOND
+}
+
+/// `backoff_config`: retries of 429, 5xx and connection errors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackoffConfig {
+    #[serde(deserialize_with = "de_duration")]
+    pub min_period: Nanos,
+    #[serde(deserialize_with = "de_duration")]
+    pub max_period: Nanos,
+    /// 0 retries forever (as dskit's backoff).
+    pub max_retries: u32,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        BackoffConfig { min_period: SECOND / 2, max_period: 300 * SECOND, max_retries: 10 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+}
+
+/// One entry of `scrape_configs`: exactly one kind of target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeConfig {
+    pub job_name: String,
+    #[serde(default)]
+    pub pipeline_stages: serde_yaml_ng::Value,
+    #[serde(default)]
+    pub static_configs: Vec<StaticConfig>,
+    #[serde(default)]
+    pub kubernetes_pod_logs: Option<PodLogsConfig>,
+    #[serde(default)]
+    pub relabel_configs: Vec<RelabelConfig>,
+    #[serde(default)]
+    pub syslog: Option<SyslogConfig>,
+    #[serde(default)]
+    pub loki_push_api: Option<PushApiConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticConfig {
+    #[serde(default)]
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `kubernetes_pod_logs`: the kubelet's `/var/log/pods` layout, no API access.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PodLogsConfig {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Default for PodLogsConfig {
+    fn default() -> Self {
+        PodLogsConfig { path: PathBuf::from("/var/log/pods"), labels: BTreeMap::new() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenProtocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+/// `syslog`: a listener for RFC 5424 / RFC 3164 messages.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogConfig {
+    pub listen_address: String,
+    #[serde(default)]
+    pub listen_protocol: ListenProtocol,
+    #[serde(default = "default_idle_timeout", deserialize_with = "de_duration")]
+    pub idle_timeout: Nanos,
+    #[serde(default)]
+    pub label_structured_data: bool,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub use_incoming_timestamp: bool,
+    /// Send the whole RFC 5424 message as the line instead of its MSG part.
+    #[serde(default)]
+    pub use_rfc5424_message: bool,
+    #[serde(default = "default_max_message_length", deserialize_with = "de_bytes")]
+    pub max_message_length: u64,
+}
+
+fn default_idle_timeout() -> Nanos {
+    120 * SECOND
+}
+
+fn default_max_message_length() -> u64 {
+    8192
+}
+
+/// `loki_push_api`: accept Loki pushes and relay them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushApiConfig {
+    pub server: PushApiServer,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub use_incoming_timestamp: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushApiServer {
+    #[serde(default = "default_listen_address")]
+    pub http_listen_address: String,
+    pub http_listen_port: u16,
+    /// Accepted, ignored: there is no gRPC push.
+    #[serde(default)]
+    pub grpc_listen_port: Option<u16>,
+}
+
+fn default_listen_address() -> String {
+    "0.0.0.0".into()
+}
+
+/// `limits_config`: only the line size limit applies to the agent.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// 0 means no limit set (lines still stop growing at [`HARD_LINE_LIMIT`]).
+    #[serde(deserialize_with = "de_bytes")]
+    pub max_line_size: u64,
+    pub max_line_size_truncate: bool,
+}
+
+/// Longest line ever buffered, whatever the configuration says: a file without
+/// newlines must not grow memory without bound. Longer lines are truncated.
+pub const HARD_LINE_LIMIT: usize = 4 * 1024 * 1024;
+
+/// `target_config`: how often globs are rescanned.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetConfig {
+    #[serde(deserialize_with = "de_duration")]
+    pub sync_period: Nanos,
+}
+
+impl Default for TargetConfig {
+    fn default() -> Self {
+        TargetConfig { sync_period: 10 * SECOND }
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {field}: {message}")]
+    Invalid { path: PathBuf, field: String, message: String },
+}
+
+impl Config {
+    /// Reads, parses and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(&text).map_err(|(field, message)| match field {
+            None => ConfigError::Parse { path: path.to_path_buf(), message },
+            Some(field) => ConfigError::Invalid { path: path.to_path_buf(), field, message },
+        })
+    }
+
+    /// Parses and validates YAML text; the error is `(field, message)`.
+    pub fn parse(text: &str) -> Result<Config, (Option<String>, String)> {
+        let mut config: Config = serde_yaml_ng::from_str(text).map_err(|e| (None, e.to_string()))?;
+        if let Some(client) = config.client.take() {
+            config.clients.push(client);
+        }
+        config.validate().map_err(|(field, message)| (Some(field), message))?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), (String, String)> {
+        if self.clients.is_empty() {
+            return Err(("clients".into(), "at least one client is required".into()));
+        }
+        for (index, client) in self.clients.iter().enumerate() {
+            let field = format!("clients[{index}].url");
+            let Ok(url) = url_parts(&client.url) else {
+                return Err((field, format!("invalid url {:?}", client.url)));
+            };
+            if url.0 != "http" {
+                return Err((field, format!("only http:// urls are supported (this build has no TLS), got {:?}", client.url)));
+            }
+            if client.batchsize == 0 {
+                return Err((format!("clients[{index}].batchsize"), "must be positive".into()));
+            }
+            if client.backoff_config.min_period <= 0 || client.backoff_config.max_period < client.backoff_config.min_period {
+                return Err((format!("clients[{index}].backoff_config"), "need 0 < min_period <= max_period".into()));
+            }
+        }
+        for (index, scrape) in self.scrape_configs.iter().enumerate() {
+            let kinds = usize::from(!scrape.static_configs.is_empty())
+                + usize::from(scrape.kubernetes_pod_logs.is_some())
+                + usize::from(scrape.syslog.is_some())
+                + usize::from(scrape.loki_push_api.is_some());
+            if kinds != 1 {
+                return Err((
+                    format!("scrape_configs[{index}] ({})", scrape.job_name),
+                    "needs exactly one of static_configs, kubernetes_pod_logs, syslog, loki_push_api".into(),
+                ));
+            }
+        }
+        if self.target_config.sync_period <= 0 {
+            return Err(("target_config.sync_period".into(), "must be positive".into()));
+        }
+        if self.positions.sync_period <= 0 {
+            return Err(("positions.sync_period".into(), "must be positive".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `(scheme, host:port)` of a URL, without a URL crate (we only need these two).
+pub fn url_parts(url: &str) -> Result<(String, String), ()> {
+    let (scheme, rest) = url.split_once("://").ok_or(())?;
+    let authority = rest.split('/').next().unwrap_or("");
+    if authority.is_empty() {
+        return Err(());
+    }
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    Ok((scheme.to_ascii_lowercase(), host.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "clients: [{url: 'http://127.0.0.1:3100/loki/api/v1/push'}]\n";
+
+    #[test]
+    fn defaults_follow_promtail() {
+        let config = Config::parse(MINIMAL).unwrap();
+        let client = &config.clients[0];
+        assert_eq!(client.batchwait, SECOND);
+        assert_eq!(client.batchsize, 1024 * 1024);
+        assert_eq!(client.backoff_config.max_retries, 10);
+        assert_eq!(config.positions.sync_period, 10 * SECOND);
+        assert_eq!(config.target_config.sync_period, 10 * SECOND);
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        let text = "clients: [{url: 'http://h:1/p', batchwait: 250ms, batchsize: 1MB, backoff_config: {min_period: 1h30m, max_period: 2h}}]\nlimits_config: {max_line_size: 1KiB}\n";
+        let config = Config::parse(text).unwrap();
+        assert_eq!(config.clients[0].batchwait, SECOND / 4);
+        assert_eq!(config.clients[0].batchsize, 1024 * 1024);
+        assert_eq!(config.clients[0].backoff_config.min_period, 5400 * SECOND);
+        assert_eq!(config.limits_config.max_line_size, 1024);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let text = format!("{MINIMAL}scrape_configs:\n- job_name: j\n  journal: {{}}\n");
+        let (_, message) = Config::parse(&text).unwrap_err();
+        assert!(message.contains("journal"), "{message}");
+        let text = "clients: [{url: 'http://h:1/p', batchsizee: 3}]\n";
+        let (_, message) = Config::parse(text).unwrap_err();
+        assert!(message.contains("batchsizee"), "{message}");
+    }
+
+    #[test]
+    fn one_target_kind_per_scrape_config() {
+        let text = format!("{MINIMAL}scrape_configs:\n- job_name: j\n");
+        let (field, _) = Config::parse(&text).unwrap_err();
+        assert_eq!(field.as_deref(), Some("scrape_configs[0] (j)"));
+    }
+
+    #[test]
+    fn https_is_refused_clearly() {
+        let (field, message) = Config::parse("clients: [{url: 'https://h/p'}]").unwrap_err();
+        assert_eq!(field.as_deref(), Some("clients[0].url"));
+        assert!(message.contains("http://"), "{message}");
+    }
+}

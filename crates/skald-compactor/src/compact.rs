@@ -1,0 +1,205 @@
+//! One compaction pass: for each tenant and day, merge its index files into one,
+//! dropping expired chunks (retention) and rewriting chunks that delete requests touch.
+//!
+//! Order of writes, so that `kill -9` at any point loses nothing and counts nothing
+//! twice:
+//! 1. rewritten chunks are written as new objects (unreferenced until step 2);
+//! 2. the merged index file is written (new name); readers that see it and the inputs
+//!    together count each chunk once, because the index dedupes chunks by key;
+//! 3. a deletion marker lists the chunks the merged file no longer names;
+//! 4. the input index files are deleted;
+//! 5. delete requests are marked processed, and markers older than
+//!    `retention_delete_delay` are swept (chunks deleted).
+//!
+//! A restart after any step re-runs the pass: merging already merged files changes
+//! nothing, and a rewritten chunk no longer holds what a delete request removes.
+
+use crate::deletes::{CompiledDelete, DeleteStatus};
+use crate::retention::Retention;
+use crate::rewrite::{Rewrite, rewrite_chunk};
+use crate::{CompactorConfig, CompactorError, deletes, markers};
+use futures::TryStreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStoreExt, PutPayload};
+use skald_common::LabelSet;
+use skald_index::{ChunkRef, IndexFile};
+use skald_storage::Store;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CompactionReport {
+    pub index_files_merged: u64,
+    pub index_files_written: u64,
+    pub chunks_expired: u64,
+    pub chunks_rewritten: u64,
+    pub chunks_emptied: u64,
+    pub delete_requests_processed: u64,
+    pub chunks_deleted: u64,
+}
+
+pub struct Compactor {
+    store: Arc<Store>,
+    config: CompactorConfig,
+    retention: Retention,
+}
+
+type Entry = (u64, LabelSet, ChunkRef);
+
+impl Compactor {
+    pub fn new(store: Arc<Store>, config: CompactorConfig, retention: Retention) -> Compactor {
+        Compactor { store, config, retention }
+    }
+
+    pub fn config(&self) -> &CompactorConfig {
+        &self.config
+    }
+
+    /// Runs one pass at time `now` (Unix nanoseconds).
+    pub async fn run_once(&self, now: i64) -> Result<CompactionReport, CompactorError> {
+        let mut report = CompactionReport::default();
+        let objects = self.store.objects().clone();
+        let due = self.due_delete_requests(now).await?;
+        let prefix = ObjectPath::from("index");
+        let metas: Vec<_> = objects.list(Some(&prefix)).try_collect().await?;
+        let mut groups: BTreeMap<(String, i64), Vec<String>> = BTreeMap::new();
+        for meta in metas {
+            let key = meta.location.to_string();
+            let parts: Vec<&str> = key.split('/').collect();
+            let [_, tenant, day, _name] = parts.as_slice() else { continue };
+            let Ok(day) = day.parse::<i64>() else { continue };
+            groups.entry((tenant.to_string(), day)).or_default().push(key);
+        }
+        for ((tenant, day), keys) in groups {
+            let requests: Vec<&CompiledDelete> = due.iter().filter(|d| d.request.tenant == tenant).collect();
+            self.compact_day(&tenant, day, keys, &requests, now, &mut report).await?;
+        }
+        for delete in due {
+            let mut request = delete.request;
+            request.status = DeleteStatus::Processed;
+            deletes::put_request(objects.as_ref(), &request).await?;
+            report.delete_requests_processed += 1;
+        }
+        // Our own queriers forget dropped chunks before the sweep may delete them.
+        self.store.refresh_index().await?;
+        report.chunks_deleted = markers::sweep(objects.as_ref(), now, self.config.retention_delete_delay).await?;
+        Ok(report)
+    }
+
+    async fn due_delete_requests(&self, now: i64) -> Result<Vec<CompiledDelete>, CompactorError> {
+        let mut due = Vec::new();
+        for request in deletes::list_requests(self.store.objects().as_ref(), None).await? {
+            if request.status != DeleteStatus::Received || request.created_at.saturating_add(self.config.delete_request_cancel_period) > now
+            {
+                continue;
+            }
+            match CompiledDelete::new(request) {
+                Ok(compiled) => due.push(compiled),
+                Err(error) => tracing::warn!(%error, "skipping a delete request that no longer parses"),
+            }
+        }
+        Ok(due)
+    }
+
+    async fn compact_day(
+        &self,
+        tenant: &str,
+        day: i64,
+        keys: Vec<String>,
+        requests: &[&CompiledDelete],
+        now: i64,
+        report: &mut CompactionReport,
+    ) -> Result<(), CompactorError> {
+        let objects = self.store.objects().clone();
+        let mut inputs = Vec::with_capacity(keys.len());
+        let mut merged: BTreeMap<String, Entry> = BTreeMap::new();
+        let mut duplicates = false;
+        for key in keys {
+            let bytes = match skald_storage::read_object(objects.as_ref(), &key).await {
+                Ok(bytes) => bytes,
+                Err(skald_storage::StorageError::NotFound { .. }) => continue,
+                Err(error) => return Err(error.into()),
+            };
+            let file = match IndexFile::decode(&bytes) {
+                Ok(file) => file,
+                Err(error) => {
+                    // Left in place (not an input), so nothing it names is lost.
+                    tracing::warn!(%key, %error, "not compacting a corrupt index file");
+                    continue;
+                }
+            };
+            for entry in file.entries {
+                if merged.contains_key(&entry.2.key) {
+                    duplicates = true;
+                    continue;
+                }
+                merged.insert(entry.2.key.clone(), entry);
+            }
+            inputs.push(key);
+        }
+        let mut changed = inputs.len() > 1 || duplicates;
+        let mut dropped: Vec<String> = Vec::new();
+        let mut kept: Vec<Entry> = Vec::with_capacity(merged.len());
+        for (_, (fingerprint, labels, chunk)) in merged {
+            if self.config.retention_enabled && self.retention.expired(&labels, chunk.through, now) {
+                report.chunks_expired += 1;
+                dropped.push(chunk.key);
+                changed = true;
+                continue;
+            }
+            let touching: Vec<&CompiledDelete> =
+                requests.iter().copied().filter(|r| r.touches(&labels, chunk.from, chunk.through)).collect();
+            if touching.is_empty() {
+                kept.push((fingerprint, labels, chunk));
+                continue;
+            }
+            let rewrite = match rewrite_chunk(&self.store, tenant, fingerprint, &labels, &chunk, &touching).await {
+                // Already swept (a pass interrupted after its sweep): nothing to rewrite.
+                Err(CompactorError::Storage(skald_storage::StorageError::NotFound { key })) => {
+                    tracing::warn!(%key, "dropping an index entry whose chunk is gone");
+                    Rewrite::Emptied
+                }
+                other => other?,
+            };
+            match rewrite {
+                Rewrite::Unchanged => kept.push((fingerprint, labels, chunk)),
+                Rewrite::Emptied => {
+                    report.chunks_emptied += 1;
+                    dropped.push(chunk.key);
+                    changed = true;
+                }
+                Rewrite::Replaced(new_chunk) => {
+                    report.chunks_rewritten += 1;
+                    dropped.push(chunk.key);
+                    kept.push((fingerprint, labels, new_chunk));
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return Ok(());
+        }
+        // A rerun after a crash may rewrite a chunk into one the merged file already
+        // names: keep each chunk once, and never delete a chunk that is kept.
+        let mut seen: HashSet<String> = HashSet::with_capacity(kept.len());
+        kept.retain(|e| seen.insert(e.2.key.clone()));
+        dropped.retain(|key| !seen.contains(key));
+        if !kept.is_empty() {
+            let key = self.store.new_index_key(tenant, day);
+            let file = IndexFile { entries: kept };
+            objects.put(&ObjectPath::from(key), PutPayload::from(file.encode())).await?;
+            report.index_files_written += 1;
+        }
+        markers::write_marker(objects.as_ref(), self.store.writer(), now, &dropped).await?;
+        for key in &inputs {
+            match objects.delete(&ObjectPath::from(key.as_str())).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        report.index_files_merged += inputs.len() as u64;
+        tracing::debug!(tenant, day, inputs = inputs.len(), dropped = dropped.len(), "compacted index files");
+        Ok(())
+    }
+}

@@ -1,0 +1,272 @@
+//! A node of a cluster (Loki's microservices and simple-scalable modes): the roles of
+//! `-target` on this machine, talking to the other nodes over gRPC, finding them by
+//! gossip (`memberlist`), all on shared object storage.
+//!
+//! What each role adds to this node:
+//! - ingester: WAL, chunks, the ingester gRPC service; joins the ring JOINING, turns
+//!   ACTIVE once its WAL is replayed, and on shutdown turns LEAVING, flushes, leaves;
+//! - distributor: the push API (HTTP and Loki's gRPC `Pusher`), each stream sent to
+//!   `replication_factor` ingesters picked by the ring, acknowledged on quorum;
+//! - querier: Loki's read API over every ingester (gRPC) and the store; it pulls query
+//!   parts from the scheduler when one is configured;
+//! - query-frontend: the read API, split into parts queued with the scheduler;
+//! - query-scheduler: the fair per-tenant queue between frontends and queriers;
+//! - compactor: index compaction, retention and the delete API.
+
+use crate::ServerArgs;
+use crate::config::Config;
+use crate::ring_adapters::{RingIngesters, RingReplicas, RingTail};
+use crate::roles::{Role, Roles};
+use crate::server::{self, CHUNK_CACHE_BYTES, nanos};
+use anyhow::Context;
+use skald_api::AppState;
+use skald_distributor::Distributor;
+use skald_grpc::{ClientConfig, IngesterClientPool, RemoteRecentData, ReplicatedPush};
+use skald_querier::Querier;
+use skald_ring::{Cluster, ClusterConfig, InstanceState, LocalMember, Role as RingRole};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Loki's default gRPC port, used by cluster nodes when none is configured.
+const DEFAULT_GRPC_PORT: u16 = 9095;
+
+pub async fn serve(args: ServerArgs, config: Config, roles: Roles) -> anyhow::Result<()> {
+    let data_dir = server::data_dir(&args, &config)?;
+    let http_listener = TcpListener::bind(server::http_addr(&args, &config)).await.context("binding the HTTP listener")?;
+    let http_local = http_listener.local_addr()?;
+    let grpc_host =
+        if config.server.grpc_listen_address.is_empty() { http_local.ip().to_string() } else { config.server.grpc_listen_address.clone() };
+    let grpc_port = config.server.grpc_listen_port.unwrap_or(DEFAULT_GRPC_PORT);
+    let grpc_listener = TcpListener::bind((grpc_host.as_str(), grpc_port))
+        .await
+        .with_context(|| format!("binding the gRPC listener {grpc_host}:{grpc_port}"))?;
+    let grpc_local = grpc_listener.local_addr()?;
+    let advertise_ip = advertise_ip(&config, http_local.ip())?;
+    let http_advertise = SocketAddr::new(advertise_ip, http_local.port()).to_string();
+    let grpc_advertise = SocketAddr::new(advertise_ip, grpc_local.port()).to_string();
+
+    let cluster = join_cluster(&config, &roles, advertise_ip, &http_advertise, &grpc_advertise).await?;
+    let replication_factor = replication_factor(&config);
+    let pool = Arc::new(IngesterClientPool::new(ClientConfig {
+        remote_timeout: nanos(config.ingester_client.remote_timeout),
+        ..ClientConfig::default()
+    }));
+    tracing::info!(
+        roles = %roles,
+        http = %http_advertise,
+        grpc = %grpc_advertise,
+        gossip = %cluster.gossip_advertise(),
+        node = cluster.id(),
+        replication_factor,
+        "cluster node starting"
+    );
+
+    let needs_store = roles.has(Role::Ingester) || roles.has(Role::Querier) || roles.has(Role::Compactor) || roles.has(Role::QueryFrontend);
+    let store = if needs_store { Some(crate::storage_wiring::open_store(&config, &data_dir, CHUNK_CACHE_BYTES).await?) } else { None };
+    let limits_fn = server::limits_fn(&config);
+    let limits = server::message_limits(&config);
+    let mut grpc_routes = tonic::service::Routes::builder();
+    let mut state = AppState::new(config.auth_enabled);
+    let mut extra_routes = axum::Router::new().merge(skald_ring::router(cluster.clone()));
+
+    // Ingester.
+    let ingester = match (&store, roles.has(Role::Ingester)) {
+        (Some(store), true) => {
+            let (ingester, replay) = server::open_ingester(&config, &data_dir, store.clone())?;
+            let joining = cluster.clone();
+            server::start_replay(&ingester, replay, move || joining.set_state(InstanceState::Active));
+            tokio::spawn(ingester.clone().run_flush_loop());
+            ingester.start_cutter().context("starting the head cutter thread")?;
+            grpc_routes.add_service(skald_grpc::ingester_service(ingester.clone(), limits));
+            state.ingester = Some(ingester.clone());
+            Some(ingester)
+        }
+        _ => None,
+    };
+
+    // Distributor: rate limits are global, shared evenly among the healthy distributors.
+    if roles.has(Role::Distributor) {
+        let picker = Arc::new(RingReplicas { cluster: cluster.clone(), replication_factor });
+        let pusher = Arc::new(ReplicatedPush::new(picker, pool.clone()));
+        let distributors = cluster.clone();
+        let base_limits = limits_fn.clone();
+        let global_limits: Arc<dyn Fn(&str) -> skald_common::Limits + Send + Sync> = Arc::new(move |tenant: &str| {
+            let mut limits = base_limits(tenant);
+            let healthy = distributors.members_with_role(RingRole::Distributor).iter().filter(|m| m.healthy).count().max(1);
+            limits.ingestion_rate_mb /= healthy as f64;
+            limits
+        });
+        let distributor = Arc::new(Distributor::new(global_limits, pusher));
+        grpc_routes.add_service(skald_grpc::pusher_service(distributor.clone(), config.auth_enabled, limits));
+        state.distributor = Some(distributor);
+    }
+
+    // Query scheduler (also run inside a frontend that names no scheduler).
+    let runs_scheduler =
+        roles.has(Role::QueryScheduler) || (roles.has(Role::QueryFrontend) && config.frontend.scheduler_address.is_empty());
+    if runs_scheduler {
+        let mut block = config.query_scheduler.clone();
+        if !roles.has(Role::QueryScheduler) {
+            block.max_outstanding_requests_per_tenant = config.frontend.max_outstanding_per_tenant;
+        }
+        let (service, handle) = skald_frontend::scheduler_service(skald_frontend::SchedulerConfig::from_block(&block));
+        grpc_routes.add_service(service);
+        state.extra_metrics.push(Arc::new(move || handle.render_metrics()));
+    }
+    let scheduler_address = |configured: &str| -> Option<String> {
+        if !configured.is_empty() {
+            Some(configured.to_string())
+        } else if runs_scheduler {
+            Some(grpc_advertise.clone())
+        } else {
+            None
+        }
+    };
+
+    // Querier: recent data from every ingester, older data from the store.
+    if let (Some(store), true) = (&store, roles.has(Role::Querier)) {
+        let ingesters = Arc::new(RingIngesters { cluster: cluster.clone(), replication_factor });
+        let recent = Arc::new(RemoteRecentData::new(ingesters, pool.clone(), nanos(config.querier.query_ingesters_within)));
+        let querier = Arc::new(Querier::new(recent, store.clone(), limits_fn.clone()).with_admission(server::admission(&config)));
+        let tail = Arc::new(RingTail { cluster: cluster.clone(), pool: pool.clone() });
+        if let Some(address) = scheduler_address(&config.frontend_worker.scheduler_address) {
+            // The querier's own API, for the parts the scheduler hands out.
+            let mut own = AppState::new(config.auth_enabled);
+            own.querier = Some(querier.clone());
+            own.tail = Some(tail.clone());
+            let handler = skald_api::router(Arc::new(own));
+            let concurrency = config
+                .frontend_worker
+                .concurrency(config.querier.max_concurrent.unwrap_or(skald_querier::admission::DEFAULT_MAX_CONCURRENT));
+            tokio::spawn(skald_frontend::run_querier_worker(address, cluster.id().to_string(), concurrency, handler));
+        }
+        if !roles.has(Role::QueryFrontend) {
+            state.querier = Some(querier);
+            state.tail = Some(tail);
+        }
+    }
+
+    // Query frontend: Loki's read API, split and queued.
+    if roles.has(Role::QueryFrontend) {
+        let address = scheduler_address(&config.frontend.scheduler_address).context("frontend.scheduler_address")?;
+        let client = skald_frontend::connect_scheduler(&address).map_err(|e| anyhow::anyhow!("frontend.scheduler_address: {e}"))?;
+        let limits = limits_fn.clone();
+        let tenant_limits: skald_frontend::LimitsFn = Arc::new(move |tenant: &str| {
+            let limits = limits(tenant);
+            skald_frontend::TenantLimits {
+                split: skald_frontend::SplitLimits {
+                    split_queries_by_interval: limits.split_queries_by_interval,
+                    max_query_parallelism: limits.max_query_parallelism,
+                },
+                max_query_length: limits.max_query_length,
+            }
+        });
+        let frontend_config = skald_frontend::FrontendConfig::new(skald_frontend::TenantLimits::default())
+            .with_tenant_limits(tenant_limits)
+            .with_query_range(&config.query_range)
+            .with_query_timeout(nanos(config.limits_config.query_timeout));
+        extra_routes = extra_routes.merge(skald_frontend::frontend_router(client, frontend_config));
+    }
+
+    // Compactor (one per bucket).
+    if let (Some(store), true) = (&store, roles.has(Role::Compactor)) {
+        extra_routes = extra_routes.merge(crate::storage_wiring::delete_router(&config, store));
+        crate::storage_wiring::spawn_compactor(&config, store)?;
+    }
+    if let Some(store) = &store {
+        crate::storage_wiring::spawn_index_refresh(&config, store);
+    }
+
+    let credentials = Arc::new(config.credentials()?);
+    let app = skald_api::router(Arc::new(state))
+        .merge(extra_routes)
+        .merge(skald_ui::router())
+        .layer(axum::middleware::from_fn_with_state(credentials, skald_api::auth::authenticate));
+    let serve_options = server::serve_options(&config)?;
+    let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+    let grpc = tokio::spawn(skald_grpc::serve(grpc_listener, grpc_routes.routes(), async {
+        let _ = grpc_stopped.await;
+    }));
+    tracing::info!(http = %http_local, grpc = %grpc_local, "cluster node listening");
+    skald_api::serve::serve(http_listener, app, serve_options, server::shutdown_signal(), Duration::from_secs(10)).await;
+
+    // Leave gracefully: stop taking writes, hand everything in memory to storage, go.
+    if let Some(ingester) = &ingester {
+        cluster.set_state(InstanceState::Leaving);
+        tracing::info!("leaving the ring: flushing in-memory data");
+        match ingester.flush(true).await {
+            Ok(report) => tracing::info!(chunks = report.chunks, "flushed"),
+            Err(error) => tracing::warn!(%error, "flush on shutdown failed; the WAL still holds the data"),
+        }
+    }
+    cluster.leave().await;
+    let _ = stop_grpc.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), grpc).await;
+    Ok(())
+}
+
+/// Gossip: `memberlist` settings, this node's roles and addresses.
+async fn join_cluster(config: &Config, roles: &Roles, advertise_ip: IpAddr, http: &str, grpc: &str) -> anyhow::Result<Cluster> {
+    let memberlist = &config.memberlist;
+    let lifecycler = &config.ingester.lifecycler;
+    let bind_ip: IpAddr = match memberlist.bind_addr.first() {
+        Some(addr) => addr.parse().with_context(|| format!("memberlist.bind_addr: '{addr}' is not an IP address"))?,
+        None => "0.0.0.0".parse()?,
+    };
+    let heartbeat_timeout = config.common.ring.as_ref().map(|r| r.heartbeat_timeout).unwrap_or(lifecycler.ring.heartbeat_timeout);
+    let cluster_config = ClusterConfig {
+        node_name: memberlist.node_name.clone().unwrap_or_else(skald_ring::default_node_name),
+        cluster_id: memberlist.cluster_label.clone(),
+        gossip_listen: SocketAddr::new(bind_ip, memberlist.bind_port),
+        gossip_advertise: SocketAddr::new(advertise_ip, memberlist.advertise_port.unwrap_or(memberlist.bind_port)),
+        join_members: memberlist.join_members.clone(),
+        gossip_interval: nanos(memberlist.gossip_interval),
+        heartbeat_period: nanos(lifecycler.heartbeat_period),
+        heartbeat_timeout: nanos(heartbeat_timeout),
+    };
+    let mut me = LocalMember::new(roles.to_vec(), http, grpc);
+    if roles.has(Role::Ingester) {
+        me.num_tokens = lifecycler.num_tokens;
+        me.tokens_file = lifecycler.tokens_file_path.clone();
+    }
+    Cluster::join(cluster_config, me).await.context("joining the cluster (memberlist)")
+}
+
+/// The address other nodes reach this one at: `memberlist.advertise_addr`, else the
+/// listen address when it is a specific one, else this host's outward address.
+fn advertise_ip(config: &Config, listen: IpAddr) -> anyhow::Result<IpAddr> {
+    if let Some(addr) = &config.memberlist.advertise_addr {
+        return addr.parse().with_context(|| format!("memberlist.advertise_addr: '{addr}' is not an IP address"));
+    }
+    if !listen.is_unspecified() {
+        return Ok(listen);
+    }
+    // The address of the interface that routes outward (no packet is sent).
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").and_then(|socket| {
+        socket.connect("10.255.255.255:9")?;
+        socket.local_addr()
+    });
+    match probe {
+        Ok(addr) if !addr.ip().is_unspecified() => Ok(addr.ip()),
+        _ => {
+            tracing::warn!("no outward address found: advertising 127.0.0.1 (set memberlist.advertise_addr)");
+            Ok(IpAddr::from([127, 0, 0, 1]))
+        }
+    }
+}
+
+/// `ingester.lifecycler.ring.replication_factor`, else `common.replication_factor`,
+/// else `common.ring.replication_factor`, else 3 (Loki's default).
+fn replication_factor(config: &Config) -> usize {
+    config
+        .ingester
+        .lifecycler
+        .ring
+        .replication_factor
+        .or(config.common.replication_factor.map(|rf| rf as usize))
+        .or(config.common.ring.as_ref().and_then(|r| r.replication_factor))
+        .unwrap_or(3)
+        .max(1)
+}

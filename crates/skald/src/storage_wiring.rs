@@ -1,0 +1,48 @@
+//! Wiring of object storage (filesystem or S3) and the compactor into the server:
+//! which backend the configuration names, the index refresh loop, the delete API and
+//! the compaction loop.
+
+use crate::config::Config;
+use anyhow::Context;
+use skald_compactor::{Compactor, DeleteApi, Retention};
+use skald_storage::Store;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Opens the store the configuration names and loads its index.
+pub async fn open_store(config: &Config, data_dir: &Path, cache_bytes: usize) -> anyhow::Result<Arc<Store>> {
+    let object_store = config.schema_config.configs.last().map(|p| p.object_store.as_str()).filter(|s| !s.is_empty());
+    let backend = config.storage_config.backend(&config.common.storage, object_store, data_dir)?;
+    let writer = format!("{}-{}", std::process::id(), skald_common::unix_nanos_now());
+    let store = Arc::new(Store::from_backend(&backend, &writer, cache_bytes)?);
+    let index_files = store.load_index().await.with_context(|| format!("loading the index from {}", backend.describe()))?;
+    tracing::info!(storage = %backend.describe(), index_files, "storage ready");
+    Ok(store)
+}
+
+/// The delete API (Loki's `/loki/api/v1/delete`), served by every node that runs the
+/// compactor role (all of them in single-binary mode).
+pub fn delete_router(config: &Config, store: &Arc<Store>) -> axum::Router {
+    skald_compactor::router(DeleteApi::new(store.objects().clone(), &config.compactor, config.auth_enabled))
+}
+
+/// Starts the index refresh loop and the compaction loop (single binary).
+pub fn spawn_background(config: &Config, store: &Arc<Store>) -> anyhow::Result<()> {
+    spawn_index_refresh(config, store);
+    spawn_compactor(config, store)
+}
+
+/// Reloads index files other nodes wrote, every `tsdb_shipper.resync_interval`.
+pub fn spawn_index_refresh(config: &Config, store: &Arc<Store>) {
+    if let Some(every) = config.storage_config.tsdb_shipper.resync_every() {
+        tokio::spawn(store.clone().run_refresh_loop(every));
+    }
+}
+
+/// Starts the compaction loop (retention, deletes, index merging): one per bucket.
+pub fn spawn_compactor(config: &Config, store: &Arc<Store>) -> anyhow::Result<()> {
+    let retention = Retention::from_limits(&config.limits_config)?;
+    let compactor = Arc::new(Compactor::new(store.clone(), config.compactor.clone(), retention));
+    tokio::spawn(skald_compactor::run(compactor));
+    Ok(())
+}
