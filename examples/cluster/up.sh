@@ -85,6 +85,7 @@ memberlist:
   gossip_interval: 200ms
 ingester:
   lifecycler:
+    tokens_file_path: $DIR/data/$name/tokens.json
     heartbeat_period: 1s
     ring:
       heartbeat_timeout: 10s
@@ -146,5 +147,7 @@ if [ "${active:-0}" -lt 3 ]; then
     echo "the distributor sees ${active:-0} ACTIVE ingesters, not 3; see $DIR/logs" >&2
     exit 1
 fi
+echo "$DISTRIBUTOR" >"$DIR/push.url"
+echo "$FRONTEND" >"$DIR/query.url"
 echo "push: $DISTRIBUTOR"
 echo "query: $FRONTEND"

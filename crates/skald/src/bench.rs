@@ -48,17 +48,62 @@ pub struct BenchArgs {
     /// Extra YAML appended to the server's config (for example another chunk_encoding).
     #[arg(long)]
     extra_config: Option<String>,
+    /// Benchmark a running cluster started by `examples/cluster/up.sh DIR` instead of
+    /// starting a server: push to its distributor, query its frontend, and count the
+    /// CPU and memory of every process in `DIR/pids`.
+    #[arg(long)]
+    cluster: Option<PathBuf>,
 }
 
+/// The benchmarked system: a server this tool started, or a cluster's processes.
 struct Server {
-    child: Child,
+    child: Option<Child>,
+    /// Where pushes go (the distributor of a cluster).
     base: String,
+    /// Where queries go (the query frontend of a cluster).
+    query_base: String,
+    /// Every process whose CPU and memory count.
+    pids: Vec<u32>,
+}
+
+impl Server {
+    fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        self.pids.iter().map(|pid| cpu_seconds(*pid)).sum()
+    }
+
+    /// Peak and current RSS, summed over the processes.
+    fn rss(&self) -> anyhow::Result<(u64, u64)> {
+        let mut total = (0, 0);
+        for pid in &self.pids {
+            let (peak, current) = rss(*pid)?;
+            total = (total.0 + peak, total.1 + current);
+        }
+        Ok(total)
+    }
+}
+
+/// A cluster started by `examples/cluster/up.sh DIR` (it writes `DIR/push.url`,
+/// `DIR/query.url` and `DIR/pids/*.pid`); s3s-fs does not count as Skald.
+fn attach_cluster(dir: &std::path::Path) -> anyhow::Result<Server> {
+    let read = |name: &str| -> anyhow::Result<String> {
+        Ok(std::fs::read_to_string(dir.join(name)).with_context(|| format!("reading {}", dir.join(name).display()))?.trim().to_string())
+    };
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir(dir.join("pids"))? {
+        let path = entry?.path();
+        if path.file_name().is_some_and(|n| n == "s3s-fs.pid") {
+            continue;
+        }
+        pids.push(std::fs::read_to_string(&path)?.trim().parse::<u32>().with_context(|| format!("{}", path.display()))?);
+    }
+    Ok(Server { child: None, base: read("push.url")?, query_base: read("query.url")?, pids })
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let Some(child) = self.child.as_mut() else { return };
+        let _ = child.kill();
+        let _ = child.wait();
     }
 }
 
@@ -126,7 +171,8 @@ async fn start_server(args: &BenchArgs, fresh: bool) -> anyhow::Result<Server> {
         .stdout(Stdio::null())
         .spawn()
         .context("starting the server")?;
-    let server = Server { child, base: format!("http://127.0.0.1:{}", args.port) };
+    let base = format!("http://127.0.0.1:{}", args.port);
+    let server = Server { pids: vec![child.id()], child: Some(child), query_base: base.clone(), base };
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -152,13 +198,15 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let lines = meta["lines"].as_f64().unwrap_or(0.0);
 
     let startup = Instant::now();
-    let mut server = start_server(&args, true).await?;
+    let mut server = match &args.cluster {
+        Some(dir) => attach_cluster(dir)?,
+        None => start_server(&args, true).await?,
+    };
     let startup_seconds = startup.elapsed().as_secs_f64();
-    let pid = server.child.id();
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
 
     // Ingest.
-    let cpu_before = cpu_seconds(pid)?;
+    let cpu_before = server.cpu_seconds()?;
     let started = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
     let bodies = Arc::new(bodies);
@@ -184,11 +232,11 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     let sampler = {
         let peak = peak.clone();
+        let pids = server.pids.clone();
         tokio::spawn(async move {
             loop {
-                if let Ok((_, current)) = rss(pid) {
-                    peak.fetch_max(current, Ordering::Relaxed);
-                }
+                let current: u64 = pids.iter().filter_map(|pid| rss(*pid).ok()).map(|(_, current)| current).sum();
+                peak.fetch_max(current, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         })
@@ -197,33 +245,54 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         task.await??;
     }
     let ingest_seconds = started.elapsed().as_secs_f64();
-    let ingest_cpu = cpu_seconds(pid)? - cpu_before;
-    let (hwm_after_ingest, _) = rss(pid)?;
+    let ingest_cpu = server.cpu_seconds()? - cpu_before;
+    let (hwm_after_ingest, _) = server.rss()?;
     sampler.abort();
+    if args.cluster.is_some() {
+        println!("# skald bench: {} on the cluster {}", args.corpus.display(), server.base);
+        println!();
+        println!("| figure | value |");
+        println!("|---|---|");
+        println!("| processes counted | {} |", server.pids.len());
+        println!(
+            "| ingest wall time ({} pushers) | {ingest_seconds:.2} s ({:.1} MB/s, {:.0} lines/s) |",
+            args.concurrency,
+            raw_bytes / 1e6 / ingest_seconds,
+            lines / ingest_seconds
+        );
+        println!("| ingest CPU, all processes | {ingest_cpu:.2} s = {:.1} MB of lines per CPU-second |", raw_bytes / 1e6 / ingest_cpu);
+        println!("| peak RSS, all processes together | {:.1} MiB |", peak.load(Ordering::Relaxed) as f64 / 1048576.0);
+        println!();
+        run_queries(&args, &meta, &mut server, &client).await?;
+        if args.latency {
+            push_latency(&server, &client, &bodies, raw_bytes / ingest_seconds).await?;
+        }
+        return Ok(());
+    }
 
     // Optionally: crash and measure the WAL replay of everything just ingested.
     let mut replay_seconds = None;
     if args.replay {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe {
-            libc::kill(server.child.id() as i32, libc::SIGKILL);
+        if let Some(child) = server.child.as_mut() {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGKILL);
+            }
+            let _ = child.wait();
         }
-        let _ = server.child.wait();
         let started = Instant::now();
         server = start_server(&args, false).await?;
         replay_seconds = Some(started.elapsed().as_secs_f64());
     }
-    let pid = server.child.id();
-
     // Flush.
-    let cpu_before = cpu_seconds(pid)?;
+    let cpu_before = server.cpu_seconds()?;
     let started = Instant::now();
     let response = client.post(format!("{}/flush", server.base)).send().await?;
     if !response.status().is_success() {
         bail!("flush failed: {}", response.status());
     }
     let flush_seconds = started.elapsed().as_secs_f64();
-    let flush_cpu = cpu_seconds(pid)? - cpu_before;
+    let flush_cpu = server.cpu_seconds()? - cpu_before;
     let data = args.data_dir.join("data");
     let disk_bytes = dir_bytes(&data.join("chunks")) + dir_bytes(&data.join("index"));
     let index_bytes = dir_bytes(&data.join("index"));
@@ -319,7 +388,7 @@ async fn push_latency(
             ("start", (now - 1_000_000_000).to_string()),
             ("end", (now + 1_000_000_000).to_string()),
         ];
-        let text = client.get(format!("{}/loki/api/v1/query_range", server.base)).query(&params).send().await?.text().await?;
+        let text = client.get(format!("{}/loki/api/v1/query_range", server.query_base)).query(&params).send().await?.text().await?;
         if text.contains(&marker) {
             break acked.elapsed().as_secs_f64();
         }
@@ -491,15 +560,14 @@ async fn run_queries(args: &BenchArgs, meta: &Value, server: &mut Server, client
     ];
     println!("| query | what | median latency | server CPU per run (mean) | answer |");
     println!("|---|---|---|---|---|");
-    let pid = server.child.id();
     for case in cases {
         let mut latencies = Vec::new();
         let mut verdict = String::from("ok");
         // CPU is read in 10 ms ticks: measure all runs together and divide.
-        let cpu_before_all = cpu_seconds(pid)?;
+        let cpu_before_all = server.cpu_seconds()?;
         for _ in 0..args.runs {
             let started = Instant::now();
-            let response = client.get(format!("{}{}", server.base, case.path)).query(&case.params).send().await?;
+            let response = client.get(format!("{}{}", server.query_base, case.path)).query(&case.params).send().await?;
             let status = response.status();
             let body: Value = response.json().await.unwrap_or(Value::Null);
             latencies.push(started.elapsed().as_secs_f64());
@@ -509,7 +577,7 @@ async fn run_queries(args: &BenchArgs, meta: &Value, server: &mut Server, client
                 verdict = format!("WRONG: {e}");
             }
         }
-        let cpu = (cpu_seconds(pid)? - cpu_before_all) / args.runs as f64;
+        let cpu = (server.cpu_seconds()? - cpu_before_all) / args.runs as f64;
         latencies.sort_by(f64::total_cmp);
         let median = latencies[latencies.len() / 2];
         println!("| {} | {} | {:.4} s | {:.4} s | {} |", case.id, case.what, median, cpu, verdict);

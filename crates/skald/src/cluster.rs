@@ -167,7 +167,9 @@ pub async fn serve(args: ServerArgs, config: Config, roles: Roles) -> anyhow::Re
             .with_tenant_limits(tenant_limits)
             .with_query_range(&config.query_range)
             .with_query_timeout(nanos(config.limits_config.query_timeout));
-        extra_routes = extra_routes.merge(skald_frontend::frontend_router(client, frontend_config));
+        let (router, handle) = skald_frontend::frontend_router_with_handle(client, frontend_config);
+        state.extra_metrics.push(Arc::new(move || handle.render_metrics()));
+        extra_routes = extra_routes.merge(router);
     }
 
     // Compactor (one per bucket).

@@ -49,6 +49,9 @@ pub struct ServerArgs {
     /// distributor, ingester, querier, query-frontend, query-scheduler, compactor.
     #[arg(long, alias = "target")]
     target: Option<String>,
+    /// Check the configuration (keys, roles, credentials, TLS files) and exit.
+    #[arg(long, alias = "verify-config")]
+    verify_config: bool,
 }
 
 fn main() -> anyhow::Result<()> {

@@ -21,6 +21,15 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         Some(path) => Config::load(path)?,
         None => Config::default(),
     };
+    if args.verify_config {
+        let target = args.target.clone().or(config.target.clone()).unwrap_or_else(|| "all".into());
+        let roles = Roles::parse(&target).map_err(|e| anyhow::anyhow!("-target: {e}"))?;
+        config.credentials()?;
+        serve_options(&config)?;
+        skald_compactor::Retention::from_limits(&config.limits_config)?;
+        println!("config is valid (target {roles})");
+        return Ok(());
+    }
     let log_level = std::env::var("RUST_LOG").unwrap_or_else(|_| config.server.log_level.clone());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&log_level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")))

@@ -24,16 +24,20 @@ const LIMITS: &str = "  reject_old_samples: false
 
 struct Cluster {
     dir: tempfile::TempDir,
+    /// Nodes this test restarted itself (reaped after down.sh stops them).
+    restarted: std::sync::Mutex<Vec<std::process::Child>>,
+    base: u32,
     push: String,
     query: String,
 }
 
 impl Cluster {
-    fn up() -> Cluster {
+    /// Starts a cluster; `slot` keeps the port ranges of concurrent tests apart.
+    fn up(slot: u32) -> Cluster {
         let dir = tempfile::Builder::new().prefix("skald-cluster-").tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cluster/up.sh");
         // A port range unlikely to be in use: the cluster takes 100 ports from here.
-        let base = 20_000 + (std::process::id() % 300) * 100;
+        let base = 20_000 + ((std::process::id() % 150) * 2 + slot) * 100;
         let output = Command::new("bash")
             .arg(&script)
             .arg(dir.path())
@@ -58,7 +62,36 @@ impl Cluster {
                 .trim()
                 .to_string()
         };
-        Cluster { push: url("push: "), query: url("query: "), dir }
+        Cluster { push: url("push: "), query: url("query: "), dir, base, restarted: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// The querier's own HTTP API (node 6 of up.sh), which answers without splitting.
+    fn querier_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.base + 60)
+    }
+
+    /// `kill -9` a node.
+    fn kill(&self, role: &str) {
+        // SAFETY: plain FFI call with the pid of a process the cluster script started.
+        unsafe {
+            libc::kill(self.pid(role), libc::SIGKILL);
+        }
+    }
+
+    /// Starts a node again with its config (as up.sh did), and records its pid.
+    fn restart(&self, role: &str) {
+        let log =
+            std::fs::OpenOptions::new().append(true).create(true).open(self.dir.path().join("logs").join(format!("{role}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_skald"))
+            .arg("server")
+            .arg("--config")
+            .arg(self.dir.path().join("config").join(format!("{role}.yaml")))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        std::fs::write(self.dir.path().join("pids").join(format!("{role}.pid")), child.id().to_string()).unwrap();
+        self.restarted.lock().unwrap().push(child);
     }
 
     fn pid(&self, role: &str) -> i32 {
@@ -75,6 +108,10 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cluster/down.sh");
         let _ = Command::new("bash").arg(script).arg(self.dir.path()).status();
+        for mut child in self.restarted.lock().unwrap().drain(..) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -119,7 +156,7 @@ async fn run_cases(client: &reqwest::Client, cluster: &Cluster) -> Vec<String> {
 
 #[tokio::test]
 async fn a_cluster_answers_like_loki_and_survives_an_ingester() {
-    let cluster = Cluster::up();
+    let cluster = Cluster::up(0);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().unwrap();
     for (i, line) in read("dataset.jsonl").lines().enumerate() {
         let (status, body) = push(&client, &cluster.push, line.as_bytes().to_vec()).await;
@@ -159,4 +196,131 @@ async fn a_cluster_answers_like_loki_and_survives_an_ingester() {
     assert_eq!(value["data"]["result"][0]["value"][1], "50", "every entry once, with an ingester down: {text}");
     let failures = run_cases(&client, &cluster).await;
     assert!(failures.is_empty(), "{} cases differ with an ingester down:\n{}", failures.len(), failures.join("\n"));
+
+    // A query over three hours is split by the frontend (1h intervals), and its answer is
+    // the querier's unsplit one.
+    let end = now_ns();
+    let params = [
+        ("query", "sum by (job) (count_over_time({job=\"survivor\"}[5m]))".to_string()),
+        ("start", (end - 3 * 3600 * SECOND).to_string()),
+        ("end", end.to_string()),
+        ("step", "60".to_string()),
+    ];
+    let get = |base: String| {
+        let client = client.clone();
+        let params = params.clone();
+        async move {
+            let response = client.get(format!("{base}/loki/api/v1/query_range")).query(&params).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let split = get(cluster.query.clone()).await;
+    let whole = get(cluster.querier_url()).await;
+    assert!(split["data"]["stats"]["summary"]["splits"].as_u64().unwrap_or(0) >= 3, "not split: {}", split["data"]["stats"]);
+    assert_eq!(split["data"]["result"], whole["data"]["result"], "the split answer differs from the querier's");
+    let metrics = client.get(format!("{}/metrics", cluster.query)).send().await.unwrap().text().await.unwrap();
+    assert!(metric_value(&metrics, "skald_frontend_split_queries_total").unwrap_or(0.0) >= 1.0, "{metrics}");
+}
+
+/// Pushes `count` entries of one batch (five streams) and says whether they were acknowledged.
+async fn push_batch(client: &reqwest::Client, url: &str, batch: usize, base: i64) -> (u16, String) {
+    let streams: Vec<_> = (0..5)
+        .map(|s| {
+            let entries =
+                (0..10).map(|i| Entry::new(base + (batch * 100 + s * 10 + i) as i64 * 1000, format!("b{batch:05} s{s} e{i}"))).collect();
+            stream(&[("job", "stream"), ("shard", &s.to_string())], entries)
+        })
+        .collect();
+    push(client, url, skald_push::encode_json(&streams)).await
+}
+
+/// Every line of the `job="stream"` streams, through the frontend.
+async fn stream_lines(client: &reqwest::Client, cluster: &Cluster, base: i64) -> Vec<String> {
+    let response = client
+        .get(format!("{}/loki/api/v1/query_range", cluster.query))
+        .query(&[
+            ("query", "{job=\"stream\"}".to_string()),
+            ("start", (base - SECOND).to_string()),
+            ("end", now_ns().to_string()),
+            ("limit", "100000".to_string()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 200, "{text}\n{}", cluster.logs());
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut lines = Vec::new();
+    for stream in value["data"]["result"].as_array().unwrap() {
+        for entry in stream["values"].as_array().unwrap() {
+            lines.push(entry[1].as_str().unwrap().to_string());
+        }
+    }
+    lines.sort();
+    lines
+}
+
+#[tokio::test]
+async fn pushes_survive_one_dead_ingester_fail_clearly_without_two_and_recover_from_the_wal() {
+    let cluster = Cluster::up(1);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().unwrap();
+    let base = now_ns() - 60 * SECOND;
+    let mut acknowledged = Vec::new();
+    // A stream of pushes; the first ingester dies in the middle of it.
+    for batch in 0..60 {
+        if batch == 20 {
+            cluster.kill("ingester-1");
+        }
+        let (status, message) = push_batch(&client, &cluster.push, batch, base).await;
+        assert_eq!(status, 204, "push {batch} with one ingester down: {message}\n{}", cluster.logs());
+        acknowledged.push(batch);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let expected: Vec<String> = {
+        let mut lines: Vec<String> =
+            acknowledged.iter().flat_map(|b| (0..5).flat_map(move |s| (0..10).map(move |i| format!("b{b:05} s{s} e{i}")))).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(stream_lines(&client, &cluster, base).await, expected, "acknowledged entries, each exactly once");
+
+    // A second ingester dies: no quorum, a 5xx that says why.
+    cluster.kill("ingester-2");
+    let (status, message) = push_batch(&client, &cluster.push, 1000, base).await;
+    assert!((500..600).contains(&status), "push with two of three ingesters down: {status} {message}");
+    assert!(message.contains("replica") || message.contains("live"), "the message should say replicas are missing: {message}");
+
+    // Both come back from their WALs: nothing acknowledged is lost, pushes work again.
+    cluster.restart("ingester-1");
+    cluster.restart("ingester-2");
+    // Ready once their WALs are replayed (ingester-N is node 2+N of up.sh); the
+    // distributor then finds them ACTIVE again by gossip, so a retried push succeeds.
+    for node in [3, 4] {
+        let url = format!("http://127.0.0.1:{}/ready", cluster.base + 10 * node);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.get(&url).send().await.map(|r| r.status().as_u16()).unwrap_or(0) != 200 {
+            assert!(Instant::now() < deadline, "{url} not ready\n{}", cluster.logs());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, message) = push_batch(&client, &cluster.push, 2000, base).await;
+        if status == 204 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "push after the restarts: {status} {message}\n{}", cluster.logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut expected = expected;
+    expected.extend((0..5).flat_map(|s| (0..10).map(move |i| format!("b02000 s{s} e{i}"))));
+    expected.sort();
+    let lines = stream_lines(&client, &cluster, base).await;
+    // The refused push (batch 1000) may have reached the one live ingester (a client
+    // retries it): all of it or none, and once.
+    let (refused, lines): (Vec<String>, Vec<String>) = lines.into_iter().partition(|l| l.starts_with("b01000"));
+    assert!(refused.is_empty() || refused.len() == 50, "the refused push left {} lines", refused.len());
+    assert_eq!(lines, expected, "after restarting both ingesters");
 }
