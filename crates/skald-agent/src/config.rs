@@ -322,8 +322,8 @@ impl Config {
             let Ok(url) = url_parts(&client.url) else {
                 return Err((field, format!("invalid url {:?}", client.url)));
             };
-            if url.0 != "http" {
-                return Err((field, format!("only http:// urls are supported (this build has no TLS), got {:?}", client.url)));
+            if url.0 != "http" && url.0 != "https" {
+                return Err((field, format!("only http:// and https:// urls are supported, got {:?}", client.url)));
             }
             if client.batchsize == 0 {
                 return Err((format!("clients[{index}].batchsize"), "must be positive".into()));
@@ -410,9 +410,10 @@ mod tests {
     }
 
     #[test]
-    fn https_is_refused_clearly() {
-        let (field, message) = Config::parse("clients: [{url: 'https://h/p'}]").unwrap_err();
+    fn only_http_and_https_are_accepted() {
+        let (field, message) = Config::parse("clients: [{url: 'ftp://h/p'}]").unwrap_err();
         assert_eq!(field.as_deref(), Some("clients[0].url"));
-        assert!(message.contains("http://"), "{message}");
+        assert!(message.contains("https://"), "{message}");
+        assert!(Config::parse("clients: [{url: 'https://logs.example.com/loki/api/v1/push'}]").is_ok());
     }
 }

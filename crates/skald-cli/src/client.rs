@@ -84,13 +84,7 @@ impl Client {
     pub fn new(args: &ConnectionArgs) -> Result<Client, Error> {
         let base = Url::parse(&args.addr).map_err(|e| Error::Address { addr: args.addr.clone(), reason: e.to_string() })?;
         match base.scheme() {
-            "http" => {}
-            "https" => {
-                return Err(Error::Address {
-                    addr: args.addr.clone(),
-                    reason: "https is not supported by this build; use http or a local TLS-terminating proxy".into(),
-                });
-            }
+            "http" | "https" => {}
             other => return Err(Error::Address { addr: args.addr.clone(), reason: format!("unsupported scheme {other:?}") }),
         }
         let mut builder = reqwest::Client::builder().user_agent(USER_AGENT);

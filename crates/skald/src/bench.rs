@@ -53,6 +53,9 @@ pub struct BenchArgs {
     /// CPU and memory of every process in `DIR/pids`.
     #[arg(long)]
     cluster: Option<PathBuf>,
+    /// With --cluster: only run the queries (the corpus was pushed before).
+    #[arg(long, requires = "cluster")]
+    queries_only: bool,
 }
 
 /// The benchmarked system: a server this tool started, or a cluster's processes.
@@ -204,6 +207,13 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     let startup_seconds = startup.elapsed().as_secs_f64();
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+
+    if args.queries_only {
+        println!("# skald bench: queries on the cluster {}", server.query_base);
+        println!();
+        run_queries(&args, &meta, &mut server, &client).await?;
+        return Ok(());
+    }
 
     // Ingest.
     let cpu_before = server.cpu_seconds()?;
