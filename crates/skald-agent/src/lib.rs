@@ -30,6 +30,7 @@ mod syslog_target;
 mod tailer;
 
 pub use config::Config;
+pub use positions::parse as parse_positions;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -157,7 +157,8 @@ impl Positions {
     }
 }
 
-fn parse(text: &str) -> Result<HashMap<String, u64>, String> {
+/// Parses a positions file (Promtail's YAML: `positions: {path: "offset"}`).
+pub fn parse(text: &str) -> Result<HashMap<String, u64>, String> {
     if text.trim().is_empty() {
         return Ok(HashMap::new());
     }

@@ -31,6 +31,11 @@ pub use ingester::{Ingester, IngesterStats, PushOutcome, StreamSnapshot, TailBat
 /// A WAL replay handed back by [`Ingester::open`], to pass to [`Ingester::replay`].
 pub use skald_wal::Replay;
 
+/// Decodes one WAL record the way replay does (for fuzzing): `Err` names what is wrong.
+pub fn check_wal_record(bytes: &[u8]) -> Result<(), String> {
+    wal_record::decode(bytes).map(|_| ())
+}
+
 /// Errors of the ingester, each with the status it maps to.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
