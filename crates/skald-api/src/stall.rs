@@ -41,58 +41,47 @@ fn timed_out(what: &str) -> io::Error {
 
 use std::future::Future;
 
+/// Passes a ready result through (clearing the timer); a pending one fails once the
+/// timer of its direction has run out.
+fn watch<T>(
+    result: Poll<io::Result<T>>,
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    limit: Duration,
+    what: &str,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<T>> {
+    match result {
+        Poll::Ready(result) => {
+            *timer = None;
+            Poll::Ready(result)
+        }
+        Poll::Pending if stalled(timer, limit, cx) => {
+            *timer = None;
+            Poll::Ready(Err(timed_out(what)))
+        }
+        Poll::Pending => Poll::Pending,
+    }
+}
+
 impl<S: AsyncRead + Unpin> AsyncRead for StallTimeout<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(result) => {
-                this.read_timer = None;
-                Poll::Ready(result)
-            }
-            Poll::Pending => {
-                if stalled(&mut this.read_timer, this.read_limit, cx) {
-                    this.read_timer = None;
-                    return Poll::Ready(Err(timed_out("read")));
-                }
-                Poll::Pending
-            }
-        }
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        watch(result, &mut this.read_timer, this.read_limit, "read", cx)
     }
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for StallTimeout<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_write(cx, data) {
-            Poll::Ready(result) => {
-                this.write_timer = None;
-                Poll::Ready(result)
-            }
-            Poll::Pending => {
-                if stalled(&mut this.write_timer, this.write_limit, cx) {
-                    this.write_timer = None;
-                    return Poll::Ready(Err(timed_out("write")));
-                }
-                Poll::Pending
-            }
-        }
+        let result = Pin::new(&mut this.inner).poll_write(cx, data);
+        watch(result, &mut this.write_timer, this.write_limit, "write", cx)
     }
 
     fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Ready(result) => {
-                this.write_timer = None;
-                Poll::Ready(result)
-            }
-            Poll::Pending => {
-                if stalled(&mut this.write_timer, this.write_limit, cx) {
-                    this.write_timer = None;
-                    return Poll::Ready(Err(timed_out("write")));
-                }
-                Poll::Pending
-            }
-        }
+        let result = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        watch(result, &mut this.write_timer, this.write_limit, "write", cx)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -101,19 +90,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallTimeout<S> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_flush(cx) {
-            Poll::Ready(result) => {
-                this.write_timer = None;
-                Poll::Ready(result)
-            }
-            Poll::Pending => {
-                if stalled(&mut this.write_timer, this.write_limit, cx) {
-                    this.write_timer = None;
-                    return Poll::Ready(Err(timed_out("write")));
-                }
-                Poll::Pending
-            }
-        }
+        let result = Pin::new(&mut this.inner).poll_flush(cx);
+        watch(result, &mut this.write_timer, this.write_limit, "write", cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -98,24 +98,8 @@ impl Server {
     async fn spawn_and_wait_ready(&mut self) {
         assert!(self.child.is_none(), "server already running");
         for attempt in 0..3 {
-            self.starts += 1;
             self.port = free_port();
-            let log = std::fs::File::create(self.log_path(self.starts)).unwrap();
-            let child = Command::new(env!("CARGO_BIN_EXE_skald"))
-                .arg("server")
-                .arg("--http-addr")
-                .arg(format!("127.0.0.1:{}", self.port))
-                .arg("--data-dir")
-                .arg(self.data_dir())
-                .arg("--config")
-                .arg(self.root.path().join("config.yaml"))
-                .env("RUST_LOG", "info")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("spawning the skald binary");
-            self.child = Some(child);
+            self.spawn_child();
             match self.wait_ready(READY_TIMEOUT).await {
                 Ok(()) => return,
                 Err(exited) => {
@@ -129,6 +113,27 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Starts the binary on `self.port` (a new log file per start), without waiting.
+    fn spawn_child(&mut self) {
+        self.starts += 1;
+        let log = std::fs::File::create(self.log_path(self.starts)).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_skald"))
+            .arg("server")
+            .arg("--http-addr")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--config")
+            .arg(self.root.path().join("config.yaml"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawning the skald binary");
+        self.child = Some(child);
     }
 
     /// Polls `GET /ready` until it answers 200. `Err(true)` if the process exited,
@@ -342,23 +347,7 @@ impl Server {
     pub async fn restart_same_port(&mut self) {
         self.kill9();
         for _attempt in 0..50 {
-            self.starts += 1;
-            let log = std::fs::File::create(self.log_path(self.starts)).unwrap();
-            let child = Command::new(env!("CARGO_BIN_EXE_skald"))
-                .arg("server")
-                .arg("--http-addr")
-                .arg(format!("127.0.0.1:{}", self.port))
-                .arg("--data-dir")
-                .arg(self.data_dir())
-                .arg("--config")
-                .arg(self.root.path().join("config.yaml"))
-                .env("RUST_LOG", "info")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("spawning the skald binary");
-            self.child = Some(child);
+            self.spawn_child();
             match self.wait_ready(READY_TIMEOUT).await {
                 Ok(()) => return,
                 Err(true) if self.logs().contains("Address already in use") => {
