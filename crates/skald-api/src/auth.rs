@@ -65,6 +65,37 @@ impl Credentials {
         }
         None
     }
+
+    /// The tenant a request acts as: the one it asks for (`X-Scope-OrgID`) if its
+    /// credential lists it, else the credential's first. Used by the HTTP middleware
+    /// and by the gRPC push service, so both ports admit exactly the same requests.
+    pub fn resolve(&self, authorization: Option<&str>, asked: Option<&str>) -> Result<String, AuthRejection> {
+        let tenants = authorization.and_then(|value| self.tenants_for(value)).ok_or(AuthRejection::Unauthenticated)?;
+        let asked = asked.map(str::trim).filter(|asked| !asked.is_empty());
+        let tenant = match asked {
+            None => tenants.first(),
+            Some(asked) => tenants.iter().find(|t| t.as_str() == asked),
+        };
+        tenant.cloned().ok_or_else(|| AuthRejection::Forbidden(asked.unwrap_or_default().to_string()))
+    }
+}
+
+/// Why [`Credentials::resolve`] refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthRejection {
+    /// No credential, or one that matches none configured (401).
+    Unauthenticated,
+    /// A valid credential asking for a tenant it does not list (403).
+    Forbidden(String),
+}
+
+impl std::fmt::Display for AuthRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthRejection::Unauthenticated => f.write_str("missing or invalid credentials"),
+            AuthRejection::Forbidden(asked) => write!(f, "this credential may not act as tenant {asked:?}"),
+        }
+    }
 }
 
 /// The middleware: checks the credential and pins the request's tenant.
@@ -77,19 +108,15 @@ pub async fn authenticate(State(credentials): State<Arc<Credentials>>, mut reque
         return next.run(request).await;
     }
     let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let Some(tenants) = authorization.and_then(|value| credentials.tenants_for(value)) else {
-        let mut response = (StatusCode::UNAUTHORIZED, "missing or invalid credentials\n").into_response();
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"skald\""));
-        return response;
-    };
-    let asked = request.headers().get("X-Scope-OrgID").and_then(|v| v.to_str().ok()).map(str::trim);
-    let tenant = match asked {
-        None | Some("") => tenants.first().cloned(),
-        Some(asked) => tenants.iter().find(|t| t.as_str() == asked).cloned(),
-    };
-    let Some(tenant) = tenant else {
-        let asked = asked.unwrap_or_default();
-        return (StatusCode::FORBIDDEN, format!("this credential may not act as tenant {asked:?}\n")).into_response();
+    let asked = request.headers().get("X-Scope-OrgID").and_then(|v| v.to_str().ok());
+    let tenant = match credentials.resolve(authorization, asked) {
+        Ok(tenant) => tenant,
+        Err(rejection @ AuthRejection::Unauthenticated) => {
+            let mut response = (StatusCode::UNAUTHORIZED, format!("{rejection}\n")).into_response();
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"skald\""));
+            return response;
+        }
+        Err(rejection @ AuthRejection::Forbidden(_)) => return (StatusCode::FORBIDDEN, format!("{rejection}\n")).into_response(),
     };
     match HeaderValue::from_str(&tenant) {
         Ok(value) => {

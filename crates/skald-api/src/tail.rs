@@ -168,7 +168,7 @@ async fn run(
                 }
             }
             _ = ping.tick() => {
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                if send_within(&mut socket, Message::Ping(Vec::new().into())).await.is_err() {
                     break;
                 }
             }
@@ -176,10 +176,17 @@ async fn run(
     }
 }
 
+/// How long one frame (entries or a ping) may take to go out before the tail ends: a
+/// client that does not read cannot hold the server, nor make it buffer.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn send(socket: &mut WebSocket, streams: Vec<Value>) -> Result<(), axum::Error> {
     let frame = json!({"streams": streams, "dropped_entries": null});
-    // A client that does not read cannot hold the server: give each frame 10 s.
-    match tokio::time::timeout(Duration::from_secs(10), socket.send(Message::Text(frame.to_string().into()))).await {
+    send_within(socket, Message::Text(frame.to_string().into())).await
+}
+
+async fn send_within(socket: &mut WebSocket, message: Message) -> Result<(), axum::Error> {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
         Ok(result) => result,
         Err(_) => Err(axum::Error::new("tail client is not reading")),
     }

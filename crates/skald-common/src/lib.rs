@@ -10,12 +10,14 @@
 //! - Timestamps are `i64` nanoseconds since the Unix epoch everywhere.
 
 pub mod binary;
+mod grpc_client;
 mod labels;
 pub mod limits;
 mod model;
 mod tenant;
 mod time;
 
+pub use grpc_client::{GrpcClientConfig, grpc_uri};
 pub use labels::{Label, LabelSet, LabelsError, go_quote, is_valid_label_name, parse_label_set};
 pub use limits::{Limits, parse_base2_bytes, parse_bytes};
 pub use model::{Entry, PushStream, fingerprint};

@@ -22,11 +22,13 @@ pub struct FrontendBlock {
     /// `host:port` of the query scheduler's gRPC listener; empty = run one in-process.
     pub scheduler_address: String,
     pub max_outstanding_per_tenant: usize,
+    /// TLS towards the scheduler.
+    pub grpc_client_config: skald_common::GrpcClientConfig,
 }
 
 impl Default for FrontendBlock {
     fn default() -> Self {
-        FrontendBlock { scheduler_address: String::new(), max_outstanding_per_tenant: 2048 }
+        FrontendBlock { scheduler_address: String::new(), max_outstanding_per_tenant: 2048, grpc_client_config: Default::default() }
     }
 }
 
@@ -39,11 +41,18 @@ pub struct FrontendWorkerBlock {
     pub parallelism: usize,
     /// Run as many parts at once as the querier's `max_concurrent`.
     pub match_max_concurrent: bool,
+    /// TLS towards the scheduler.
+    pub grpc_client_config: skald_common::GrpcClientConfig,
 }
 
 impl Default for FrontendWorkerBlock {
     fn default() -> Self {
-        FrontendWorkerBlock { scheduler_address: String::new(), parallelism: 10, match_max_concurrent: true }
+        FrontendWorkerBlock {
+            scheduler_address: String::new(),
+            parallelism: 10,
+            match_max_concurrent: true,
+            grpc_client_config: Default::default(),
+        }
     }
 }
 

@@ -27,7 +27,7 @@ use request::{Incoming, Plan, PlannedPart, plan_range};
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig};
 
 /// The scheduler's gRPC client as the frontend uses it.
 pub type SchedulerClient = crate::proto::scheduler_client::SchedulerClient<Channel>;
@@ -53,13 +53,11 @@ const FORWARDED_PATHS: [&str; 14] = [
     "/loki/api/v1/drilldown-limits",
 ];
 
-/// A client for the scheduler at `address` (`host:port` or a URL). The connection is
-/// made on first use, so a frontend may start before its scheduler; calls fail with 503
-/// while it is unreachable.
-pub fn connect_scheduler(address: &str) -> Result<SchedulerClient, FrontendError> {
-    let url = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
-    let endpoint = Endpoint::from_shared(url.clone())
-        .map_err(|e| FrontendError::SchedulerUnavailable(format!("invalid scheduler address {url}: {e}")))?;
+/// A client for the scheduler at `address` (`host:port` or a URL), over TLS when `tls`
+/// is given (`frontend.grpc_client_config`). The connection is made on first use, so a
+/// frontend may start before its scheduler; calls fail with 503 while it is unreachable.
+pub fn connect_scheduler(address: &str, tls: Option<&ClientTlsConfig>) -> Result<SchedulerClient, FrontendError> {
+    let endpoint = crate::connect::scheduler_endpoint(address, tls).map_err(FrontendError::SchedulerUnavailable)?;
     Ok(SchedulerClient::new(endpoint.connect_lazy())
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES))

@@ -22,6 +22,7 @@
 
 mod cache;
 pub mod config;
+mod connect;
 mod error;
 mod frontend;
 pub mod merge;

@@ -3,6 +3,7 @@
 //! answered exactly as the same HTTP request would be), and sends status and body back.
 //! When the scheduler is away, it reconnects with exponential backoff.
 
+use crate::connect::scheduler_endpoint;
 use crate::proto::scheduler_client::SchedulerClient;
 use crate::proto::{PartDone, PartResult, QuerierHello, QuerierMessage, QueryPart, querier_message, scheduler_message};
 use crate::scheduler::MAX_MESSAGE_BYTES;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::ClientTlsConfig;
 use tower::ServiceExt;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -22,15 +24,20 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Pulls parts from the scheduler at `scheduler_addr` (`host:port` or a URL) and runs up
 /// to `concurrency` of them at once through `handler`. Runs until the task is dropped or
 /// aborted (which also aborts the parts it is running; the scheduler then queues them
-/// again for another querier).
-pub async fn run_querier_worker(scheduler_addr: impl Into<String>, querier_id: impl Into<String>, concurrency: usize, handler: Router) {
-    let address = scheduler_addr.into();
-    let url = if address.contains("://") { address } else { format!("http://{address}") };
+/// again for another querier). `tls` is `frontend_worker.grpc_client_config`'s.
+pub async fn run_querier_worker(
+    scheduler_addr: impl Into<String>,
+    querier_id: impl Into<String>,
+    concurrency: usize,
+    handler: Router,
+    tls: Option<ClientTlsConfig>,
+) {
+    let url = scheduler_addr.into();
     let querier_id = querier_id.into();
     let concurrency = concurrency.max(1);
     let mut backoff = MIN_BACKOFF;
     loop {
-        match pull_once(&url, &querier_id, concurrency, &handler).await {
+        match pull_once(&url, tls.as_ref(), &querier_id, concurrency, &handler).await {
             Ok(()) => {
                 tracing::info!(scheduler = %url, "scheduler closed the pull stream; reconnecting");
                 backoff = MIN_BACKOFF;
@@ -59,9 +66,14 @@ fn failed(connected: bool) -> impl Fn(tonic::Status) -> PullError {
 }
 
 /// One pull stream, from hello to its end.
-async fn pull_once(url: &str, querier_id: &str, concurrency: usize, handler: &Router) -> Result<(), PullError> {
-    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
-        .map_err(|e| PullError { connected: false, message: format!("invalid scheduler address {url}: {e}") })?;
+async fn pull_once(
+    url: &str,
+    tls: Option<&ClientTlsConfig>,
+    querier_id: &str,
+    concurrency: usize,
+    handler: &Router,
+) -> Result<(), PullError> {
+    let endpoint = scheduler_endpoint(url, tls).map_err(|message| PullError { connected: false, message })?;
     let channel = endpoint.connect().await.map_err(|e| PullError { connected: false, message: e.to_string() })?;
     let mut client =
         SchedulerClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES);

@@ -149,8 +149,8 @@ async fn workers_reconnect_when_the_scheduler_comes_back() {
     let address = listener.local_addr().unwrap().to_string();
     drop(listener);
     let data = Dataset::default();
-    let worker = Worker(tokio::spawn(skald_frontend::run_querier_worker(address.clone(), "q1", 1, data.router())));
-    let client = skald_frontend::connect_scheduler(&address).unwrap();
+    let worker = Worker(tokio::spawn(skald_frontend::run_querier_worker(address.clone(), "q1", 1, data.router(), None)));
+    let client = skald_frontend::connect_scheduler(&address, None).unwrap();
     let frontend = skald_frontend::frontend_router(client, skald_frontend::FrontendConfig::new(TenantLimits::default()));
     let (status, body) = get_from(&frontend, "/loki/api/v1/labels", &[], "t").await;
     assert_eq!(status, 503, "{body}");

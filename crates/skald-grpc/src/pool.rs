@@ -3,7 +3,8 @@
 //! A tonic `Channel` made with `connect_lazy` connects on the first call and
 //! reconnects by itself after the ingester restarts, so the pool never has to notice
 //! failures; it only forgets addresses the ring no longer lists ([`IngesterClientPool::retain`]).
-//! Every call has `remote_timeout` (Loki's `ingester_client.remote_timeout`, 5s).
+//! Every call has `remote_timeout` (Loki's `ingester_client.remote_timeout`, 5s); with
+//! `tls` set, connections use TLS (`ingester_client.grpc_client_config`).
 
 use crate::error::GrpcError;
 use crate::server::{DEFAULT_MAX_MSG_SIZE, MessageLimits};
@@ -11,10 +12,10 @@ use parking_lot::Mutex;
 use skald_proto::ingester::ingester_client::IngesterClient;
 use std::collections::HashMap;
 use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 /// Settings of the ingester clients (`ingester_client` in Loki's config).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// Deadline of each call, streaming answers included (`remote_timeout`).
     pub remote_timeout: Duration,
@@ -22,6 +23,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Largest message sent (a push) and received (a select part).
     pub limits: MessageLimits,
+    /// TLS towards the ingesters; plain HTTP/2 when `None`.
+    pub tls: Option<ClientTlsConfig>,
 }
 
 impl Default for ClientConfig {
@@ -30,6 +33,7 @@ impl Default for ClientConfig {
             remote_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(1),
             limits: MessageLimits { max_recv_msg_size: DEFAULT_MAX_MSG_SIZE * 25, max_send_msg_size: DEFAULT_MAX_MSG_SIZE * 25 },
+            tls: None,
         }
     }
 }
@@ -53,9 +57,12 @@ impl IngesterClientPool {
         if let Some(client) = self.clients.lock().get(addr) {
             return Ok(client.clone());
         }
-        let uri = if addr.contains("://") { addr.to_string() } else { format!("http://{addr}") };
-        let endpoint = Endpoint::from_shared(uri)
-            .map_err(|e| GrpcError::BadAddress { addr: addr.to_string(), message: e.to_string() })?
+        let bad_address = |e: tonic::transport::Error| GrpcError::BadAddress { addr: addr.to_string(), message: e.to_string() };
+        let mut endpoint = Endpoint::from_shared(skald_common::grpc_uri(addr, self.config.tls.is_some())).map_err(bad_address)?;
+        if let Some(tls) = &self.config.tls {
+            endpoint = endpoint.tls_config(tls.clone()).map_err(bad_address)?;
+        }
+        let endpoint = endpoint
             .connect_timeout(self.config.connect_timeout)
             .timeout(self.config.remote_timeout)
             .tcp_nodelay(true)

@@ -31,6 +31,7 @@ async fn npm_loki_grpc_client_pushes() {
     tokio::spawn(skald_grpc::serve(
         listener,
         Routes::new(pusher_service(distributor, true, MessageLimits::default())),
+        None,
         std::future::pending(),
     ));
 

@@ -26,7 +26,7 @@ async fn start(auth_enabled: bool, limits: Limits, message_limits: MessageLimits
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let routes = Routes::new(pusher_service(distributor, auth_enabled, message_limits));
-    tokio::spawn(skald_grpc::serve(listener, routes, std::future::pending()));
+    tokio::spawn(skald_grpc::serve(listener, routes, None, std::future::pending()));
     let channel = Channel::from_shared(format!("http://{addr}")).expect("uri").connect().await.expect("connect");
     Distributor1 { ingester, channel }
 }

@@ -15,6 +15,7 @@
 
 use crate::ServerArgs;
 use crate::config::Config;
+use crate::grpc_security;
 use crate::ring_adapters::{RingIngesters, RingReplicas, RingTail};
 use crate::roles::{Role, Roles};
 use crate::server::{self, CHUNK_CACHE_BYTES, nanos};
@@ -28,6 +29,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 
 /// Loki's default gRPC port, used by cluster nodes when none is configured.
 const DEFAULT_GRPC_PORT: u16 = 9095;
@@ -51,8 +53,10 @@ pub async fn serve(args: ServerArgs, config: Config, roles: Roles) -> anyhow::Re
     let replication_factor = replication_factor(&config);
     let pool = Arc::new(IngesterClientPool::new(ClientConfig {
         remote_timeout: nanos(config.ingester_client.remote_timeout),
+        tls: grpc_security::client_tls(&config.ingester_client.grpc_client_config, "ingester_client.grpc_client_config")?,
         ..ClientConfig::default()
     }));
+    let credentials = Arc::new(config.credentials()?);
     tracing::info!(
         roles = %roles,
         http = %http_advertise,
@@ -99,7 +103,8 @@ pub async fn serve(args: ServerArgs, config: Config, roles: Roles) -> anyhow::Re
             limits
         });
         let distributor = Arc::new(Distributor::new(global_limits, pusher));
-        grpc_routes.add_service(skald_grpc::pusher_service(distributor.clone(), config.auth_enabled, limits));
+        let pusher = skald_grpc::pusher_service(distributor.clone(), config.auth_enabled, limits);
+        grpc_routes.add_service(InterceptedService::new(pusher, grpc_security::push_credentials(credentials.clone())));
         state.distributor = Some(distributor);
     }
 
@@ -140,7 +145,8 @@ pub async fn serve(args: ServerArgs, config: Config, roles: Roles) -> anyhow::Re
             let concurrency = config
                 .frontend_worker
                 .concurrency(config.querier.max_concurrent.unwrap_or(skald_querier::admission::DEFAULT_MAX_CONCURRENT));
-            tokio::spawn(skald_frontend::run_querier_worker(address, cluster.id().to_string(), concurrency, handler));
+            let tls = grpc_security::client_tls(&config.frontend_worker.grpc_client_config, "frontend_worker.grpc_client_config")?;
+            tokio::spawn(skald_frontend::run_querier_worker(address, cluster.id().to_string(), concurrency, handler, tls));
         }
         if !roles.has(Role::QueryFrontend) {
             state.querier = Some(querier);
@@ -151,7 +157,9 @@ pub async fn serve(args: ServerArgs, config: Config, roles: Roles) -> anyhow::Re
     // Query frontend: Loki's read API, split and queued.
     if roles.has(Role::QueryFrontend) {
         let address = scheduler_address(&config.frontend.scheduler_address).context("frontend.scheduler_address")?;
-        let client = skald_frontend::connect_scheduler(&address).map_err(|e| anyhow::anyhow!("frontend.scheduler_address: {e}"))?;
+        let tls = grpc_security::client_tls(&config.frontend.grpc_client_config, "frontend.grpc_client_config")?;
+        let client =
+            skald_frontend::connect_scheduler(&address, tls.as_ref()).map_err(|e| anyhow::anyhow!("frontend.scheduler_address: {e}"))?;
         let limits = limits_fn.clone();
         let tenant_limits: skald_frontend::LimitsFn = Arc::new(move |tenant: &str| {
             let limits = limits(tenant);
@@ -181,14 +189,14 @@ pub async fn serve(args: ServerArgs, config: Config, roles: Roles) -> anyhow::Re
         crate::storage_wiring::spawn_index_refresh(&config, store);
     }
 
-    let credentials = Arc::new(config.credentials()?);
     let app = skald_api::router(Arc::new(state))
         .merge(extra_routes)
         .merge(skald_ui::router())
         .layer(axum::middleware::from_fn_with_state(credentials, skald_api::auth::authenticate));
     let serve_options = server::serve_options(&config)?;
     let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-    let grpc = tokio::spawn(skald_grpc::serve(grpc_listener, grpc_routes.routes(), async {
+    let grpc_tls = grpc_security::server_tls(&config.server.grpc_tls_config)?;
+    let grpc = tokio::spawn(skald_grpc::serve(grpc_listener, grpc_routes.routes(), grpc_tls, async {
         let _ = grpc_stopped.await;
     }));
     tracing::info!(http = %http_local, grpc = %grpc_local, "cluster node listening");

@@ -54,6 +54,8 @@ pub struct ServerConfig {
     /// Connections served at once; 0 = no limit.
     pub http_conn_limit: usize,
     pub http_tls_config: TlsSection,
+    /// TLS of the gRPC port (Loki's `server.grpc_tls_config`).
+    pub grpc_tls_config: TlsSection,
 }
 
 impl Default for ServerConfig {
@@ -72,11 +74,12 @@ impl Default for ServerConfig {
             http_server_idle_timeout: 120 * second,
             http_conn_limit: 0,
             http_tls_config: TlsSection::default(),
+            grpc_tls_config: TlsSection::default(),
         }
     }
 }
 
-/// Loki's `server.http_tls_config`.
+/// Loki's `server.http_tls_config` and `server.grpc_tls_config`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsSection {
@@ -85,6 +88,26 @@ pub struct TlsSection {
     pub client_ca_file: Option<PathBuf>,
     /// `NoClientCert` (default) or `RequireAndVerifyClientCert` (needs `client_ca_file`).
     pub client_auth_type: Option<String>,
+}
+
+impl TlsSection {
+    /// Refuses combinations that cannot work; `block` names the section in errors.
+    fn validate(&self, block: &str) -> anyhow::Result<()> {
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            anyhow::bail!("{block}: cert_file and key_file go together");
+        }
+        if self.cert_file.is_none() && self.client_ca_file.is_some() {
+            anyhow::bail!("{block}: client_ca_file needs cert_file and key_file (client certificates are checked only over TLS)");
+        }
+        match self.client_auth_type.as_deref() {
+            None | Some("") | Some("NoClientCert") => Ok(()),
+            Some("RequireAndVerifyClientCert") if self.client_ca_file.is_some() => Ok(()),
+            Some("RequireAndVerifyClientCert") => anyhow::bail!("{block}: RequireAndVerifyClientCert needs client_ca_file"),
+            Some(other) => {
+                anyhow::bail!("{block}.client_auth_type: '{other}' is not supported (NoClientCert, RequireAndVerifyClientCert)")
+            }
+        }
+    }
 }
 
 /// `auth`: credentials mapped to tenants. Empty means Loki's behaviour (the tenant
@@ -236,17 +259,14 @@ impl Config {
         if skald_chunk::Codec::parse(&config.ingester.chunk_encoding).is_none() {
             anyhow::bail!("ingester.chunk_encoding: unknown encoding '{}' (none, lz4, zstd, zstd:LEVEL)", config.ingester.chunk_encoding);
         }
-        let tls = &config.server.http_tls_config;
-        if tls.cert_file.is_some() != tls.key_file.is_some() {
-            anyhow::bail!("server.http_tls_config: cert_file and key_file go together");
-        }
-        match tls.client_auth_type.as_deref() {
-            None | Some("") | Some("NoClientCert") => {}
-            Some("RequireAndVerifyClientCert") if tls.client_ca_file.is_some() => {}
-            Some("RequireAndVerifyClientCert") => anyhow::bail!("server.http_tls_config: RequireAndVerifyClientCert needs client_ca_file"),
-            Some(other) => anyhow::bail!(
-                "server.http_tls_config.client_auth_type: '{other}' is not supported (NoClientCert, RequireAndVerifyClientCert)"
-            ),
+        config.server.http_tls_config.validate("server.http_tls_config")?;
+        config.server.grpc_tls_config.validate("server.grpc_tls_config")?;
+        for (block, client) in [
+            ("ingester_client.grpc_client_config", &config.ingester_client.grpc_client_config),
+            ("frontend.grpc_client_config", &config.frontend.grpc_client_config),
+            ("frontend_worker.grpc_client_config", &config.frontend_worker.grpc_client_config),
+        ] {
+            client.validate(block).map_err(anyhow::Error::msg)?;
         }
         let auth = &config.auth;
         if (!auth.basic.is_empty() || !auth.bearer.is_empty()) && !config.auth_enabled {
@@ -335,6 +355,24 @@ schema_config:
         assert!(!config.limits_config.reject_old_samples);
         assert!(config.limits_config.discover_service_name.is_empty());
         assert_eq!(config.limits_config.ingestion_rate_mb, 16.0);
+    }
+
+    #[test]
+    fn grpc_tls_mistakes_are_named() {
+        let error = Config::parse("server:\n  grpc_tls_config:\n    cert_file: a.pem\n").unwrap_err().to_string();
+        assert!(error.contains("server.grpc_tls_config") && error.contains("key_file"), "{error}");
+        let error = Config::parse(
+            "server:\n  grpc_tls_config:\n    cert_file: a.pem\n    key_file: a.key\n    client_auth_type: RequireAndVerifyClientCert\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("server.grpc_tls_config") && error.contains("client_ca_file"), "{error}");
+        let error = Config::parse("frontend_worker:\n  grpc_client_config:\n    tls_enabled: true\n    tls_insecure_skip_verify: true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("frontend_worker.grpc_client_config.tls_insecure_skip_verify"), "{error}");
+        let config = Config::parse("ingester_client:\n  grpc_client_config:\n    tls_enabled: true\n    tls_ca_path: ca.pem\n").unwrap();
+        assert!(config.ingester_client.grpc_client_config.tls_enabled);
     }
 
     #[test]

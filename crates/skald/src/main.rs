@@ -5,6 +5,7 @@
 mod bench;
 mod cluster;
 mod config;
+mod grpc_security;
 mod ring_adapters;
 mod roles;
 mod server;

@@ -142,11 +142,16 @@ async fn serve(args: ServerArgs, config: Config) -> anyhow::Result<()> {
     if let Some(port) = config.server.grpc_listen_port {
         let host = if config.server.grpc_listen_address.is_empty() { "0.0.0.0" } else { config.server.grpc_listen_address.as_str() };
         let listener = tokio::net::TcpListener::bind((host, port)).await.with_context(|| format!("gRPC listening on {host}:{port}"))?;
-        let routes =
-            tonic::service::Routes::new(skald_grpc::pusher_service(distributor.clone(), config.auth_enabled, message_limits(&config)));
-        tracing::info!(addr = %listener.local_addr()?, "gRPC push service listening");
+        let pusher = skald_grpc::pusher_service(distributor.clone(), config.auth_enabled, message_limits(&config));
+        let credentials = Arc::new(config.credentials()?);
+        let routes = tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
+            pusher,
+            crate::grpc_security::push_credentials(credentials),
+        ));
+        let tls = crate::grpc_security::server_tls(&config.server.grpc_tls_config)?;
+        tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "gRPC push service listening");
         tokio::spawn(async move {
-            if let Err(error) = skald_grpc::serve(listener, routes, std::future::pending()).await {
+            if let Err(error) = skald_grpc::serve(listener, routes, tls, std::future::pending()).await {
                 tracing::error!(%error, "gRPC server failed");
             }
         });

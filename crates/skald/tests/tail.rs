@@ -130,3 +130,68 @@ async fn a_metric_query_cannot_be_tailed() {
         Ok(_) => panic!("a metric query was accepted for tailing"),
     }
 }
+
+/// The server's resident memory, from `/proc`.
+fn rss_mib(pid: i32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches("kB").trim().parse().unwrap();
+    kib / 1024.0
+}
+
+#[tokio::test]
+async fn a_tail_client_that_never_reads_is_dropped_while_others_carry_on() {
+    let config =
+        format!("server:\n  http_server_write_timeout: 3s\n{BASE_CONFIG}  ingestion_rate_mb: 1000\n  ingestion_burst_size_mb: 1000\n");
+    let server = Server::start(&config).await;
+    let start = now_ns();
+    // Opened and then never read: the kernel's socket buffers fill, then the server's
+    // writes stall.
+    let stuck = connect(&server, r#"{app="flood"}"#, start).await;
+    let mut reader = connect(&server, r#"{app="flood"}"#, start).await;
+    let marker = "the last line";
+    let reading = tokio::spawn(async move {
+        let mut seen = 0usize;
+        loop {
+            let frame = next_frame(&mut reader, Duration::from_secs(60)).await;
+            for (_, _, line) in frame_entries(&frame) {
+                if line == marker {
+                    return seen;
+                }
+                seen += 1;
+            }
+        }
+    });
+
+    // 24 MiB of matching lines, far more than loopback socket buffers hold.
+    let rss_before = rss_mib(server.pid());
+    let line = "x".repeat(1000);
+    for push in 0..24i64 {
+        let entries: Vec<Entry> = (0..1000i64).map(|i| Entry::new(start + push * 1_000_000 + i, format!("{push}-{i} {line}"))).collect();
+        server.push_streams(None, &[stream(&[("app", "flood")], entries)]).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.push_streams(None, &[stream(&[("app", "flood")], vec![Entry::new(start + 100_000_000, marker)])]).await;
+    let seen = tokio::time::timeout(Duration::from_secs(60), reading).await.expect("the reading client got the last line").unwrap();
+    assert!(seen > 0, "the reading client saw none of the flood");
+    let growth = rss_mib(server.pid()) - rss_before;
+    // The ingested lines take memory of their own; a tail buffering 24 MiB of frames
+    // for the stuck client would double it.
+    assert!(growth < 64.0, "RSS grew by {growth:.1} MiB while a tail client was stuck");
+
+    // The server gives up on the stuck client: once its socket is drained, the stream
+    // ends instead of going on (pings would keep it alive forever otherwise), and it
+    // got only part of the flood.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let mut stuck = stuck;
+    let mut received = 0usize;
+    let drained = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(message)) = stuck.next().await {
+            if let Message::Text(text) = message {
+                received += text.len();
+            }
+        }
+    })
+    .await;
+    assert!(drained.is_ok(), "the stuck tail was never closed ({received} bytes received)");
+    assert!(received < 24 << 20, "the stuck client received the whole flood ({received} bytes)");
+}

@@ -51,7 +51,7 @@ pub async fn start_scheduler(config: SchedulerConfig) -> Scheduler {
 }
 
 pub fn client(scheduler: &Scheduler) -> SchedulerClient {
-    connect_scheduler(&scheduler.address).expect("a scheduler client")
+    connect_scheduler(&scheduler.address, None).expect("a scheduler client")
 }
 
 pub fn frontend(scheduler: &Scheduler, limits: TenantLimits) -> Router {
@@ -68,7 +68,7 @@ impl Drop for Worker {
 }
 
 pub fn start_worker(scheduler: &Scheduler, id: &str, concurrency: usize, handler: Router) -> Worker {
-    Worker(tokio::spawn(skald_frontend::run_querier_worker(scheduler.address.clone(), id.to_string(), concurrency, handler)))
+    Worker(tokio::spawn(skald_frontend::run_querier_worker(scheduler.address.clone(), id.to_string(), concurrency, handler, None)))
 }
 
 /// Waits until `check` holds, up to 10 s.

@@ -57,7 +57,7 @@ impl TestIngester {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
                 bound.send(listener.local_addr().expect("addr")).expect("report address");
                 let routes = Routes::new(ingester_service(service, limits));
-                tokio::spawn(skald_grpc::serve(listener, routes, std::future::pending()));
+                tokio::spawn(skald_grpc::serve(listener, routes, None, std::future::pending()));
                 let _ = stopped.await;
             });
             runtime.shutdown_background();

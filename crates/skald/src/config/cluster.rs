@@ -105,10 +105,12 @@ impl Default for KvStoreSection {
 pub struct IngesterClientSection {
     #[serde(deserialize_with = "de_duration")]
     pub remote_timeout: i64,
+    /// TLS towards the ingesters.
+    pub grpc_client_config: skald_common::GrpcClientConfig,
 }
 
 impl Default for IngesterClientSection {
     fn default() -> Self {
-        IngesterClientSection { remote_timeout: 5 * SECOND }
+        IngesterClientSection { remote_timeout: 5 * SECOND, grpc_client_config: Default::default() }
     }
 }
