@@ -31,6 +31,8 @@ mod tailer;
 
 pub use config::Config;
 pub use positions::parse as parse_positions;
+#[doc(hidden)]
+pub use syslog_target::parse_stream_for_fuzzing as parse_syslog_stream_for_fuzzing;
 
 use std::path::PathBuf;
 use std::sync::Arc;

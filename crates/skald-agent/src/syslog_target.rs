@@ -133,6 +133,31 @@ impl SyslogTarget {
     }
 }
 
+/// Feeds `data` through the TCP framer in pieces of `piece` bytes, parses every frame and
+/// derives its meta labels; returns the number of messages parsed. For the fuzz target
+/// (`fuzz/fuzz_targets/syslog_parse.rs`): what a listener does with bytes from the network.
+pub fn parse_stream_for_fuzzing(data: &[u8], piece: usize, max_message_length: usize) -> usize {
+    let mut framer = Framer::new(max_message_length.max(1));
+    let mut parsed = 0;
+    let mut frames = Vec::new();
+    for chunk in data.chunks(piece.max(1)) {
+        match framer.push(chunk) {
+            Ok(more) => frames.extend(more),
+            Err(_) => return parsed,
+        }
+    }
+    frames.extend(framer.finish().unwrap_or_default());
+    for frame in frames {
+        assert!(frame.len() <= max_message_length.max(1), "a frame longer than max_message_length");
+        if let Ok(message) = syslog::parse(&frame, 1_700_000_000_000_000_000) {
+            let mut labels = Labels::new();
+            message.meta_labels(true, &mut labels);
+            parsed += 1;
+        }
+    }
+    parsed
+}
+
 /// Splits a TCP byte stream into messages.
 struct Framer {
     buf: Vec<u8>,

@@ -87,6 +87,17 @@ fn ingester_metrics(out: &mut String, ingester: &skald_ingester::Ingester) {
     gauge("loki_ingester_chunks_flushed_total", "Chunks flushed to storage.", "counter", stats.chunks_flushed as f64);
     gauge("skald_ingester_chunks_pending_flush", "Sealed chunks waiting for the flush loop.", "gauge", stats.chunks_sealed_pending as f64);
     gauge("skald_ingester_wal_replayed_records_total", "WAL records replayed at start.", "counter", stats.wal_replayed_records as f64);
+    if let Some(wal) = ingester.wal_stats() {
+        gauge("loki_ingester_wal_records_logged_total", "Records written to the WAL.", "counter", wal.records as f64);
+        gauge("loki_ingester_wal_logged_bytes_total", "Bytes written to the WAL.", "counter", wal.bytes as f64);
+        gauge("skald_ingester_wal_fsyncs_total", "fdatasync rounds of the WAL (one per group commit).", "counter", wal.syncs as f64);
+        gauge(
+            "skald_ingester_wal_fsync_seconds_total",
+            "Seconds spent in WAL fdatasync rounds; divided by the rounds, the disk's share of push latency.",
+            "counter",
+            wal.sync_nanos as f64 / 1e9,
+        );
+    }
     gauge("loki_ingester_chunk_stored_bytes_total", "Bytes of chunks written to storage.", "counter", store.chunk_bytes_written as f64);
     gauge("skald_store_index_files_written_total", "Index files written to storage.", "counter", store.index_files_written as f64);
     gauge("skald_store_chunks_fetched_total", "Chunks read from storage.", "counter", store.chunks_fetched as f64);

@@ -8,6 +8,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use skald_push::{Api, DecodeLimits, decode_push};
 use std::sync::Arc;
 
+/// Loki's `validation.MissingStreamsErrorMsg`.
+const NO_STREAMS: &str = "error at least one valid stream is required for ingestion";
+
 pub async fn push_v1(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<StatusCode, ApiError> {
     push(state, headers, body, Api::V1).await
 }
@@ -26,8 +29,8 @@ async fn push(state: Arc<AppState>, headers: HeaderMap, body: Bytes, api: Api) -
         .await
         .map_err(|e| ApiError::new(500, format!("push decoding failed: {e}")))??;
     if streams.is_empty() {
-        // Loki accepts an empty push as a no-op.
-        return Ok(StatusCode::NO_CONTENT);
+        // Loki (3.x) refuses a push without streams before any validation.
+        return Err(ApiError::new(422, NO_STREAMS));
     }
     state.distributor()?.push(&tenant, streams).await?;
     Ok(StatusCode::NO_CONTENT)

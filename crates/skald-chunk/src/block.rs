@@ -122,7 +122,7 @@ pub(crate) fn encode_block<'a>(
     }
     // The meta section is about 4% of the lines' size, so the block's level costs little.
     let meta_section = codec.compress(&meta_raw);
-    let lines_section = codec.compress(&lines);
+    let lines_section = codec.compress_lines(&lines);
     let meta = BlockMeta {
         min_ts,
         max_ts,

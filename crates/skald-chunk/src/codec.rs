@@ -2,6 +2,9 @@
 
 use crate::ChunkError;
 
+/// The shortest match zstd looks for in lines sections (see [`Codec::compress_lines`]).
+pub const LINES_MIN_MATCH: u32 = 7;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
     None,
@@ -38,32 +41,55 @@ impl Codec {
         }
     }
 
-    /// Compresses `raw`. The result holds exactly its length in memory (the encoders
-    /// allocate their worst-case bound, about the raw size, which would otherwise stay
-    /// reserved for as long as the block lives in the ingester).
+    /// Compresses `raw` (a meta section). The result holds exactly its length in memory
+    /// (the encoders allocate their worst-case bound, about the raw size, which would
+    /// otherwise stay reserved for as long as the block lives in the ingester).
     pub fn compress(self, raw: &[u8]) -> Vec<u8> {
-        let mut out = self.compress_unshrunk(raw);
+        let mut out = self.compress_unshrunk(raw, 0);
         out.shrink_to_fit();
         out
     }
 
-    fn compress_unshrunk(self, raw: &[u8]) -> Vec<u8> {
+    /// Compresses a lines section. With zstd at levels up to 9, matches shorter than
+    /// [`LINES_MIN_MATCH`] bytes are not looked for: in log lines full of random IDs and
+    /// numbers such matches save little and cost a sequence each to decode. On the
+    /// reference corpus at level 6 the lines come out 2.6% smaller and decompress 9%
+    /// faster, at the same compression speed (`examples/zstd_params.rs`). Higher levels
+    /// (the optimal parsers) keep their own choice. Decoding needs nothing different.
+    pub fn compress_lines(self, raw: &[u8]) -> Vec<u8> {
+        let min_match = match self {
+            Codec::Zstd(level) if level <= 9 => LINES_MIN_MATCH,
+            _ => 0,
+        };
+        let mut out = self.compress_unshrunk(raw, min_match);
+        out.shrink_to_fit();
+        out
+    }
+
+    /// `min_match` 0 keeps the level's own minimum match length.
+    fn compress_unshrunk(self, raw: &[u8], min_match: u32) -> Vec<u8> {
         match self {
             Codec::None => raw.to_vec(),
             Codec::Lz4 => lz4_flex::compress(raw),
             Codec::Zstd(level) => {
                 thread_local! {
-                    static COMPRESSORS: std::cell::RefCell<Vec<(i32, zstd::bulk::Compressor<'static>)>> =
+                    static COMPRESSORS: std::cell::RefCell<Vec<(i32, u32, zstd::bulk::Compressor<'static>)>> =
                         const { std::cell::RefCell::new(Vec::new()) };
                 }
                 COMPRESSORS.with(|cell| {
                     let mut list = cell.borrow_mut();
-                    if !list.iter().any(|(l, _)| *l == level) {
-                        let compressor = zstd::bulk::Compressor::new(level).expect("zstd level");
-                        list.push((level, compressor));
-                    }
-                    let (_, compressor) = list.iter_mut().find(|(l, _)| *l == level).expect("present");
-                    compressor.compress(raw).expect("zstd compression of an in-memory buffer")
+                    let position = match list.iter().position(|(l, m, _)| *l == level && *m == min_match) {
+                        Some(position) => position,
+                        None => {
+                            let mut compressor = zstd::bulk::Compressor::new(level).expect("zstd level");
+                            if min_match > 0 {
+                                compressor.set_parameter(zstd::zstd_safe::CParameter::MinMatch(min_match)).expect("zstd min match");
+                            }
+                            list.push((level, min_match, compressor));
+                            list.len() - 1
+                        }
+                    };
+                    list[position].2.compress(raw).expect("zstd compression of an in-memory buffer")
                 })
             }
         }

@@ -488,6 +488,11 @@ impl Ingester {
         self.tail.subscribe()
     }
 
+    /// The write-ahead log's counters (`None` when the WAL is disabled).
+    pub fn wal_stats(&self) -> Option<skald_wal::WalStats> {
+        self.wal.as_ref().map(|wal| wal.stats())
+    }
+
     pub fn stats(&self) -> IngesterStats {
         let mut streams = 0u64;
         let mut pending = 0u64;

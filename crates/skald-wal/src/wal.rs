@@ -41,6 +41,8 @@ pub struct WalStats {
     pub bytes: u64,
     /// `fdatasync` rounds performed by group-commit leaders.
     pub syncs: u64,
+    /// Wall time spent in those rounds, in nanoseconds (what a push waits for the disk).
+    pub sync_nanos: u64,
     /// Segments created.
     pub segments_created: u64,
 }
@@ -58,6 +60,7 @@ pub struct Wal {
     records: AtomicU64,
     bytes: AtomicU64,
     syncs: AtomicU64,
+    sync_nanos: AtomicU64,
     segments_created: AtomicU64,
 }
 
@@ -148,6 +151,7 @@ impl Wal {
             records: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
+            sync_nanos: AtomicU64::new(0),
             segments_created: AtomicU64::new(0),
         };
         Ok((wal, Replay::new(segments)))
@@ -261,6 +265,7 @@ impl Wal {
             records: self.records.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
             syncs: self.syncs.load(Ordering::Relaxed),
+            sync_nanos: self.sync_nanos.load(Ordering::Relaxed),
             segments_created: self.segments_created.load(Ordering::Relaxed),
         }
     }
@@ -383,6 +388,7 @@ impl Wal {
         let old = std::mem::take(&mut st.unsynced);
         let old_files: Vec<Arc<File>> = old.iter().map(|s| s.file.clone()).collect();
 
+        let started = std::time::Instant::now();
         let result = MutexGuard::unlocked(st, || -> io::Result<()> {
             for f in &old_files {
                 f.sync_data()?;
@@ -393,6 +399,7 @@ impl Wal {
             Ok(())
         });
         self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.sync_nanos.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         st.syncing = false;
         match result {
             Ok(()) => {

@@ -232,3 +232,18 @@ async fn default_limits_add_service_name() {
     assert_eq!(labels_got.get("service_name").map(String::as_str), Some("svc"));
     assert_eq!(values, &vec![(base.to_string(), "hello".to_string())]);
 }
+
+#[tokio::test]
+async fn a_push_without_streams_is_refused_like_loki() {
+    let server = Server::start_default().await;
+    let (status, text) = server.push_json(None, br#"{"streams":[]}"#.to_vec()).await;
+    assert_eq!(status, 422, "{text}");
+    assert_eq!(text, "error at least one valid stream is required for ingestion\n");
+    // Without the field at all: a malformed request, named.
+    let (status, text) = server.push_json(None, b"{}".to_vec()).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("missing field `streams`"), "{text}");
+    // A stream without entries is a stream: accepted, nothing stored.
+    let (status, text) = server.push_json(None, br#"{"streams":[{"stream":{"job":"x"},"values":[]}]}"#.to_vec()).await;
+    assert_eq!(status, 204, "{text}");
+}
