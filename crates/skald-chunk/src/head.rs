@@ -168,6 +168,15 @@ impl HeadBlock {
 
     /// Compresses the entries into a block (sorted by time) and empties the head.
     pub fn cut(&mut self, codec: Codec) -> Option<EncodedBlock> {
+        let block = self.encode(codec)?;
+        *self = HeadBlock::new();
+        Some(block)
+    }
+
+    /// Compresses the entries into a block (sorted by time), leaving the head as it is:
+    /// the ingester compresses a head it has taken out of its stream this way, off the
+    /// stream's lock.
+    pub fn encode(&self, codec: Codec) -> Option<EncodedBlock> {
         if self.ts.is_empty() {
             return None;
         }
@@ -176,8 +185,6 @@ impl HeadBlock {
             let i = i as usize;
             (self.ts[i], self.line_at(i).as_bytes(), self.metadata_at(i))
         });
-        let block = encode_block(entries, self.ts.len(), self.lines.len(), codec, true);
-        *self = HeadBlock::new();
-        Some(block)
+        Some(encode_block(entries, self.ts.len(), self.lines.len(), codec, true))
     }
 }

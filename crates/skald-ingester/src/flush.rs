@@ -110,7 +110,7 @@ impl Ingester {
                 let mut state = stream.lock();
                 let reason = if force {
                     Some("forced")
-                } else if state.last_append.elapsed() >= idle && !(state.head.is_empty() && state.blocks.is_empty()) {
+                } else if state.last_append.elapsed() >= idle && (state.has_uncompressed() || !state.blocks.is_empty()) {
                     Some("idle")
                 } else if state.open_span() > max_age {
                     Some("max_age")
@@ -118,10 +118,10 @@ impl Ingester {
                     None
                 };
                 if let Some(reason) = reason {
-                    let before = state.head.memory_bytes();
+                    let before = state.memory_bytes();
                     state.cut_head(&self.cfg);
                     state.seal(reason);
-                    let after = state.head.memory_bytes();
+                    let after = state.memory_bytes();
                     self.head_bytes.fetch_sub(before.saturating_sub(after), Ordering::Relaxed);
                 }
                 for sealed in &state.sealed {

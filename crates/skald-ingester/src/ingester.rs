@@ -141,7 +141,7 @@ impl Ingester {
             for (fp, labels, entries) in record.streams {
                 let stream = self.stream(&tenant, fp, &labels);
                 let mut stream = stream.lock();
-                let before = stream.head.memory_bytes();
+                let before = stream.memory_bytes();
                 for entry in &entries {
                     if matches!(stream.check(entry, i64::MAX), Err(Rejection::Duplicate)) {
                         continue;
@@ -151,7 +151,7 @@ impl Ingester {
                 if stream.head.raw_bytes() >= self.cfg.block_size {
                     stream.cut_head(&self.cfg);
                 }
-                self.account_head(before, stream.head.memory_bytes());
+                self.account_head(before, stream.memory_bytes());
             }
             self.wal_replayed_records.fetch_add(1, Ordering::Relaxed);
             self.enforce_head_budget();
@@ -308,7 +308,7 @@ impl Ingester {
         let mut needs_cut = false;
         for (stream, _, _, entries) in &accepted {
             let mut state = stream.lock();
-            let before = state.head.memory_bytes();
+            let before = state.memory_bytes();
             let sealed_before = state.sealed.len();
             for entry in entries {
                 state.append(entry, segment);
@@ -321,7 +321,7 @@ impl Ingester {
             }
             needs_cut |= full;
             any_sealed |= state.sealed.len() > sealed_before;
-            self.account_head(before, state.head.memory_bytes());
+            self.account_head(before, state.memory_bytes());
         }
         drop(gate);
         self.entries_appended.fetch_add(outcome.accepted_entries, Ordering::Relaxed);
@@ -370,6 +370,7 @@ impl Ingester {
     pub fn start_cutter(self: &Arc<Self>) -> std::io::Result<()> {
         let this = self.clone();
         std::thread::Builder::new().name("skald-cutter".into()).spawn(move || {
+            lower_priority_of_this_thread();
             loop {
                 {
                     let mut wanted = this.cut_wanted.lock();
@@ -396,15 +397,7 @@ impl Ingester {
         for tenant in tenants {
             let streams: Vec<Arc<Mutex<Stream>>> = tenant.streams.read().values().cloned().collect();
             for stream in streams {
-                let mut state = stream.lock();
-                if state.head.raw_bytes() < self.cfg.block_size {
-                    continue;
-                }
-                let before = state.head.memory_bytes();
-                let sealed_before = state.sealed.len();
-                state.cut_head(&self.cfg);
-                sealed |= state.sealed.len() > sealed_before;
-                self.account_head(before, state.head.memory_bytes());
+                sealed |= self.cut_off_lock(&stream, |state| state.head.raw_bytes() >= self.cfg.block_size);
             }
         }
         sealed
@@ -432,14 +425,32 @@ impl Ingester {
             if self.head_bytes.load(Ordering::Relaxed) <= target {
                 break;
             }
-            let mut state = stream.lock();
-            let before = state.head.memory_bytes();
-            let sealed_before = state.sealed.len();
-            state.cut_head(&self.cfg);
-            sealed |= state.sealed.len() > sealed_before;
-            self.account_head(before, state.head.memory_bytes());
+            sealed |= self.cut_off_lock(&stream, |_| true);
         }
         sealed
+    }
+
+    /// Cuts a stream's head if `wanted`, compressing it without holding the stream's
+    /// lock: pushes to the stream go on meanwhile, and queries still see the entries.
+    /// Returns whether a chunk was sealed.
+    fn cut_off_lock(&self, stream: &Mutex<Stream>, wanted: impl FnOnce(&Stream) -> bool) -> bool {
+        let ticket = {
+            let mut state = stream.lock();
+            if !wanted(&state) {
+                return false;
+            }
+            match state.begin_cut() {
+                Some(ticket) => ticket,
+                None => return false,
+            }
+        };
+        let block = ticket.head.encode(self.cfg.codec);
+        let mut state = stream.lock();
+        let before = state.memory_bytes();
+        let sealed_before = state.sealed.len();
+        state.finish_cut(ticket, block, &self.cfg);
+        self.account_head(before, state.memory_bytes());
+        state.sealed.len() > sealed_before
     }
 
     /// In-memory data of the streams matching `matchers` in `[from, through)`.
@@ -511,6 +522,21 @@ impl Ingester {
             chunks_flushed: self.chunks_flushed.load(Ordering::Relaxed),
             chunks_sealed_pending: pending,
             wal_replayed_records: self.wal_replayed_records.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Compression can wait; a push's client or a query cannot. On a busy machine the
+/// cutter thread yields the CPU to them (nice 10; Linux applies it to the thread
+/// alone). Memory stays bounded regardless: pushes cut heads themselves when the cutter
+/// falls behind.
+fn lower_priority_of_this_thread() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread's own id.
+        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+        if result != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower the cutter thread's priority");
         }
     }
 }
