@@ -55,6 +55,13 @@ impl EncodedBlock {
         decompress_lines(&self.meta, self.codec, &self.lines_section)
     }
 
+    /// Checks both sections against their checksums: for a block received from
+    /// elsewhere (another ingester). Blocks built here need no check, and decoding
+    /// does not repeat it.
+    pub fn verify(&self) -> Result<(), ChunkError> {
+        verify_sections(&self.meta, &self.meta_section, &self.lines_section)
+    }
+
     /// False when the block certainly holds no line with `word` as a whole token.
     pub fn may_contain_word(&self, word: &[u8]) -> bool {
         self.word_filter.is_empty() || crate::tokens::may_contain(&self.word_filter, word)
@@ -139,11 +146,23 @@ pub(crate) fn encode_block<'a>(
     EncodedBlock { meta, codec, meta_section, lines_section, word_filter }
 }
 
-/// The checked, decompressed lines section of a block (all line bytes, concatenated).
-pub fn decompress_lines(meta: &BlockMeta, codec: Codec, section: &[u8]) -> Result<Vec<u8>, ChunkError> {
-    if crc32c::crc32c(section) != meta.lines_crc {
+/// Checks a block's sections against the checksums of its meta. Done once, when a
+/// chunk is read ([`crate::decode_chunk`]) or a block received
+/// ([`EncodedBlock::verify`]), not at every decode: queries decode the same cached
+/// blocks again and again, and the check cost ~2% of a search's CPU.
+pub(crate) fn verify_sections(meta: &BlockMeta, meta_section: &[u8], lines_section: &[u8]) -> Result<(), ChunkError> {
+    if crc32c::crc32c(meta_section) != meta.meta_crc {
+        return Err(ChunkError::Checksum("block meta section"));
+    }
+    if crc32c::crc32c(lines_section) != meta.lines_crc {
         return Err(ChunkError::Checksum("block lines section"));
     }
+    Ok(())
+}
+
+/// The decompressed lines section of a block (all line bytes, concatenated); the
+/// section was checked when it was read (see [`verify_sections`]).
+pub fn decompress_lines(meta: &BlockMeta, codec: Codec, section: &[u8]) -> Result<Vec<u8>, ChunkError> {
     let mut lines = Vec::new();
     codec.decompress_into(section, bounded(meta.lines_raw_len)?, &mut lines)?;
     Ok(lines)
@@ -165,9 +184,6 @@ pub struct DecodedBlock {
 
 impl DecodedBlock {
     pub fn decode(meta: &BlockMeta, codec: Codec, meta_section: &[u8], lines_section: Option<&[u8]>) -> Result<DecodedBlock, ChunkError> {
-        if crc32c::crc32c(meta_section) != meta.meta_crc {
-            return Err(ChunkError::Checksum("block meta section"));
-        }
         let meta_codec = codec;
         let mut raw = Vec::new();
         meta_codec.decompress_into(meta_section, bounded(meta.meta_raw_len)?, &mut raw)?;

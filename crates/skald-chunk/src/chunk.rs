@@ -115,7 +115,8 @@ impl AsRef<EncodedBlock> for EncodedBlock {
     }
 }
 
-/// Reads a chunk's header, index and footer; blocks are decoded on demand.
+/// Reads a chunk's header, index and footer and checks every block's checksums;
+/// blocks are decoded on demand.
 pub fn decode_chunk(bytes: Vec<u8>) -> Result<Chunk, ChunkError> {
     if bytes.len() < HEADER_LEN + FOOTER_LEN || bytes[0..4] != bytes[bytes.len() - 4..] {
         return Err(ChunkError::Corrupt("bad magic or too short".into()));
@@ -163,6 +164,8 @@ pub fn decode_chunk(bytes: Vec<u8>) -> Result<Chunk, ChunkError> {
             return Err(ChunkError::Corrupt("block extends beyond the data".into()));
         }
         let meta = BlockMeta { min_ts, max_ts, entries, raw_bytes, meta_len, meta_raw_len, meta_crc, lines_len, lines_raw_len, lines_crc };
+        let lines_start = offset + meta_len as usize;
+        crate::block::verify_sections(&meta, &bytes[offset..lines_start], &bytes[lines_start..end])?;
         blocks.push(ChunkBlock { meta, offset, word_filter });
     }
     Ok(Chunk { codec, blocks, bytes })
@@ -201,6 +204,27 @@ mod tests {
         assert_eq!(got[0], (5, "a".to_string(), vec![Label::new("trace_id", "x1")]));
         assert_eq!(got[1], (10, "b".to_string(), vec![]));
         assert_eq!(got[2].2.len(), 2);
+    }
+
+    #[test]
+    fn a_corrupt_block_section_is_refused_when_the_chunk_is_read() {
+        let mut head = HeadBlock::new();
+        for i in 0..100 {
+            head.append(i, &format!("line {i} of a block"), &[Label::new("detected_level", "info")]);
+        }
+        let block = head.cut(Codec::Zstd(3)).unwrap();
+        let meta_len = block.meta_section.len();
+        let bytes = encode_chunk(&[block]);
+        assert!(decode_chunk(bytes.clone()).is_ok());
+        let offset = decode_chunk(bytes.clone()).unwrap().blocks[0].offset;
+        for (at, section) in [(offset, "block meta section"), (offset + meta_len, "block lines section")] {
+            let mut corrupt = bytes.clone();
+            corrupt[at] ^= 0x40;
+            match decode_chunk(corrupt) {
+                Err(ChunkError::Checksum(what)) => assert_eq!(what, section),
+                other => panic!("expected a checksum error in the {section}, got {:?}", other.map(|c| c.blocks.len())),
+            }
+        }
     }
 
     #[test]
