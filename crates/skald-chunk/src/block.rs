@@ -168,6 +168,52 @@ pub fn decompress_lines(meta: &BlockMeta, codec: Codec, section: &[u8]) -> Resul
     Ok(lines)
 }
 
+/// The metadata sets met so far while decoding a block, by their symbol ids. A block
+/// usually holds a handful (the `detected_level` values) of one or two pairs: those
+/// are packed into one integer and found by a linear scan, without hashing or
+/// comparing vectors for every entry; other sets, and packed sets past the first
+/// `LINEAR` (per-entry values such as trace ids), go through hash maps.
+#[derive(Default)]
+struct SeenSets {
+    packed: Vec<(u64, u32)>,
+    packed_map: HashMap<u64, u32>,
+    map: HashMap<Vec<u64>, u32>,
+}
+
+impl SeenSets {
+    const LINEAR: usize = 16;
+
+    /// Up to four ids of 15 bits each, and the id count, in one integer.
+    fn pack(ids: &[u64]) -> Option<u64> {
+        if ids.len() > 4 || ids.iter().any(|&id| id >= 1 << 15) {
+            return None;
+        }
+        Some(ids.iter().enumerate().fold(ids.len() as u64, |key, (i, &id)| key | id << (3 + 15 * i)))
+    }
+
+    fn get(&self, ids: &[u64]) -> Option<u32> {
+        match Self::pack(ids) {
+            Some(key) => match self.packed.iter().find(|(k, _)| *k == key) {
+                Some((_, index)) => Some(*index),
+                None => self.packed_map.get(&key).copied(),
+            },
+            None => self.map.get(ids).copied(),
+        }
+    }
+
+    fn insert(&mut self, ids: &[u64], index: u32) {
+        match Self::pack(ids) {
+            Some(key) if self.packed.len() < Self::LINEAR => self.packed.push((key, index)),
+            Some(key) => {
+                self.packed_map.insert(key, index);
+            }
+            None => {
+                self.map.insert(ids.to_vec(), index);
+            }
+        }
+    }
+}
+
 /// A decoded block: timestamps and line boundaries, and the lines when asked for.
 #[derive(Debug, Default)]
 pub struct DecodedBlock {
@@ -219,7 +265,7 @@ impl DecodedBlock {
                 symbols.push(String::from_utf8_lossy(bytes).into_owned());
             }
             // Entries repeat the same few metadata sets: decode each distinct set once.
-            let mut seen: HashMap<Vec<u64>, u32> = HashMap::default();
+            let mut seen = SeenSets::default();
             let mut ids: Vec<u64> = Vec::new();
             block.metadata_index.reserve(n);
             for _ in 0..n {
@@ -232,8 +278,8 @@ impl DecodedBlock {
                     }
                     ids.push(id);
                 }
-                let index = match seen.get(ids.as_slice()) {
-                    Some(index) => *index,
+                let index = match seen.get(&ids) {
+                    Some(index) => index,
                     None => {
                         let labels = ids
                             .chunks(2)
@@ -241,7 +287,7 @@ impl DecodedBlock {
                             .collect();
                         let index = block.distinct_metadata.len() as u32;
                         block.distinct_metadata.push(labels);
-                        seen.insert(ids.clone(), index);
+                        seen.insert(&ids, index);
                         index
                     }
                 };

@@ -207,6 +207,27 @@ mod tests {
     }
 
     #[test]
+    fn many_distinct_metadata_sets_round_trip() {
+        // Sets of one and two pairs (packed by the decoder) and of three (hashed).
+        let set = |i: i64| match i % 3 {
+            0 => vec![],
+            1 => vec![Label::new("trace_id", format!("t{}", i % 40))],
+            2 if i % 2 == 0 => vec![Label::new("trace_id", format!("t{}", i % 40)), Label::new("detected_level", "info")],
+            _ => vec![Label::new("a", format!("{}", i % 7)), Label::new("b", "x"), Label::new("c", format!("{}", i % 5))],
+        };
+        let mut head = HeadBlock::new();
+        for i in 0..400 {
+            head.append(i, &format!("line {i}"), &set(i));
+        }
+        let chunk = decode_chunk(encode_chunk(&[head.cut(Codec::Zstd(3)).unwrap()])).unwrap();
+        let got = entries_of(&chunk);
+        assert_eq!(got.len(), 400);
+        for (i, (ts, line, metadata)) in got.into_iter().enumerate() {
+            assert_eq!((ts, line.as_str(), metadata), (i as i64, format!("line {i}").as_str(), set(i as i64)));
+        }
+    }
+
+    #[test]
     fn a_corrupt_block_section_is_refused_when_the_chunk_is_read() {
         let mut head = HeadBlock::new();
         for i in 0..100 {

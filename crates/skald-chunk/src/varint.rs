@@ -25,7 +25,19 @@ impl<'a> Reader<'a> {
         Reader { bytes, pos: 0 }
     }
 
+    /// Inlined with a one-byte fast path: block decoding reads two per entry.
+    #[inline]
     pub fn uvarint(&mut self) -> Result<u64, ChunkError> {
+        if let Some(&byte) = self.bytes.get(self.pos)
+            && byte < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(byte));
+        }
+        self.uvarint_long()
+    }
+
+    fn uvarint_long(&mut self) -> Result<u64, ChunkError> {
         let mut value: u64 = 0;
         let mut shift = 0;
         loop {

@@ -184,7 +184,8 @@ pub fn block_from_proto(block: pb::Block) -> Result<EncodedBlock, GrpcError> {
             meta.lines_len
         )));
     }
-    let block = EncodedBlock { meta, codec, meta_section: block.meta_section, lines_section: block.lines_section, word_filter: block.word_filter };
+    let block =
+        EncodedBlock { meta, codec, meta_section: block.meta_section, lines_section: block.lines_section, word_filter: block.word_filter };
     block.verify().map_err(|e| GrpcError::BadMessage(format!("block: {e}")))?;
     Ok(block)
 }
