@@ -48,9 +48,11 @@
 //! end-8  4 u32 crc32c of the block index
 //! end-4  4 magic "SKC2"
 //! ```
-//! Every section is checked against its CRC32C before it is decompressed, and every
-//! decoded length is bounded by the lengths in the index, so corrupt bytes give an
-//! error, never a panic or an unbounded allocation.
+//! Every section is checked against its CRC32C once, when the chunk is read
+//! (`decode_chunk`) or a block arrives from another process (`EncodedBlock::verify`),
+//! not at each of the many decodes of a cached chunk; every decoded length is bounded
+//! by the lengths in the index, so corrupt bytes give an error, never a panic or an
+//! unbounded allocation.
 
 mod block;
 mod chunk;
