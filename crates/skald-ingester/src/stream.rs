@@ -275,6 +275,12 @@ mod tests {
         out
     }
 
+    /// What the cutter does off the lock: compress the ticket's head and install it.
+    fn compress(stream: &mut Stream, ticket: CutTicket, cfg: &IngesterConfig) {
+        let block = ticket.head.encode(cfg.codec);
+        stream.finish_cut(ticket, block, cfg);
+    }
+
     fn expected(ranges: &[(i64, i64)]) -> Vec<(i64, String)> {
         ranges.iter().flat_map(|&(from, count)| (from..from + count).map(|ts| (ts, format!("line {ts}")))).collect()
     }
@@ -293,13 +299,11 @@ mod tests {
         assert!(stream.head.len() == 5 && stream.memory_bytes() > stream.head.memory_bytes());
 
         // The newer cut finishes first: it waits for the older one.
-        let block = second.head.encode(cfg.codec);
-        stream.finish_cut(second, block, &cfg);
+        compress(&mut stream, second, &cfg);
         assert!(stream.blocks.is_empty());
         assert_eq!(visible(&stream), all);
 
-        let block = first.head.encode(cfg.codec);
-        stream.finish_cut(first, block, &cfg);
+        compress(&mut stream, first, &cfg);
         let firsts: Vec<i64> = stream.blocks.iter().map(|b| b.meta.min_ts).collect();
         assert_eq!(firsts, vec![0, 10]);
         assert_eq!(visible(&stream), all);
@@ -317,8 +321,7 @@ mod tests {
         assert_eq!(stream.blocks.len(), 2);
         assert!(!stream.has_uncompressed());
 
-        let late = pending.head.encode(cfg.codec);
-        stream.finish_cut(pending, late, &cfg);
+        compress(&mut stream, pending, &cfg);
         assert_eq!(stream.blocks.len(), 2, "the late block is not installed twice");
         assert_eq!(visible(&stream), expected(&[(0, 20)]));
     }
@@ -332,13 +335,11 @@ mod tests {
         append(&mut stream, 10, 10, 3);
         let newer = stream.begin_cut().unwrap();
         // The older cut fills the chunk, which is sealed; the newer one is still pending.
-        let block = older.head.encode(cfg.codec);
-        stream.finish_cut(older, block, &cfg);
+        compress(&mut stream, older, &cfg);
         assert_eq!(stream.sealed.len(), 1);
         assert!(stream.head.is_empty() && stream.has_uncompressed());
         assert_eq!(stream.open_first_segment, Some(3));
-        let block = newer.head.encode(cfg.codec);
-        stream.finish_cut(newer, block, &cfg);
+        compress(&mut stream, newer, &cfg);
         assert_eq!(stream.sealed.len(), 2);
         assert_eq!(visible(&stream), expected(&[(0, 20)]));
     }
