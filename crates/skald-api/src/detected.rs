@@ -16,10 +16,6 @@ use std::sync::Arc;
 /// Loki's default range of a request without `start` (1h).
 const DEFAULT_SPAN: i64 = 3600 * 1_000_000_000;
 
-/// The Loki version Skald reports (as `status/buildinfo`); Drilldown enables `jsonPath`
-/// handling from 3.5.
-const LOKI_VERSION: &str = "3.5.0";
-
 pub async fn detected_labels(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
     let tenant = tenant(&state, &params.headers)?;
     let (start, end) = params.range(DEFAULT_SPAN)?;
@@ -95,6 +91,6 @@ pub async fn drilldown_limits(State(state): State<Arc<AppState>>, params: Params
             "volume_max_series": 1000,
         },
         "pattern_ingester_enabled": true,
-        "version": LOKI_VERSION,
+        "version": crate::LOKI_API_VERSION,
     })))
 }

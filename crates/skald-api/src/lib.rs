@@ -21,6 +21,10 @@ pub mod tls;
 mod volume;
 
 pub use error::ApiError;
+
+/// The Loki version Skald reports (`status/buildinfo`, `-version`); Grafana's Logs
+/// Drilldown enables `jsonPath` handling from 3.5.
+pub const LOKI_API_VERSION: &str = "3.5.0";
 pub use tail::TailFeed;
 
 use axum::Router;

@@ -50,7 +50,7 @@ pub async fn index_stats(State(state): State<Arc<AppState>>, params: Params) -> 
 
 pub async fn buildinfo(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({
-        "version": "3.5.0",
+        "version": crate::LOKI_API_VERSION,
         "revision": format!("skald-{}", state.version),
         "branch": "main",
         "buildUser": "skald",

@@ -33,7 +33,7 @@ pub struct ServeOptions {
     pub write_timeout: Duration,
     /// `http_server_idle_timeout` (120s): longest a connection may stay silent.
     pub idle_timeout: Duration,
-    /// `http_conn_limit` (0 = unlimited): connections served at once.
+    /// `http_listen_conn_limit` (0 = unlimited): connections served at once.
     pub max_connections: usize,
     /// TLS, when `http_tls_config` names a certificate.
     pub tls: Option<tokio_rustls::TlsAcceptor>,

@@ -4,13 +4,13 @@
 //! The block is plain data here; the binary reads the files it names and builds the
 //! TLS connector, so crates that only carry the setting need no TLS dependency.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// `grpc_client_config:` (TLS part). With `tls_enabled: false` (the default) the client
 /// speaks plain HTTP/2, as Loki's does.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(default)]
 pub struct GrpcClientConfig {
     pub tls_enabled: bool,
     /// Client certificate (PEM), presented to servers that require one.

@@ -2,18 +2,19 @@
 //! (`pkg/validation/limits.go`). The distributor enforces the ingestion limits, the
 //! querier the query limits.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// `limits_config`. Unknown keys are refused when the config is read.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+/// `limits_config`. Keys Loki has and Skald does not use are named as ignored when the
+/// config is read (`skald-config`), keys no Loki has are refused there.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
 pub struct Limits {
     pub reject_old_samples: bool,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub reject_old_samples_max_age: i64,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub creation_grace_period: i64,
-    #[serde(deserialize_with = "de_bytes")]
+    #[serde(deserialize_with = "de_bytes", serialize_with = "ser_bytes")]
     pub max_line_size: u64,
     pub max_line_size_truncate: bool,
     pub max_label_names_per_series: usize,
@@ -21,43 +22,43 @@ pub struct Limits {
     pub max_label_value_length: usize,
     pub ingestion_rate_mb: f64,
     pub ingestion_burst_size_mb: f64,
-    #[serde(deserialize_with = "de_bytes")]
+    #[serde(deserialize_with = "de_bytes", serialize_with = "ser_bytes")]
     pub max_structured_metadata_size: u64,
     pub max_structured_metadata_entries_count: usize,
     pub max_global_streams_per_user: usize,
     pub max_entries_limit_per_query: usize,
     pub max_query_series: usize,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub max_query_length: i64,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub query_timeout: i64,
     /// The query frontend splits range queries into parts this long (0 = no split).
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub split_queries_by_interval: i64,
     /// Most parts of one query running at once.
     pub max_query_parallelism: usize,
     /// Most bytes (uncompressed, by the index) a query may select; 0 = no limit.
-    #[serde(deserialize_with = "de_bytes")]
+    #[serde(deserialize_with = "de_bytes", serialize_with = "ser_bytes")]
     pub max_query_bytes_read: u64,
     pub discover_service_name: Vec<String>,
     pub discover_log_levels: bool,
     pub allow_structured_metadata: bool,
     /// How long the compactor keeps data (0 = forever), when `compactor.retention_enabled`.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub retention_period: i64,
     /// Per-stream retention rules; the matching rule with the highest priority wins.
     pub retention_stream: Vec<RetentionStream>,
 }
 
 /// One `limits_config.retention_stream` rule.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionStream {
     /// A stream selector, such as `{namespace="dev"}`.
     pub selector: String,
     #[serde(default)]
     pub priority: i64,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub period: i64,
 }
 
@@ -125,6 +126,35 @@ pub fn de_duration<'de, D: Deserializer<'de>>(de: D) -> Result<i64, D::Error> {
     }
 }
 
+/// Writes nanoseconds as a duration Loki reads (`1h30m`, `0s`).
+pub fn ser_duration<S: Serializer>(nanos: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&crate::format_duration(*nanos))
+}
+
+/// Writes a size as Loki prints one: a power-of-1024 unit when it divides exactly
+/// (`256KB`, `1MB`, read back as the same number by [`de_bytes`]), else bytes.
+pub fn ser_bytes<S: Serializer>(bytes: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    for (unit, size) in [("GB", 1u64 << 30), ("MB", 1 << 20), ("KB", 1 << 10)] {
+        if *bytes >= size && bytes.is_multiple_of(size) {
+            return serializer.serialize_str(&format!("{}{unit}", bytes / size));
+        }
+    }
+    serializer.serialize_u64(*bytes)
+}
+
+/// Writes a secret as Loki does in `/config`: `<secret>` when set, else empty.
+pub fn ser_secret<S: Serializer>(secret: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(if secret.is_empty() { "" } else { "<secret>" })
+}
+
+/// [`ser_secret`] for an optional secret.
+pub fn ser_secret_option<S: Serializer>(secret: &Option<String>, serializer: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => ser_secret(secret, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// A size as Loki's YAML writes it (`256KB`, `1MiB`, `262144`); like Loki's
 /// `flagext.ByteSize`, `KB`/`MB` here mean 1024-multiples.
 pub fn de_bytes<'de, D: Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
@@ -132,10 +162,14 @@ pub fn de_bytes<'de, D: Deserializer<'de>>(de: D) -> Result<u64, D::Error> {
     #[serde(untagged)]
     enum Raw {
         Int(u64),
+        Float(f64),
         Text(String),
     }
     match Raw::deserialize(de)? {
         Raw::Int(n) => Ok(n),
+        // `chunk_target_size: 1.572864e+06`, as Loki's own sample config writes it.
+        Raw::Float(f) if f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => Ok(f as u64),
+        Raw::Float(f) => Err(serde::de::Error::custom(format!("invalid size {f} (a whole number of bytes)"))),
         Raw::Text(text) => parse_base2_bytes(&text).ok_or_else(|| serde::de::Error::custom(format!("invalid size '{text}'"))),
     }
 }

@@ -5,7 +5,7 @@
 //! Every block refuses unknown keys so that a typo is an error naming the key, and every
 //! key has Loki's default.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use skald_common::parse_duration;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +16,8 @@ const HOUR: i64 = 3600 * NANOS_PER_SECOND;
 /// `frontend:`. In Loki the frontend keeps its own queue when no scheduler address is
 /// set; Skald always uses a scheduler, so the binary runs one inside the frontend then,
 /// with `max_outstanding_per_tenant` as its queue limit.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
 pub struct FrontendBlock {
     /// `host:port` of the query scheduler's gRPC listener; empty = run one in-process.
     pub scheduler_address: String,
@@ -33,8 +33,8 @@ impl Default for FrontendBlock {
 }
 
 /// `frontend_worker:` (the querier's side: where to pull parts from, how many at once).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
 pub struct FrontendWorkerBlock {
     pub scheduler_address: String,
     /// Parts run at once when `match_max_concurrent` is false.
@@ -65,8 +65,8 @@ impl FrontendWorkerBlock {
 }
 
 /// `query_scheduler:`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
 pub struct QuerySchedulerBlock {
     /// Parts a tenant may have queued; one more is refused with 429.
     pub max_outstanding_requests_per_tenant: usize,
@@ -79,34 +79,34 @@ impl Default for QuerySchedulerBlock {
 }
 
 /// `query_range:`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
 pub struct QueryRangeBlock {
     pub cache_results: bool,
     pub results_cache: ResultsCacheBlock,
 }
 
 /// `query_range.results_cache:`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
 pub struct ResultsCacheBlock {
     pub cache: CacheBlock,
 }
 
 /// `query_range.results_cache.cache:` (only the in-memory cache exists in Skald).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
 pub struct CacheBlock {
     pub embedded_cache: EmbeddedCacheBlock,
 }
 
 /// `...cache.embedded_cache:`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
 pub struct EmbeddedCacheBlock {
     pub enabled: bool,
     pub max_size_mb: u64,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "skald_common::limits::ser_duration")]
     pub ttl: i64,
 }
 
@@ -117,11 +117,11 @@ impl Default for EmbeddedCacheBlock {
 }
 
 /// The `limits_config` keys of the read path this crate reads.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SplitLimits {
     /// Range queries are split into parts of this length (nanoseconds); 0 = not split.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "skald_common::limits::ser_duration")]
     pub split_queries_by_interval: i64,
     /// Most parts of one query running at once.
     pub max_query_parallelism: usize,

@@ -26,11 +26,14 @@
 mod cache;
 mod catalog;
 pub mod config;
+mod gcs_json;
+mod iam;
 mod refresh;
+mod sharded;
 mod store;
 mod tls;
 
-pub use config::{AwsConfig, Backend, CommonStorageConfig, StorageConfig};
+pub use config::{AwsConfig, AzureConfig, Backend, CommonStorageConfig, GcsConfig, StorageConfig};
 pub use refresh::RefreshReport;
 pub use store::{ChunkSummary, Store, StoreStats};
 

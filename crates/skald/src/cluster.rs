@@ -13,14 +13,14 @@
 //! - query-scheduler: the fair per-tenant queue between frontends and queriers;
 //! - compactor: index compaction, retention and the delete API.
 
-use crate::ServerArgs;
-use crate::config::Config;
 use crate::grpc_security;
 use crate::ring_adapters::{RingIngesters, RingReplicas, RingTail};
 use crate::roles::{Role, Roles};
 use crate::server::{self, CHUNK_CACHE_BYTES, nanos};
+use crate::startup::Startup;
 use anyhow::Context;
 use skald_api::AppState;
+use skald_config::Config;
 use skald_distributor::Distributor;
 use skald_grpc::{ClientConfig, IngesterClientPool, RemoteRecentData, ReplicatedPush};
 use skald_querier::Querier;
@@ -34,9 +34,10 @@ use tonic::service::interceptor::InterceptedService;
 /// Loki's default gRPC port, used by cluster nodes when none is configured.
 const DEFAULT_GRPC_PORT: u16 = 9095;
 
-pub async fn serve(args: ServerArgs, config: Config, roles: Roles) -> anyhow::Result<()> {
-    let data_dir = server::data_dir(&args, &config)?;
-    let http_listener = TcpListener::bind(server::http_addr(&args, &config)).await.context("binding the HTTP listener")?;
+pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
+    let config = startup.config();
+    let data_dir = server::data_dir(&startup)?;
+    let http_listener = TcpListener::bind(server::http_addr(&startup)).await.context("binding the HTTP listener")?;
     let http_local = http_listener.local_addr()?;
     let grpc_host =
         if config.server.grpc_listen_address.is_empty() { http_local.ip().to_string() } else { config.server.grpc_listen_address.clone() };
@@ -45,18 +46,18 @@ pub async fn serve(args: ServerArgs, config: Config, roles: Roles) -> anyhow::Re
         .await
         .with_context(|| format!("binding the gRPC listener {grpc_host}:{grpc_port}"))?;
     let grpc_local = grpc_listener.local_addr()?;
-    let advertise_ip = advertise_ip(&config, http_local.ip())?;
+    let advertise_ip = advertise_ip(config, http_local.ip())?;
     let http_advertise = SocketAddr::new(advertise_ip, http_local.port()).to_string();
     let grpc_advertise = SocketAddr::new(advertise_ip, grpc_local.port()).to_string();
 
-    let cluster = join_cluster(&config, &roles, advertise_ip, &http_advertise, &grpc_advertise).await?;
-    let replication_factor = replication_factor(&config);
+    let cluster = join_cluster(config, &roles, advertise_ip, &http_advertise, &grpc_advertise).await?;
+    let replication_factor = replication_factor(config);
     let pool = Arc::new(IngesterClientPool::new(ClientConfig {
         remote_timeout: nanos(config.ingester_client.remote_timeout),
         tls: grpc_security::client_tls(&config.ingester_client.grpc_client_config, "ingester_client.grpc_client_config")?,
         ..ClientConfig::default()
     }));
-    let credentials = Arc::new(config.credentials()?);
+    let credentials = Arc::new(crate::credentials::credentials(config)?);
     tracing::info!(
         roles = %roles,
         http = %http_advertise,
@@ -68,17 +69,18 @@ pub async fn serve(args: ServerArgs, config: Config, roles: Roles) -> anyhow::Re
     );
 
     let needs_store = roles.has(Role::Ingester) || roles.has(Role::Querier) || roles.has(Role::Compactor) || roles.has(Role::QueryFrontend);
-    let store = if needs_store { Some(crate::storage_wiring::open_store(&config, &data_dir, CHUNK_CACHE_BYTES).await?) } else { None };
-    let limits_fn = server::limits_fn(&config);
-    let limits = server::message_limits(&config);
+    let store = if needs_store { Some(crate::storage_wiring::open_store(config, &data_dir, CHUNK_CACHE_BYTES).await?) } else { None };
+    let limits_fn = server::limits_fn(&startup);
+    let limits = server::message_limits(config);
     let mut grpc_routes = tonic::service::Routes::builder();
     let mut state = AppState::new(config.auth_enabled);
-    let mut extra_routes = axum::Router::new().merge(skald_ring::router(cluster.clone()));
+    state.extra_metrics.push(Arc::new(crate::runtime_overrides::render_metrics));
+    let mut extra_routes = axum::Router::new().merge(skald_ring::router(cluster.clone())).merge(server::admin_router(&startup));
 
     // Ingester.
     let ingester = match (&store, roles.has(Role::Ingester)) {
         (Some(store), true) => {
-            let (ingester, replay) = server::open_ingester(&config, &data_dir, store.clone())?;
+            let (ingester, replay) = server::open_ingester(config, &data_dir, store.clone())?;
             let joining = cluster.clone();
             server::start_replay(&ingester, replay, move || joining.set_state(InstanceState::Active));
             tokio::spawn(ingester.clone().run_flush_loop());
@@ -134,7 +136,7 @@ pub async fn serve(args: ServerArgs, config: Config, roles: Roles) -> anyhow::Re
     if let (Some(store), true) = (&store, roles.has(Role::Querier)) {
         let ingesters = Arc::new(RingIngesters { cluster: cluster.clone(), replication_factor });
         let recent = Arc::new(RemoteRecentData::new(ingesters, pool.clone(), nanos(config.querier.query_ingesters_within)));
-        let querier = Arc::new(Querier::new(recent, store.clone(), limits_fn.clone()).with_admission(server::admission(&config)));
+        let querier = Arc::new(Querier::new(recent, store.clone(), limits_fn.clone()).with_admission(server::admission(config)));
         let tail = Arc::new(RingTail { cluster: cluster.clone(), pool: pool.clone() });
         if let Some(address) = scheduler_address(&config.frontend_worker.scheduler_address) {
             // The querier's own API, for the parts the scheduler hands out.
@@ -182,18 +184,18 @@ pub async fn serve(args: ServerArgs, config: Config, roles: Roles) -> anyhow::Re
 
     // Compactor (one per bucket).
     if let (Some(store), true) = (&store, roles.has(Role::Compactor)) {
-        extra_routes = extra_routes.merge(crate::storage_wiring::delete_router(&config, store));
-        crate::storage_wiring::spawn_compactor(&config, store)?;
+        extra_routes = extra_routes.merge(crate::storage_wiring::delete_router(config, store));
+        crate::storage_wiring::spawn_compactor(config, store)?;
     }
     if let Some(store) = &store {
-        crate::storage_wiring::spawn_index_refresh(&config, store);
+        crate::storage_wiring::spawn_index_refresh(config, store);
     }
 
     let app = skald_api::router(Arc::new(state))
         .merge(extra_routes)
         .merge(skald_ui::router())
         .layer(axum::middleware::from_fn_with_state(credentials, skald_api::auth::authenticate));
-    let serve_options = server::serve_options(&config)?;
+    let serve_options = server::serve_options(config)?;
     let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
     let grpc_tls = grpc_security::server_tls(&config.server.grpc_tls_config)?;
     let grpc = tokio::spawn(skald_grpc::serve(grpc_listener, grpc_routes.routes(), grpc_tls, async {

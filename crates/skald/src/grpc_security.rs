@@ -7,10 +7,10 @@
 //! an ingester, read from it, or take query parts from the scheduler: the cluster's
 //! internal traffic is then both encrypted and authenticated.
 
-use crate::config::TlsSection;
 use anyhow::Context;
 use skald_api::auth::{AuthRejection, Credentials};
 use skald_common::GrpcClientConfig;
+use skald_config::TlsSection;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,18 +1,21 @@
 //! `skald`: one binary for every role. `skald server` runs the Loki-compatible server
-//! (all roles in one process, `-target=all`); `skald bench` is the end-to-end load tool.
-//! This crate is glue: it reads configuration and wires the library crates together.
+//! (all roles in one process, `-target=all`), and so does `skald -config.file=...`, so
+//! that a Loki container's command line runs unchanged; `skald bench` is the end-to-end
+//! load tool. This crate is glue: it wires the library crates together.
 
 mod bench;
 mod cluster;
-mod config;
+mod credentials;
 mod grpc_security;
+mod health;
 mod ring_adapters;
 mod roles;
+mod runtime_overrides;
 mod server;
+mod startup;
 mod storage_wiring;
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(name = "skald", version, about = "A Loki-compatible log aggregation system")]
@@ -35,30 +38,49 @@ enum Command {
     Client(skald_cli::Command),
 }
 
+/// The server's arguments, parsed by `skald_config::flags` (Loki's flags and Skald's).
 #[derive(clap::Args, Clone)]
 pub struct ServerArgs {
-    /// HTTP listen address (overrides server.http_listen_address/port).
-    #[arg(long, alias = "server.http-listen-address")]
-    http_addr: Option<String>,
-    /// Data directory: WAL, chunks and index (overrides common.path_prefix).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// YAML configuration file with Loki's key names.
-    #[arg(long, alias = "config.file")]
-    config: Option<PathBuf>,
-    /// Roles to run: all (default), write, read, backend, or a comma-separated list of
-    /// distributor, ingester, querier, query-frontend, query-scheduler, compactor.
-    #[arg(long, alias = "target")]
-    target: Option<String>,
-    /// Check the configuration (keys, roles, credentials, TLS files) and exit.
-    #[arg(long, alias = "verify-config")]
-    verify_config: bool,
+    /// `-config.file=FILE`, `-target=ROLES`, `--data-dir DIR`, `--http-addr ADDR`, every
+    /// flag of Loki's configuration reference; see `skald server -help`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    flags: Vec<String>,
 }
 
-fn main() -> anyhow::Result<()> {
+/// The server's arguments: those after `server`, or all of them when the first is a
+/// flag (`skald -config.file=/etc/loki/config.yaml`, as Loki's images run it).
+fn server_args(argv: &[String]) -> Option<&[String]> {
+    match argv.get(1).map(String::as_str) {
+        Some("server") => Some(&argv[2..]),
+        Some("-h" | "--help" | "-V" | "--version") => None,
+        Some(first) if first.starts_with('-') => Some(&argv[1..]),
+        _ => None,
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // The whole chain of causes on one line, without a backtrace.
+            eprintln!("Error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(args) = server_args(&argv) {
+        server::limit_malloc_arenas();
+        return startup::run(args);
+    }
     let cli = Cli::parse();
     match cli.command {
-        Command::Server(args) => server::run(args),
+        Command::Server(args) => {
+            server::limit_malloc_arenas();
+            startup::run(&args.flags)
+        }
         Command::Bench(args) => bench::run(args),
         Command::Agent(args) => {
             server::limit_malloc_arenas();

@@ -7,18 +7,40 @@ use std::fmt;
 
 pub use skald_ring::Role;
 
+/// The targets `-list-targets` prints: Skald's roles and groups.
+pub const TARGETS: &[&str] =
+    &["all", "read", "write", "backend", "distributor", "ingester", "querier", "query-frontend", "query-scheduler", "compactor"];
+
+/// Loki's targets that have no counterpart in Skald, and why a node can do without.
+const LOKI_ONLY_TARGETS: &[(&str, &str)] = &[
+    ("index-gateway", "queriers read the index from object storage themselves"),
+    ("table-manager", "retention is the compactor's"),
+    ("ingester-querier", "queriers ask the ingesters directly"),
+    ("ruler", "not yet in Skald"),
+    ("pattern-ingester", "patterns are computed at query time"),
+    ("bloom-planner", "Skald's blocks carry their own filters"),
+    ("bloom-builder", "Skald's blocks carry their own filters"),
+    ("bloom-gateway", "Skald's blocks carry their own filters"),
+    ("overrides-exporter", "overrides are shown at /runtime_config"),
+    ("ui", "the web UI is in every node"),
+    ("cache-generation-loader", "Skald has no results-cache generations"),
+];
+
 /// The roles of a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Roles {
     set: BTreeSet<Role>,
     /// `all`: every role in one process, talking in-process (no ring needed).
     pub all: bool,
+    /// Loki targets named that Skald has no role for (with why), for the startup log.
+    skipped: Vec<String>,
 }
 
 impl Roles {
     pub fn parse(target: &str) -> Result<Roles, String> {
         let mut set = BTreeSet::new();
         let mut all = false;
+        let mut skipped = Vec::new();
         for part in target.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let roles: &[Role] = match part {
                 "all" => {
@@ -34,6 +56,11 @@ impl Roles {
                 "query-frontend" => &[Role::QueryFrontend],
                 "query-scheduler" => &[Role::QueryScheduler],
                 "compactor" => &[Role::Compactor],
+                other if LOKI_ONLY_TARGETS.iter().any(|(name, _)| *name == other) => {
+                    let why = LOKI_ONLY_TARGETS.iter().find(|(name, _)| *name == other).map(|(_, why)| *why).unwrap_or_default();
+                    skipped.push(format!("target {other}: Skald has no such role ({why})"));
+                    &[]
+                }
                 other => {
                     return Err(format!(
                         "unknown target '{other}': use all, write, read, backend, distributor, ingester, querier, query-frontend, query-scheduler or compactor"
@@ -43,9 +70,17 @@ impl Roles {
             set.extend(roles.iter().copied());
         }
         if set.is_empty() {
-            return Err("target names no role".to_string());
+            return Err(match skipped.first() {
+                Some(first) => format!("{first}; name a role Skald runs"),
+                None => "target names no role".to_string(),
+            });
         }
-        Ok(Roles { set, all })
+        Ok(Roles { set, all, skipped })
+    }
+
+    /// Notes for the startup log: Loki targets named that Skald does without.
+    pub fn notes(&self) -> impl Iterator<Item = &String> {
+        self.skipped.iter()
     }
 
     pub fn has(&self, role: Role) -> bool {
@@ -88,5 +123,9 @@ mod tests {
         let error = Roles::parse("ingestor").unwrap_err();
         assert!(error.contains("ingestor"), "{error}");
         assert!(Roles::parse(" , ").is_err());
+        let backend = Roles::parse("query-scheduler,compactor,index-gateway,ruler").unwrap();
+        assert_eq!(backend.to_string(), "query-scheduler,compactor");
+        assert_eq!(backend.notes().count(), 2);
+        assert!(Roles::parse("index-gateway").unwrap_err().contains("index-gateway"));
     }
 }

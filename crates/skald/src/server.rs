@@ -1,10 +1,9 @@
 //! `skald server`: wires store, ingester, distributor, querier and HTTP API together.
 
-use crate::ServerArgs;
-use crate::config::Config;
-use crate::roles::Roles;
+use crate::startup::Startup;
 use anyhow::Context;
 use skald_api::AppState;
+use skald_config::Config;
 use skald_distributor::{Distributor, IngesterPush};
 use skald_ingester::{Ingester, IngesterConfig};
 use skald_querier::Querier;
@@ -15,47 +14,18 @@ use std::time::Duration;
 /// Chunk cache size of the querier.
 pub(crate) const CHUNK_CACHE_BYTES: usize = 256 << 20;
 
-pub fn run(args: ServerArgs) -> anyhow::Result<()> {
-    limit_malloc_arenas();
-    let config = match &args.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
-    if args.verify_config {
-        let target = args.target.clone().or(config.target.clone()).unwrap_or_else(|| "all".into());
-        let roles = Roles::parse(&target).map_err(|e| anyhow::anyhow!("-target: {e}"))?;
-        config.credentials()?;
-        serve_options(&config)?;
-        skald_compactor::Retention::from_limits(&config.limits_config)?;
-        println!("config is valid (target {roles})");
-        return Ok(());
-    }
-    let log_level = std::env::var("RUST_LOG").unwrap_or_else(|_| config.server.log_level.clone());
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&log_level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .init();
-    let target = args.target.clone().or(config.target.clone()).unwrap_or_else(|| "all".into());
-    let roles = Roles::parse(&target).map_err(|e| anyhow::anyhow!("-target: {e}"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    // Every role in one process, unless the node is told to join a cluster.
-    if roles.all && config.memberlist.join_members.is_empty() {
-        runtime.block_on(serve(args, config))
-    } else {
-        runtime.block_on(crate::cluster::serve(args, config, roles))
-    }
-}
-
 /// The data directory: `--data-dir`, else `common.path_prefix`, else `./data`.
-pub(crate) fn data_dir(args: &ServerArgs, config: &Config) -> anyhow::Result<PathBuf> {
-    let data_dir = args.data_dir.clone().or(config.common.path_prefix.clone()).unwrap_or_else(|| PathBuf::from("./data"));
+pub(crate) fn data_dir(startup: &Startup) -> anyhow::Result<PathBuf> {
+    let config = startup.config();
+    let data_dir = startup.line.data_dir.clone().or(config.common.path_prefix.clone()).unwrap_or_else(|| PathBuf::from("./data"));
     std::fs::create_dir_all(&data_dir).with_context(|| format!("creating data directory {}", data_dir.display()))?;
     Ok(data_dir)
 }
 
 /// The HTTP listen address: `--http-addr`, else `server.http_listen_address:port`.
-pub(crate) fn http_addr(args: &ServerArgs, config: &Config) -> String {
-    args.http_addr.clone().unwrap_or_else(|| format!("{}:{}", config.server.http_listen_address, config.server.http_listen_port))
+pub(crate) fn http_addr(startup: &Startup) -> String {
+    let server = &startup.config().server;
+    startup.line.http_addr.clone().unwrap_or_else(|| format!("{}:{}", server.http_listen_address, server.http_listen_port))
 }
 
 /// Opens the ingester (its WAL, not yet replayed) with the `ingester` settings.
@@ -77,7 +47,7 @@ pub(crate) fn open_ingester(
     ingester_config.flush_check_period = nanos(section.flush_check_period);
     ingester_config.head_memory_budget = section.head_memory_budget as usize;
     ingester_config.max_streams_per_tenant = config.limits_config.max_global_streams_per_user;
-    ingester_config.codec = skald_chunk::Codec::parse(&section.chunk_encoding).context("ingester.chunk_encoding")?;
+    ingester_config.codec = skald_config::chunk_codec(&section.chunk_encoding).context("ingester.chunk_encoding")?.0;
     Ok(Ingester::open(ingester_config, store)?)
 }
 
@@ -105,10 +75,15 @@ pub(crate) fn start_replay(ingester: &Arc<Ingester>, replay: Option<skald_ingest
     });
 }
 
-/// The same limits for every tenant (`limits_config`).
-pub(crate) fn limits_fn(config: &Config) -> Arc<dyn Fn(&str) -> skald_common::Limits + Send + Sync> {
-    let limits = config.limits_config.clone();
-    Arc::new(move |_tenant: &str| limits.clone())
+/// Each tenant's limits: `limits_config` with the tenant's runtime overrides.
+pub(crate) fn limits_fn(startup: &Startup) -> Arc<dyn Fn(&str) -> skald_common::Limits + Send + Sync> {
+    let tenants = startup.tenants.clone();
+    Arc::new(move |tenant: &str| tenants.limits(tenant))
+}
+
+/// `/config` and `/runtime_config`, and the reload status on `/metrics`.
+pub(crate) fn admin_router(startup: &Startup) -> axum::Router {
+    crate::runtime_overrides::router(Arc::new(startup.config().clone()), startup.tenants.clone())
 }
 
 /// Query admission from `querier.max_concurrent` and the scheduler's per-tenant limit.
@@ -130,20 +105,21 @@ pub(crate) fn message_limits(config: &Config) -> skald_grpc::MessageLimits {
 /// Every role in one process: the distributor pushes to the local ingester and the
 /// querier reads it directly. gRPC (Loki's push service, for gRPC clients) is served
 /// only when `server.grpc_listen_port` is set.
-async fn serve(args: ServerArgs, config: Config) -> anyhow::Result<()> {
-    let data_dir = data_dir(&args, &config)?;
-    let store = crate::storage_wiring::open_store(&config, &data_dir, CHUNK_CACHE_BYTES).await?;
-    let (ingester, replay) = open_ingester(&config, &data_dir, store.clone())?;
+pub(crate) async fn serve(startup: Startup) -> anyhow::Result<()> {
+    let config = startup.config();
+    let data_dir = data_dir(&startup)?;
+    let store = crate::storage_wiring::open_store(config, &data_dir, CHUNK_CACHE_BYTES).await?;
+    let (ingester, replay) = open_ingester(config, &data_dir, store.clone())?;
 
-    let limits_fn = limits_fn(&config);
+    let limits_fn = limits_fn(&startup);
     let pusher: Arc<dyn IngesterPush> = Arc::new(ingester.clone());
     let distributor = Arc::new(Distributor::new(limits_fn.clone(), pusher));
-    let querier = Arc::new(Querier::new(ingester.clone(), store.clone(), limits_fn).with_admission(admission(&config)));
+    let querier = Arc::new(Querier::new(ingester.clone(), store.clone(), limits_fn).with_admission(admission(config)));
     if let Some(port) = config.server.grpc_listen_port {
         let host = if config.server.grpc_listen_address.is_empty() { "0.0.0.0" } else { config.server.grpc_listen_address.as_str() };
         let listener = tokio::net::TcpListener::bind((host, port)).await.with_context(|| format!("gRPC listening on {host}:{port}"))?;
-        let pusher = skald_grpc::pusher_service(distributor.clone(), config.auth_enabled, message_limits(&config));
-        let credentials = Arc::new(config.credentials()?);
+        let pusher = skald_grpc::pusher_service(distributor.clone(), config.auth_enabled, message_limits(config));
+        let credentials = Arc::new(crate::credentials::credentials(config)?);
         let routes = tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
             pusher,
             crate::grpc_security::push_credentials(credentials),
@@ -156,15 +132,18 @@ async fn serve(args: ServerArgs, config: Config) -> anyhow::Result<()> {
             }
         });
     }
-    let state = Arc::new(AppState::single_binary(distributor, querier, ingester.clone(), config.auth_enabled));
-    let credentials = Arc::new(config.credentials()?);
+    let mut state = AppState::single_binary(distributor, querier, ingester.clone(), config.auth_enabled);
+    state.extra_metrics.push(Arc::new(crate::runtime_overrides::render_metrics));
+    let state = Arc::new(state);
+    let credentials = Arc::new(crate::credentials::credentials(config)?);
     let app = skald_api::router(state)
         .merge(skald_ui::router())
-        .merge(crate::storage_wiring::delete_router(&config, &store))
+        .merge(crate::storage_wiring::delete_router(config, &store))
+        .merge(admin_router(&startup))
         .layer(axum::middleware::from_fn_with_state(credentials.clone(), skald_api::auth::authenticate));
-    let serve_options = serve_options(&config)?;
+    let serve_options = serve_options(config)?;
 
-    let addr = http_addr(&args, &config);
+    let addr = http_addr(&startup);
     let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("listening on {addr}"))?;
     tracing::info!(
         %addr,
@@ -178,7 +157,7 @@ async fn serve(args: ServerArgs, config: Config) -> anyhow::Result<()> {
     // Serve (reporting not ready) while the WAL replays.
     start_replay(&ingester, replay, || {});
     tokio::spawn(ingester.clone().run_flush_loop());
-    crate::storage_wiring::spawn_background(&config, &store)?;
+    crate::storage_wiring::spawn_background(config, &store)?;
     ingester.start_cutter().context("starting the head cutter thread")?;
 
     skald_api::serve::serve(listener, app, serve_options, shutdown_signal(), Duration::from_secs(10)).await;
@@ -214,7 +193,7 @@ pub(crate) fn serve_options(config: &Config) -> anyhow::Result<skald_api::serve:
         read_timeout: nanos(server.http_server_read_timeout),
         write_timeout: nanos(server.http_server_write_timeout),
         idle_timeout: nanos(server.http_server_idle_timeout),
-        max_connections: server.http_conn_limit,
+        max_connections: server.http_listen_conn_limit,
         tls,
     })
 }

@@ -2,19 +2,20 @@
 //! which backend the configuration names, the index refresh loop, the delete API and
 //! the compaction loop.
 
-use crate::config::Config;
 use anyhow::Context;
 use skald_compactor::{Compactor, DeleteApi, Retention};
+use skald_config::Config;
 use skald_storage::Store;
 use std::path::Path;
 use std::sync::Arc;
 
 /// Opens the store the configuration names and loads its index.
 pub async fn open_store(config: &Config, data_dir: &Path, cache_bytes: usize) -> anyhow::Result<Arc<Store>> {
-    let object_store = config.schema_config.configs.last().map(|p| p.object_store.as_str()).filter(|s| !s.is_empty());
+    let object_store = config.schema_config.active_object_store(skald_common::unix_nanos_now());
     let backend = config.storage_config.backend(&config.common.storage, object_store, data_dir)?;
     let writer = format!("{}-{}", std::process::id(), skald_common::unix_nanos_now());
-    let store = Arc::new(Store::from_backend(&backend, &writer, cache_bytes)?);
+    let objects = backend.object_store_with_prefix(&config.storage_config.object_prefix)?;
+    let store = Arc::new(Store::new(objects, &writer, cache_bytes));
     let index_files = store.load_index().await.with_context(|| format!("loading the index from {}", backend.describe()))?;
     tracing::info!(storage = %backend.describe(), index_files, "storage ready");
     Ok(store)

@@ -14,7 +14,7 @@ server:
   http_server_read_timeout: 1s
   http_server_write_timeout: 1s
   http_server_idle_timeout: 2s
-  http_conn_limit: 3
+  http_listen_conn_limit: 3
 limits_config:
   discover_service_name: []
   discover_log_levels: false

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod conformance;
+pub mod emulators;
 
 use serde_json::Value;
 use skald_common::{Entry, Label, LabelSet, PushStream};
@@ -46,6 +47,16 @@ pub struct Server {
     root: tempfile::TempDir,
     pub client: reqwest::Client,
     starts: usize,
+    /// Started as Loki is (see [`Server::start_loki`]): the flags and environment.
+    loki: Option<LokiLaunch>,
+}
+
+/// How [`Server::start_loki`] runs the binary.
+#[derive(Clone, Default)]
+pub struct LokiLaunch {
+    /// Flags after `-config.file=...` (the HTTP port flag is added).
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -54,9 +65,31 @@ impl Server {
         let root = tempfile::Builder::new().prefix("skald-it-").tempdir().expect("creating a temp dir");
         std::fs::write(root.path().join("config.yaml"), config_yaml).unwrap();
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().unwrap();
-        let mut server = Server { child: None, port: 0, root, client, starts: 0 };
+        let mut server = Server { child: None, port: 0, root, client, starts: 0, loki: None };
         server.spawn_and_wait_ready().await;
         server
+    }
+
+    /// Starts the binary as a Loki container runs Loki: `skald -config.file=ROOT/config.yaml
+    /// -server.http-listen-port=PORT ARGS...`, nothing else (the config's own paths are
+    /// used). `config_yaml` may name `ROOT`, replaced by the server's private directory.
+    pub async fn start_loki(config_yaml: &str, launch: LokiLaunch) -> Server {
+        let root = tempfile::Builder::new().prefix("skald-it-").tempdir().expect("creating a temp dir");
+        let at = root.path().display().to_string();
+        std::fs::write(root.path().join("config.yaml"), config_yaml.replace("ROOT", &at)).unwrap();
+        let launch = LokiLaunch {
+            args: launch.args.iter().map(|a| a.replace("ROOT", &at)).collect(),
+            env: launch.env.iter().map(|(k, v)| (k.clone(), v.replace("ROOT", &at))).collect(),
+        };
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().unwrap();
+        let mut server = Server { child: None, port: 0, root, client, starts: 0, loki: Some(launch) };
+        server.spawn_and_wait_ready().await;
+        server
+    }
+
+    /// The server's private directory.
+    pub fn root(&self) -> &Path {
+        self.root.path()
     }
 
     /// Starts with [`BASE_CONFIG`].
@@ -119,6 +152,21 @@ impl Server {
     fn spawn_child(&mut self) {
         self.starts += 1;
         let log = std::fs::File::create(self.log_path(self.starts)).unwrap();
+        if let Some(launch) = &self.loki {
+            let child = Command::new(env!("CARGO_BIN_EXE_skald"))
+                .arg(format!("-config.file={}", self.root.path().join("config.yaml").display()))
+                .arg(format!("-server.http-listen-port={}", self.port))
+                .args(&launch.args)
+                .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .env("RUST_LOG", "info")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("spawning the skald binary");
+            self.child = Some(child);
+            return;
+        }
         let child = Command::new(env!("CARGO_BIN_EXE_skald"))
             .arg("server")
             .arg("--http-addr")
@@ -375,7 +423,7 @@ impl Server {
         std::fs::create_dir_all(root.path().join("data")).unwrap();
         setup(&root.path().join("data"));
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().unwrap();
-        let mut server = Server { child: None, port: 0, root, client, starts: 0 };
+        let mut server = Server { child: None, port: 0, root, client, starts: 0, loki: None };
         server.spawn_and_wait_ready().await;
         server
     }
@@ -454,24 +502,34 @@ impl S3Server {
         self.root.path().join(S3_BUCKET)
     }
 
-    /// Object keys under a prefix (`index/`, `chunks/`), sorted.
-    pub fn keys(&self, prefix: &str) -> Vec<String> {
-        fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
-            let Ok(entries) = std::fs::read_dir(dir) else { return };
-            for entry in entries.flatten() {
+    /// Adds a bucket (s3s-fs serves every directory of its root as one).
+    pub fn add_bucket(&self, name: &str) {
+        std::fs::create_dir_all(self.root.path().join(name)).unwrap();
+    }
+
+    /// Object keys under a prefix in a bucket, sorted.
+    pub fn keys_in(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        let base = self.root.path().join(bucket);
+        let mut stack = vec![base.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
                 let path = entry.path();
                 if path.is_dir() {
-                    walk(&path, base, out);
-                } else if let Ok(relative) = path.strip_prefix(base) {
-                    out.push(relative.to_string_lossy().into_owned());
+                    stack.push(path);
+                } else if let Ok(relative) = path.strip_prefix(&base) {
+                    keys.push(relative.to_string_lossy().into_owned());
                 }
             }
         }
-        let mut out = Vec::new();
-        walk(&self.bucket_dir(), &self.bucket_dir(), &mut out);
-        out.retain(|k| k.starts_with(prefix) && !k.contains(".tmp") && !k.ends_with(".metadata.json"));
-        out.sort();
-        out
+        keys.retain(|k| k.starts_with(prefix) && !k.contains(".tmp") && !k.ends_with(".metadata.json"));
+        keys.sort();
+        keys
+    }
+
+    /// Object keys under a prefix (`index/`, `chunks/`), sorted.
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        self.keys_in(S3_BUCKET, prefix)
     }
 
     /// `storage_config` pointing at this server (Loki's keys), with quick retries.

@@ -2,15 +2,15 @@
 //! gossip (`memberlist`), the ingester ring (`ingester.lifecycler`, `common.ring`), the
 //! ingester clients and the gRPC server. Key names and defaults are Loki's.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use skald_common::limits::de_duration;
 use std::path::PathBuf;
 
 const SECOND: i64 = 1_000_000_000;
 
 /// `memberlist`: the gossip cluster every node of a deployment joins.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct MemberlistSection {
     /// Unique name of this node (default: hostname and process id).
     pub node_name: Option<String>,
@@ -20,7 +20,7 @@ pub struct MemberlistSection {
     pub advertise_port: Option<u16>,
     /// Seeds (`host:port`), as in Loki.
     pub join_members: Vec<String>,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "skald_common::limits::ser_duration")]
     pub gossip_interval: i64,
     /// Nodes with another label never join this cluster.
     pub cluster_label: String,
@@ -42,18 +42,18 @@ impl Default for MemberlistSection {
 }
 
 /// `ingester.lifecycler`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct LifecyclerSection {
     pub ring: RingSection,
     pub num_tokens: usize,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "skald_common::limits::ser_duration")]
     pub heartbeat_period: i64,
     pub tokens_file_path: Option<PathBuf>,
     /// Accepted for compatibility: Skald joins as soon as its WAL is replayed.
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "skald_common::limits::ser_duration")]
     pub join_after: i64,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "skald_common::limits::ser_duration")]
     pub final_sleep: i64,
 }
 
@@ -71,11 +71,11 @@ impl Default for LifecyclerSection {
 }
 
 /// A ring's settings (`ingester.lifecycler.ring`, `common.ring`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct RingSection {
     pub replication_factor: Option<usize>,
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "skald_common::limits::ser_duration")]
     pub heartbeat_timeout: i64,
     pub kvstore: KvStoreSection,
 }
@@ -87,8 +87,8 @@ impl Default for RingSection {
 }
 
 /// `kvstore`: only `memberlist` (gossip) and `inmemory` (a single process) exist here.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct KvStoreSection {
     pub store: String,
 }
@@ -100,10 +100,10 @@ impl Default for KvStoreSection {
 }
 
 /// `ingester_client`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct IngesterClientSection {
-    #[serde(deserialize_with = "de_duration")]
+    #[serde(deserialize_with = "de_duration", serialize_with = "skald_common::limits::ser_duration")]
     pub remote_timeout: i64,
     /// TLS towards the ingesters.
     pub grpc_client_config: skald_common::GrpcClientConfig,
