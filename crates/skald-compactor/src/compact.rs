@@ -39,16 +39,25 @@ pub struct CompactionReport {
     pub chunks_deleted: u64,
 }
 
+/// Each tenant's retention rules (`limits_config` with the tenant's overrides).
+pub type RetentionFn = Arc<dyn Fn(&str) -> Retention + Send + Sync>;
+
 pub struct Compactor {
     store: Arc<Store>,
     config: CompactorConfig,
-    retention: Retention,
+    retention: RetentionFn,
 }
 
 type Entry = (u64, LabelSet, ChunkRef);
 
 impl Compactor {
+    /// A compactor applying the same retention to every tenant.
     pub fn new(store: Arc<Store>, config: CompactorConfig, retention: Retention) -> Compactor {
+        Compactor::per_tenant(store, config, Arc::new(move |_| retention.clone()))
+    }
+
+    /// A compactor asking each tenant's retention on every pass (per-tenant overrides).
+    pub fn per_tenant(store: Arc<Store>, config: CompactorConfig, retention: RetentionFn) -> Compactor {
         Compactor { store, config, retention }
     }
 
@@ -139,10 +148,11 @@ impl Compactor {
             inputs.push(key);
         }
         let mut changed = inputs.len() > 1 || duplicates;
+        let retention = (self.retention)(tenant);
         let mut dropped: Vec<String> = Vec::new();
         let mut kept: Vec<Entry> = Vec::with_capacity(merged.len());
         for (_, (fingerprint, labels, chunk)) in merged {
-            if self.config.retention_enabled && self.retention.expired(&labels, chunk.through, now) {
+            if self.config.retention_enabled && retention.expired(&labels, chunk.through, now) {
                 report.chunks_expired += 1;
                 dropped.push(chunk.key);
                 changed = true;

@@ -25,7 +25,7 @@ pub mod retention;
 mod rewrite;
 
 pub use api::{DeleteApi, router};
-pub use compact::{CompactionReport, Compactor};
+pub use compact::{CompactionReport, Compactor, RetentionFn};
 pub use config::CompactorConfig;
 pub use retention::Retention;
 

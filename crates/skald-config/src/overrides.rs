@@ -64,6 +64,8 @@ pub fn parse_runtime(texts: &[&str], base: &Value) -> Result<RuntimeOverrides, C
                     let merged = merge(base.clone(), limits.clone());
                     let (parsed, ignored) =
                         deserialize::<Limits>(&merged).map_err(|e| ConfigError::Invalid(format!("overrides.{tenant}: {e}")))?;
+                    skald_compactor::Retention::from_limits(&parsed)
+                        .map_err(|e| ConfigError::Invalid(format!("overrides.{tenant}: {e}")))?;
                     let own_keys = limits.as_mapping().map(|m| m.keys().filter_map(key_text).collect::<Vec<_>>()).unwrap_or_default();
                     result.ignored.extend(
                         ignored
@@ -181,6 +183,11 @@ mod tests {
         let error = parse_runtime(&["overrides:\n  team-a:\n    ingestion_rate_mb: lots\n"], &base()).unwrap_err().to_string();
         assert!(error.contains("overrides.team-a") && error.contains("ingestion_rate_mb"), "{error}");
         assert!(parse_runtime(&["override: {}\n"], &base()).is_err());
+        let error =
+            parse_runtime(&["overrides:\n  t:\n    retention_stream:\n      - selector: '{a=~\"(\"}'\n        period: 1h\n"], &base())
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("overrides.t") && error.contains("retention_stream"), "{error}");
         assert_eq!(parse_runtime(&[""], &base()).unwrap(), RuntimeOverrides::default());
         let later_wins =
             parse_runtime(&["overrides:\n  a:\n    max_query_series: 1\n", "overrides:\n  a:\n    max_query_series: 2\n"], &base())

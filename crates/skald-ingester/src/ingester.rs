@@ -89,9 +89,21 @@ pub struct Ingester {
     /// Chunks flushed by reason (full, idle, max_age, forced).
     pub(crate) flush_reasons: Mutex<std::collections::BTreeMap<&'static str, u64>>,
     wal_replayed_records: AtomicU64,
+    /// Each tenant's active-stream limit when it differs per tenant (runtime
+    /// overrides); else `cfg.max_streams_per_tenant` for all.
+    stream_limit: std::sync::OnceLock<StreamLimitFn>,
 }
 
+/// A tenant's active-stream limit (0 = unlimited).
+pub type StreamLimitFn = Arc<dyn Fn(&str) -> usize + Send + Sync>;
+
 impl Ingester {
+    /// Looks each tenant's active-stream limit up with `limit` (per-tenant overrides)
+    /// instead of `max_streams_per_tenant`. Set once, before pushes arrive.
+    pub fn set_stream_limit(&self, limit: StreamLimitFn) {
+        let _ = self.stream_limit.set(limit);
+    }
+
     /// Opens the WAL (if enabled) and returns the ingester, not yet ready: call
     /// [`Ingester::replay`] next.
     pub fn open(cfg: IngesterConfig, store: Arc<Store>) -> Result<(Arc<Ingester>, Option<skald_wal::Replay>), IngestError> {
@@ -122,6 +134,7 @@ impl Ingester {
             cut_wanted: Mutex::new(false),
             cut_signal: parking_lot::Condvar::new(),
             wal_replayed_records: AtomicU64::new(0),
+            stream_limit: std::sync::OnceLock::new(),
         });
         Ok((ingester, replay))
     }
@@ -200,11 +213,14 @@ impl Ingester {
 
     /// The stream, created only while the tenant is under its active-stream limit
     /// (`max_global_streams_per_user`; 0 means no limit). Replay never applies it.
-    fn stream_within_limit(&self, tenant: &Tenant, fp: u64, labels: &LabelSet) -> Option<Arc<Mutex<Stream>>> {
+    fn stream_within_limit(&self, tenant_id: &str, tenant: &Tenant, fp: u64, labels: &LabelSet) -> Option<Arc<Mutex<Stream>>> {
         if let Some(stream) = tenant.streams.read().get(&fp) {
             return Some(stream.clone());
         }
-        let limit = self.cfg.max_streams_per_tenant;
+        let limit = match self.stream_limit.get() {
+            Some(limit) => limit(tenant_id),
+            None => self.cfg.max_streams_per_tenant,
+        };
         if limit > 0 && tenant.streams.read().len() >= limit {
             return None;
         }
@@ -232,7 +248,7 @@ impl Ingester {
         let mut accepted: Vec<Accepted> = Vec::with_capacity(streams.len());
         for push in streams {
             let fp = fingerprint(tenant_id, &push.labels);
-            let Some(stream) = self.stream_within_limit(&tenant, fp, &push.labels) else {
+            let Some(stream) = self.stream_within_limit(tenant_id, &tenant, fp, &push.labels) else {
                 outcome.stream_limit_errors.push(format!(
                     "Maximum active stream limit exceeded when trying to create stream {}, reduce the number of active streams (reduce labels or reduce label values), or contact your Loki administrator to see if the limit can be increased, user: '{tenant_id}'",
                     push.labels

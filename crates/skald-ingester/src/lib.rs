@@ -27,7 +27,7 @@ mod wal_record;
 
 pub use config::IngesterConfig;
 pub use flush::FlushReport;
-pub use ingester::{Ingester, IngesterStats, PushOutcome, StreamSnapshot, TailBatch};
+pub use ingester::{Ingester, IngesterStats, PushOutcome, StreamLimitFn, StreamSnapshot, TailBatch};
 /// A WAL replay handed back by [`Ingester::open`], to pass to [`Ingester::replay`].
 pub use skald_wal::Replay;
 

@@ -81,6 +81,7 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
     let ingester = match (&store, roles.has(Role::Ingester)) {
         (Some(store), true) => {
             let (ingester, replay) = server::open_ingester(config, &data_dir, store.clone())?;
+            ingester.set_stream_limit(server::stream_limit(&startup));
             let joining = cluster.clone();
             server::start_replay(&ingester, replay, move || joining.set_state(InstanceState::Active));
             tokio::spawn(ingester.clone().run_flush_loop());
@@ -185,7 +186,7 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
     // Compactor (one per bucket).
     if let (Some(store), true) = (&store, roles.has(Role::Compactor)) {
         extra_routes = extra_routes.merge(crate::storage_wiring::delete_router(config, store));
-        crate::storage_wiring::spawn_compactor(config, store)?;
+        crate::storage_wiring::spawn_compactor(config, store, &startup.tenants)?;
     }
     if let Some(store) = &store {
         crate::storage_wiring::spawn_index_refresh(config, store);

@@ -81,6 +81,12 @@ pub(crate) fn limits_fn(startup: &Startup) -> Arc<dyn Fn(&str) -> skald_common::
     Arc::new(move |tenant: &str| tenants.limits(tenant))
 }
 
+/// Each tenant's active-stream limit (`max_global_streams_per_user` with overrides).
+pub(crate) fn stream_limit(startup: &Startup) -> skald_ingester::StreamLimitFn {
+    let tenants = startup.tenants.clone();
+    Arc::new(move |tenant: &str| tenants.limits(tenant).max_global_streams_per_user)
+}
+
 /// `/config` and `/runtime_config`, and the reload status on `/metrics`.
 pub(crate) fn admin_router(startup: &Startup) -> axum::Router {
     crate::runtime_overrides::router(Arc::new(startup.config().clone()), startup.tenants.clone())
@@ -110,6 +116,7 @@ pub(crate) async fn serve(startup: Startup) -> anyhow::Result<()> {
     let data_dir = data_dir(&startup)?;
     let store = crate::storage_wiring::open_store(config, &data_dir, CHUNK_CACHE_BYTES).await?;
     let (ingester, replay) = open_ingester(config, &data_dir, store.clone())?;
+    ingester.set_stream_limit(stream_limit(&startup));
 
     let limits_fn = limits_fn(&startup);
     let pusher: Arc<dyn IngesterPush> = Arc::new(ingester.clone());
@@ -157,7 +164,7 @@ pub(crate) async fn serve(startup: Startup) -> anyhow::Result<()> {
     // Serve (reporting not ready) while the WAL replays.
     start_replay(&ingester, replay, || {});
     tokio::spawn(ingester.clone().run_flush_loop());
-    crate::storage_wiring::spawn_background(config, &store)?;
+    crate::storage_wiring::spawn_background(config, &store, &startup.tenants)?;
     ingester.start_cutter().context("starting the head cutter thread")?;
 
     skald_api::serve::serve(listener, app, serve_options, shutdown_signal(), Duration::from_secs(10)).await;

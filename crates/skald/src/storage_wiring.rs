@@ -3,8 +3,9 @@
 //! the compaction loop.
 
 use anyhow::Context;
-use skald_compactor::{Compactor, DeleteApi, Retention};
+use skald_compactor::{Compactor, DeleteApi, Retention, RetentionFn};
 use skald_config::Config;
+use skald_config::overrides::TenantLimits;
 use skald_storage::Store;
 use std::path::Path;
 use std::sync::Arc;
@@ -28,9 +29,9 @@ pub fn delete_router(config: &Config, store: &Arc<Store>) -> axum::Router {
 }
 
 /// Starts the index refresh loop and the compaction loop (single binary).
-pub fn spawn_background(config: &Config, store: &Arc<Store>) -> anyhow::Result<()> {
+pub fn spawn_background(config: &Config, store: &Arc<Store>, tenants: &Arc<TenantLimits>) -> anyhow::Result<()> {
     spawn_index_refresh(config, store);
-    spawn_compactor(config, store)
+    spawn_compactor(config, store, tenants)
 }
 
 /// Reloads index files other nodes wrote, every `tsdb_shipper.resync_interval`.
@@ -41,9 +42,18 @@ pub fn spawn_index_refresh(config: &Config, store: &Arc<Store>) {
 }
 
 /// Starts the compaction loop (retention, deletes, index merging): one per bucket.
-pub fn spawn_compactor(config: &Config, store: &Arc<Store>) -> anyhow::Result<()> {
-    let retention = Retention::from_limits(&config.limits_config)?;
-    let compactor = Arc::new(Compactor::new(store.clone(), config.compactor.clone(), retention));
+/// Retention is each tenant's (`limits_config` with the tenant's runtime overrides).
+pub fn spawn_compactor(config: &Config, store: &Arc<Store>, tenants: &Arc<TenantLimits>) -> anyhow::Result<()> {
+    let global = Retention::from_limits(&config.limits_config)?;
+    let tenants = tenants.clone();
+    let retention: RetentionFn = Arc::new(move |tenant: &str| {
+        // Overrides were checked when read; a failure here would be a bug: keep the global rules.
+        Retention::from_limits(&tenants.limits(tenant)).unwrap_or_else(|error| {
+            tracing::warn!(%tenant, %error, "tenant retention rules do not compile: using limits_config's");
+            global.clone()
+        })
+    });
+    let compactor = Arc::new(Compactor::per_tenant(store.clone(), config.compactor.clone(), retention));
     tokio::spawn(skald_compactor::run(compactor));
     Ok(())
 }

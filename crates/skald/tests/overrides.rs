@@ -111,3 +111,50 @@ async fn the_effective_configuration_is_shown_as_loki_shows_it() {
     assert!(defaults.contains("log_level: info"), "{defaults}");
     assert_eq!(server.get("/config", &[("mode", "nope".to_string())], None).await.0, 400);
 }
+
+#[tokio::test]
+async fn retention_and_stream_limits_follow_each_tenants_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("overrides.yaml");
+    std::fs::write(&file, "overrides:\n  short:\n    retention_period: 2h\n    max_global_streams_per_user: 1\n").unwrap();
+    let config = format!(
+        "auth_enabled: true\ncommon:\n  path_prefix: ROOT/data\nruntime_config:\n  file: {}\nlimits_config:\n  discover_service_name: []\ncompactor:\n  compaction_interval: 1s\n  retention_enabled: true\n  retention_delete_delay: 0s\n",
+        file.display()
+    );
+    let server = Server::start_loki(&config, LokiLaunch::default()).await;
+    let old = now_ns() - 3 * 3600 * SECOND;
+    for tenant in ["short", "long"] {
+        server.push_streams(Some(tenant), &[stream(&[("app", "a")], vec![Entry::new(old, "old line")])]).await;
+    }
+    // One active stream for `short`: a second is refused, `long` is not limited.
+    let second = skald_push::encode_json(&[stream(&[("app", "b")], vec![Entry::new(now_ns(), "x")])]);
+    assert_eq!(server.push_json(Some("short"), second.clone()).await.0, 429);
+    assert_eq!(server.push_json(Some("long"), second).await.0, 204);
+    assert_eq!(server.post("/flush", &[], Vec::new()).await.0, 204);
+    let chunks = |tenant: &str| {
+        let dir = server.root().join("data/chunks").join(tenant);
+        let mut count = 0;
+        for stream in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            count += std::fs::read_dir(stream.path()).map(|d| d.count()).unwrap_or(0);
+        }
+        count
+    };
+    assert_eq!((chunks("short"), chunks("long")), (1, 2), "{:?}", walk_names(server.root()));
+    eventually("short's expired chunk to go", async || chunks("short") == 0).await;
+    assert_eq!(chunks("long"), 2, "no retention for long");
+}
+
+fn walk_names(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.push(entry.path().display().to_string());
+            }
+        }
+    }
+    out
+}
