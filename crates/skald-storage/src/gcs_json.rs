@@ -22,7 +22,7 @@ use std::sync::Arc;
 type Credentials = Arc<dyn CredentialProvider<Credential = GcpCredential>>;
 
 /// One bucket on the JSON API.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct GcsJson {
     base_url: String,
     bucket: String,

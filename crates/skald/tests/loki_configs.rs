@@ -143,26 +143,9 @@ async fn filesystem_samples_start_from_lokis_command_line() {
         }
         assert_eq!(server.post("/flush", &[], Vec::new()).await.0, 204);
         // The data is where the file says, not in ./data.
-        let under_root = walk(server.root());
+        let under_root = files_under(server.root());
         assert!(under_root.iter().any(|p| p.starts_with("loki/") && p.contains("chunks")), "{name}: {under_root:?}");
     }
-}
-
-/// Every file under a directory, as paths relative to it.
-fn walk(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test]

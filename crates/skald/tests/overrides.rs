@@ -139,22 +139,7 @@ async fn retention_and_stream_limits_follow_each_tenants_overrides() {
         }
         count
     };
-    assert_eq!((chunks("short"), chunks("long")), (1, 2), "{:?}", walk_names(server.root()));
+    assert_eq!((chunks("short"), chunks("long")), (1, 2), "{:?}", files_under(server.root()));
     eventually("short's expired chunk to go", async || chunks("short") == 0).await;
     assert_eq!(chunks("long"), 2, "no retention for long");
-}
-
-fn walk_names(root: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            if entry.path().is_dir() {
-                stack.push(entry.path());
-            } else {
-                out.push(entry.path().display().to_string());
-            }
-        }
-    }
-    out
 }

@@ -152,29 +152,22 @@ impl Server {
     fn spawn_child(&mut self) {
         self.starts += 1;
         let log = std::fs::File::create(self.log_path(self.starts)).unwrap();
-        if let Some(launch) = &self.loki {
-            let child = Command::new(env!("CARGO_BIN_EXE_skald"))
-                .arg(format!("-config.file={}", self.root.path().join("config.yaml").display()))
-                .arg(format!("-server.http-listen-port={}", self.port))
-                .args(&launch.args)
-                .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .env("RUST_LOG", "info")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("spawning the skald binary");
-            self.child = Some(child);
-            return;
+        let config = self.root.path().join("config.yaml");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_skald"));
+        match &self.loki {
+            Some(launch) => {
+                command
+                    .arg(format!("-config.file={}", config.display()))
+                    .arg(format!("-server.http-listen-port={}", self.port))
+                    .args(&launch.args)
+                    .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            }
+            None => {
+                command.arg("server").arg("--http-addr").arg(format!("127.0.0.1:{}", self.port)).arg("--data-dir").arg(self.data_dir());
+                command.arg("--config").arg(config);
+            }
         }
-        let child = Command::new(env!("CARGO_BIN_EXE_skald"))
-            .arg("server")
-            .arg("--http-addr")
-            .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .arg("--config")
-            .arg(self.root.path().join("config.yaml"))
+        let child = command
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -324,6 +317,24 @@ impl Drop for Server {
 
 /// Log-query results: labels -> `(timestamp ns string, line)` in response order.
 pub type Streams = BTreeMap<BTreeMap<String, String>, Vec<(String, String)>>;
+
+/// Every file under a directory, as paths relative to it, sorted.
+pub fn files_under(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(relative) = path.strip_prefix(root) {
+                out.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
 
 /// A label map from pairs.
 pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -509,21 +520,8 @@ impl S3Server {
 
     /// Object keys under a prefix in a bucket, sorted.
     pub fn keys_in(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        let mut keys = Vec::new();
-        let base = self.root.path().join(bucket);
-        let mut stack = vec![base.clone()];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if let Ok(relative) = path.strip_prefix(&base) {
-                    keys.push(relative.to_string_lossy().into_owned());
-                }
-            }
-        }
+        let mut keys = files_under(&self.root.path().join(bucket));
         keys.retain(|k| k.starts_with(prefix) && !k.contains(".tmp") && !k.ends_with(".metadata.json"));
-        keys.sort();
         keys
     }
 
