@@ -31,6 +31,8 @@ mod iam;
 mod refresh;
 mod sharded;
 mod store;
+#[cfg(test)]
+mod test_http;
 mod tls;
 
 pub use config::{AwsConfig, AzureConfig, Backend, CommonStorageConfig, GcsConfig, StorageConfig};

@@ -121,6 +121,7 @@ async fn filesystem_samples_start_from_lokis_command_line() {
     for name in [
         "docs-1-Local-Configuration-Example.yaml",
         "docs-6-Compactor-Snippet.yaml",
+        "docs-15-Memberlist-Ring-Snippet.yaml",
         "sample-loki-local-config.yaml",
         "sample-loki-docker-config.yaml",
         "sample-loki-local-multi-tenant-config.yaml",
@@ -131,6 +132,10 @@ async fn filesystem_samples_start_from_lokis_command_line() {
         if name.starts_with("docs-6") {
             // A snippet without a path: the flag gives it one (else ./data).
             args.push("-common.path-prefix=ROOT/loki".into());
+        }
+        if name.starts_with("docs-15") {
+            // Gossip with a Kubernetes service that is not there: the node runs alone.
+            args.extend([format!("-memberlist.bind-port={}", free_port()), "-memberlist.advertise-addr=127.0.0.1".into()]);
         }
         let launch = LokiLaunch { args, env: Vec::new() };
         let server = Server::start_loki(&loki_config(name), launch).await;
@@ -246,4 +251,35 @@ async fn lokis_production_example_runs_as_a_three_node_cluster() {
     assert!(!s3.keys_in("loki-data", "chunks/").is_empty(), "chunks on S3");
     let (status, body) = nodes[1].get("/ring", &[], None).await;
     assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn s3_url_examples_with_keys_from_the_environment_and_kms() {
+    // The region form of the `s3` URL names AWS; Loki's flags and the AWS SDK's
+    // environment variables point it at the test's S3 instead, as they would for Loki.
+    let s3 = S3Server::start().await;
+    // S3 refuses `_` in bucket names: the placeholder becomes `bucket-name`.
+    s3.add_bucket("bucket-name");
+    let flags = || -> Vec<String> {
+        let endpoint = format!("-s3.endpoint=127.0.0.1:{}", s3.port);
+        vec![endpoint, "-s3.insecure=true".into(), "-s3.force-path-style=true".into(), "-common.path-prefix=ROOT/loki".into()]
+    };
+    let env = vec![
+        ("AWS_ACCESS_KEY_ID".to_string(), S3_ACCESS_KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), S3_SECRET_KEY.to_string()),
+    ];
+    let without = loki_config("docs-3-S3-Without-Credentials-Snippet.yaml").replace("bucket_name", "bucket-name");
+    let without_keys = Server::start_loki(&without, LokiLaunch { args: flags(), env }).await;
+    push_and_query(&without_keys, None, "without-keys").await;
+    assert_eq!(without_keys.post("/flush", &[], Vec::new()).await.0, 204);
+    assert!(!s3.keys_in("bucket-name", "chunks/").is_empty(), "{}", without_keys.logs());
+    drop(without_keys);
+
+    // SSE-KMS: every object is written with the key named.
+    let kms = loki_config("docs-9-S3-With-SSE-KMS-Snippet.yaml")
+        .replace("access_key:secret_access_key", &format!("{S3_ACCESS_KEY}:{S3_SECRET_KEY}"))
+        .replace("bucket_name", "bucket-name");
+    let server = Server::start_loki(&kms, LokiLaunch { args: flags(), env: Vec::new() }).await;
+    push_and_query(&server, None, "kms").await;
+    assert_eq!(server.post("/flush", &[], Vec::new()).await.0, 204);
 }

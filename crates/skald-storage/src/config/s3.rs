@@ -210,17 +210,21 @@ impl S3Settings {
 
     fn build_bucket(&self, bucket: &str) -> Result<object_store::aws::AmazonS3, StorageError> {
         crate::tls::install_crypto_provider();
-        let region = if self.region.is_empty() { "us-east-1" } else { self.region.as_str() };
+        let from_env = || std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")).ok().filter(|r| !r.is_empty());
+        let region = if self.region.is_empty() { from_env().unwrap_or_else(|| "us-east-1".into()) } else { self.region.clone() };
         let options = self.http.client_options(self.endpoint.starts_with("http://"), &self.source)?;
-        let mut builder = AmazonS3Builder::new()
+        // As the AWS SDK Loki uses: `AWS_*` variables (keys, session token, web identity,
+        // container credentials) under what the configuration sets; else the instance role.
+        let (endpoint, virtual_hosted) = self.bucket_endpoint(bucket);
+        let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_region(region)
-            .with_virtual_hosted_style_request(!self.path_style)
+            .with_virtual_hosted_style_request(virtual_hosted)
             .with_allow_http(self.endpoint.starts_with("http://"))
             .with_retry(self.backoff.retry())
             .with_client_options(options);
-        if !self.endpoint.is_empty() {
-            builder = builder.with_endpoint(self.endpoint.clone());
+        if !endpoint.is_empty() {
+            builder = builder.with_endpoint(endpoint);
         }
         if !self.access_key_id.is_empty() {
             builder = builder.with_access_key_id(&self.access_key_id).with_secret_access_key(&self.secret_access_key);
@@ -241,6 +245,24 @@ impl S3Settings {
             builder = builder.with_skip_signature(true).with_http_connector(crate::iam::IamConnector::new(iam.clone()));
         }
         builder.build().map_err(|e| StorageError::Setup(format!("{}: {e}", self.source)))
+    }
+
+    /// The endpoint to give the S3 client for `bucket`, and whether requests are
+    /// virtual-hosted. As the AWS SDK does, a virtual-hosted bucket on a custom endpoint
+    /// is `scheme://bucket.host`; an endpoint that is an IP address or `localhost` can only
+    /// be used path-style, so it is.
+    fn bucket_endpoint(&self, bucket: &str) -> (String, bool) {
+        if self.path_style || self.endpoint.is_empty() {
+            return (self.endpoint.clone(), !self.path_style);
+        }
+        let Ok(url) = url::Url::parse(&self.endpoint) else { return (self.endpoint.clone(), false) };
+        let addressable = matches!(url.host(), Some(url::Host::Domain(domain)) if domain != "localhost");
+        if !addressable {
+            return (self.endpoint.clone(), false);
+        }
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        (format!("{}://{bucket}.{host}{port}", url.scheme()), true)
     }
 
     pub fn describe(&self) -> String {
@@ -316,6 +338,29 @@ mod tests {
         let https = aws("s3: https://k:s@s3.us-east-2.amazonaws.com/b\nbucketnames: x, y\n").settings("aws").unwrap();
         assert_eq!(https.endpoint, "https://s3.us-east-2.amazonaws.com");
         assert_eq!(https.buckets, vec!["x", "y"], "bucketnames wins over the URL's bucket");
+    }
+
+    #[test]
+    fn virtual_hosted_buckets_on_custom_endpoints() {
+        let settings = |endpoint: &str, path_style: bool| S3Settings { endpoint: endpoint.into(), path_style, ..S3Settings::default() };
+        assert_eq!(settings("https://minio.example:9000", false).bucket_endpoint("logs"), ("https://logs.minio.example:9000".into(), true));
+        assert_eq!(settings("https://minio.example:9000", true).bucket_endpoint("logs"), ("https://minio.example:9000".into(), false));
+        assert_eq!(settings("http://127.0.0.1:9000", false).bucket_endpoint("logs"), ("http://127.0.0.1:9000".into(), false));
+        assert_eq!(settings("http://localhost:9000", false).bucket_endpoint("logs"), ("http://localhost:9000".into(), false));
+        assert_eq!(settings("", false).bucket_endpoint("logs"), (String::new(), true), "AWS itself");
+    }
+
+    #[tokio::test]
+    async fn sse_kms_is_asked_on_every_write() {
+        use object_store::ObjectStoreExt;
+        let (endpoint, seen) = crate::test_http::serve(|_| String::new()).await;
+        let settings = aws(&format!("endpoint: {endpoint}\nbucketnames: b\naccess_key_id: k\nsecret_access_key: s\ns3forcepathstyle: true\nsse:\n  type: SSE-KMS\n  kms_key_id: key-1\n"))
+            .settings("aws")
+            .unwrap();
+        settings.build().unwrap().put(&object_store::path::Path::from("x"), object_store::PutPayload::from_static(b"x")).await.unwrap();
+        let request = seen.lock().unwrap()[0].to_lowercase();
+        assert!(request.contains("x-amz-server-side-encryption: aws:kms"), "{request}");
+        assert!(request.contains("x-amz-server-side-encryption-aws-kms-key-id: key-1"), "{request}");
     }
 
     #[test]
