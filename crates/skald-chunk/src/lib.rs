@@ -58,6 +58,7 @@ mod block;
 mod chunk;
 mod codec;
 mod head;
+mod pack;
 pub mod tokens;
 mod varint;
 
@@ -65,6 +66,7 @@ pub use block::{BlockMeta, DecodedBlock, EncodedBlock};
 pub use chunk::{Chunk, ChunkBlock, decode_chunk, encode_chunk};
 pub use codec::Codec;
 pub use head::HeadBlock;
+pub use pack::{PackEntry, PackInput, decode_pack_directory, encode_pack};
 
 /// Errors decoding chunk bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

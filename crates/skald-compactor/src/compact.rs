@@ -1,18 +1,23 @@
 //! One compaction pass: for each tenant and day, merge its index files into one,
-//! dropping expired chunks (retention) and rewriting chunks that delete requests touch.
+//! dropping expired chunks (retention), rewriting chunks that delete requests touch,
+//! and merging the day's small packs (and chunk objects of the layout before packs)
+//! into one pack (`docs/packs.md`).
 //!
 //! Order of writes, so that `kill -9` at any point loses nothing and counts nothing
 //! twice:
-//! 1. rewritten chunks are written as new objects (unreferenced until step 2);
+//! 1. the new pack (rewritten chunks, and the chunks of the packs merged) is written
+//!    under a new name (unreferenced until step 2);
 //! 2. the merged index file is written (new name); readers that see it and the inputs
-//!    together count each chunk once, because the index dedupes chunks by key;
-//! 3. a deletion marker lists the chunks the merged file no longer names;
+//!    together count each chunk once, because the index dedupes chunks by key, and at
+//!    worst read a chunk twice from two packs, which queries deduplicate;
+//! 3. a deletion marker lists the objects (packs, chunk objects) no kept entry names;
 //! 4. the input index files are deleted;
 //! 5. delete requests are marked processed, and markers older than
-//!    `retention_delete_delay` are swept (chunks deleted).
+//!    `retention_delete_delay` are swept (objects deleted).
 //!
 //! A restart after any step re-runs the pass: merging already merged files changes
-//! nothing, and a rewritten chunk no longer holds what a delete request removes.
+//! nothing, a rewritten chunk no longer holds what a delete request removes, and two
+//! copies of a chunk (the same stream, time range and bytes) are packed once.
 
 use crate::deletes::{CompiledDelete, DeleteStatus};
 use crate::retention::Retention;
@@ -21,10 +26,11 @@ use crate::{CompactorConfig, CompactorError, deletes, markers};
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
+use skald_chunk::PackInput;
 use skald_common::LabelSet;
-use skald_index::{ChunkRef, IndexFile};
-use skald_storage::Store;
-use std::collections::{BTreeMap, HashSet};
+use skald_index::{ChunkRef, IndexFile, locate};
+use skald_storage::{PACK_TARGET_BYTES, Store};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// What one pass did.
@@ -36,7 +42,11 @@ pub struct CompactionReport {
     pub chunks_rewritten: u64,
     pub chunks_emptied: u64,
     pub delete_requests_processed: u64,
+    /// Objects deleted by the sweep (packs, and chunk objects of the old layout).
     pub chunks_deleted: u64,
+    /// Packs and chunk objects merged into new packs.
+    pub objects_merged: u64,
+    pub packs_written: u64,
 }
 
 /// Each tenant's retention rules (`limits_config` with the tenant's overrides).
@@ -151,6 +161,8 @@ impl Compactor {
         let retention = (self.retention)(tenant);
         let mut dropped: Vec<String> = Vec::new();
         let mut kept: Vec<Entry> = Vec::with_capacity(merged.len());
+        // Rewritten chunks, written with the day's new pack below.
+        let mut fresh: Vec<(LabelSet, PackInput)> = Vec::new();
         for (_, (fingerprint, labels, chunk)) in merged {
             if self.config.retention_enabled && retention.expired(&labels, chunk.through, now) {
                 report.chunks_expired += 1;
@@ -164,7 +176,7 @@ impl Compactor {
                 kept.push((fingerprint, labels, chunk));
                 continue;
             }
-            let rewrite = match rewrite_chunk(&self.store, tenant, fingerprint, &labels, &chunk, &touching).await {
+            let rewrite = match rewrite_chunk(&self.store, fingerprint, &labels, &chunk, &touching).await {
                 // Already swept (a pass interrupted after its sweep): nothing to rewrite.
                 Err(CompactorError::Storage(skald_storage::StorageError::NotFound { key })) => {
                     tracing::warn!(%key, "dropping an index entry whose chunk is gone");
@@ -182,19 +194,28 @@ impl Compactor {
                 Rewrite::Replaced(new_chunk) => {
                     report.chunks_rewritten += 1;
                     dropped.push(chunk.key);
-                    kept.push((fingerprint, labels, new_chunk));
+                    fresh.push((labels, new_chunk));
                     changed = true;
                 }
             }
         }
-        if !changed {
+        let merging = objects_to_merge(&kept, &dropped, !fresh.is_empty());
+        if !changed && merging.is_empty() {
             return Ok(());
         }
-        // A rerun after a crash may rewrite a chunk into one the merged file already
-        // names: keep each chunk once, and never delete a chunk that is kept.
         let mut seen: HashSet<String> = HashSet::with_capacity(kept.len());
         kept.retain(|e| seen.insert(e.2.key.clone()));
-        dropped.retain(|key| !seen.contains(key));
+        if !merging.is_empty() || !fresh.is_empty() {
+            kept = self.merge_into_pack(tenant, day, kept, fresh, &merging, report).await?;
+        }
+        // Objects that nothing kept names any more: packs and chunk objects that lost
+        // their last chunk, and those merged into the new pack.
+        let live: HashSet<&str> = kept.iter().map(|e| locate(&e.2.key).object).collect();
+        let mut dead: Vec<String> = dropped.iter().map(|key| locate(key).object.to_string()).chain(merging).collect();
+        dead.retain(|object| !live.contains(object.as_str()));
+        dead.sort();
+        dead.dedup();
+        let dropped = dead;
         if !kept.is_empty() {
             let key = self.store.new_index_key(tenant, day);
             let file = IndexFile { entries: kept };
@@ -212,4 +233,88 @@ impl Compactor {
         tracing::debug!(tenant, day, inputs = inputs.len(), dropped = dropped.len(), "compacted index files");
         Ok(())
     }
+
+    /// Reads the kept chunks of the objects in `merging`, adds the rewritten chunks, and
+    /// writes them all as the day's new pack; returns the kept entries with those chunks
+    /// named in the new pack. Two copies of a chunk (same stream, time range and bytes:
+    /// a WAL replay flushes it twice) are packed once.
+    async fn merge_into_pack(
+        &self,
+        tenant: &str,
+        day: i64,
+        kept: Vec<Entry>,
+        fresh: Vec<(LabelSet, PackInput)>,
+        merging: &[String],
+        report: &mut CompactionReport,
+    ) -> Result<Vec<Entry>, CompactorError> {
+        let merging: HashSet<&str> = merging.iter().map(String::as_str).collect();
+        let (moving, mut staying): (Vec<Entry>, Vec<Entry>) = kept.into_iter().partition(|e| merging.contains(locate(&e.2.key).object));
+        let keys: Vec<String> = moving.iter().map(|e| e.2.key.clone()).collect();
+        let mut packed: Vec<(LabelSet, PackInput)> = fresh;
+        for ((fingerprint, labels, chunk_ref), read) in moving.into_iter().zip(self.store.get_chunks(&keys).await) {
+            let chunk = match read {
+                Ok(chunk) => chunk,
+                // Already swept (an index file restored after its objects went): the
+                // entry names nothing, as in the rewrite of deletes.
+                Err(skald_storage::StorageError::NotFound { key }) => {
+                    tracing::warn!(%key, "dropping an index entry whose object is gone");
+                    continue;
+                }
+                Err(error) => return Err(CompactorError::Storage(error)),
+            };
+            let input = PackInput {
+                fingerprint,
+                from: chunk_ref.from,
+                through: chunk_ref.through,
+                entries: chunk_ref.entries,
+                raw_bytes: chunk_ref.raw_bytes,
+                bytes: chunk.bytes.clone(),
+            };
+            packed.push((labels, input));
+        }
+        let mut copies: HashSet<(u64, i64, i64, u32)> = HashSet::with_capacity(packed.len());
+        packed.retain(|(_, c)| copies.insert((c.fingerprint, c.from, c.through, crc32c::crc32c(&c.bytes))));
+        packed.sort_by_key(|(_, c)| (c.fingerprint, c.from, c.through));
+        let labels: Vec<(u64, LabelSet)> = packed.iter().map(|(labels, c)| (c.fingerprint, labels.clone())).collect();
+        let refs = self.store.put_pack(tenant, day, packed.into_iter().map(|(_, c)| c).collect()).await?;
+        report.objects_merged += merging.len() as u64;
+        report.packs_written += refs.iter().map(|r| locate(&r.key).object).collect::<HashSet<_>>().len() as u64;
+        staying.extend(labels.into_iter().zip(refs).map(|((fingerprint, labels), chunk_ref)| (fingerprint, labels, chunk_ref)));
+        Ok(staying)
+    }
+}
+
+/// The objects whose chunks the day's pass moves into a new pack: chunk objects of the
+/// layout before packs, packs that lost chunks (to retention or deletes: rewriting
+/// them frees the space), and the day's small packs when there are two or more of them
+/// or a new pack is written anyway. One small pack alone stays as it is.
+fn objects_to_merge(kept: &[Entry], dropped: &[String], writing_anyway: bool) -> Vec<String> {
+    let mut live_bytes: HashMap<&str, u64> = HashMap::new();
+    let mut legacy: HashSet<&str> = HashSet::new();
+    for (_, _, chunk) in kept {
+        let location = locate(&chunk.key);
+        *live_bytes.entry(location.object).or_default() += chunk.size;
+        if location.range.is_none() {
+            legacy.insert(location.object);
+        }
+    }
+    let damaged: HashSet<&str> = dropped
+        .iter()
+        .map(|key| locate(key))
+        .filter(|l| l.range.is_some())
+        .map(|l| l.object)
+        .filter(|o| live_bytes.contains_key(o))
+        .collect();
+    let small: Vec<&str> = live_bytes
+        .iter()
+        .filter(|(object, bytes)| !legacy.contains(*object) && (**bytes as usize) < PACK_TARGET_BYTES)
+        .map(|(object, _)| *object)
+        .collect();
+    let mut merging: HashSet<&str> = legacy.iter().copied().chain(damaged.iter().copied()).collect();
+    if small.len() >= 2 || !merging.is_empty() || writing_anyway {
+        merging.extend(small);
+    }
+    let mut merging: Vec<String> = merging.into_iter().map(str::to_string).collect();
+    merging.sort();
+    merging
 }

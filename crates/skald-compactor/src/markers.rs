@@ -1,4 +1,4 @@
-//! Deletion markers: chunks that left the index, to be deleted after
+//! Deletion markers: objects (packs, chunk objects) no index names any more, to be deleted after
 //! `retention_delete_delay` (queriers that loaded the old index may still read them).
 //!
 //! A marker is one object `compactor/markers/<created:020>-<writer>-<n>.txt` listing

@@ -1,15 +1,15 @@
 //! Rewriting one chunk without the entries delete requests remove.
 //!
-//! The new chunk is a new object (its key holds the checksum of its bytes), written
-//! before any index names it; the old chunk is only marked for deletion once the index
-//! no longer names it.
+//! The new chunk is returned, not written: the day's pass writes it into the pack it
+//! writes anyway (`compact.rs`), before any index names it; the old chunk's object is
+//! only marked for deletion once no index names anything in it.
 
 use crate::CompactorError;
 use crate::deletes::{CompiledDelete, EntryMatcher};
-use skald_chunk::{Codec, HeadBlock, encode_chunk};
+use skald_chunk::{Codec, HeadBlock, PackInput, encode_chunk};
 use skald_common::LabelSet;
 use skald_index::ChunkRef;
-use skald_storage::{ChunkSummary, Store};
+use skald_storage::Store;
 
 /// Raw line bytes per block of a rewritten chunk (the ingester's default block size).
 const BLOCK_BYTES: usize = 1 << 20;
@@ -21,14 +21,13 @@ pub enum Rewrite {
     Unchanged,
     /// Every entry matched: the chunk leaves the index.
     Emptied,
-    /// Some entries matched: this new chunk replaces it.
-    Replaced(ChunkRef),
+    /// Some entries matched: this new chunk (not yet written) replaces it.
+    Replaced(PackInput),
 }
 
 /// Applies every request in `requests` that touches the chunk.
 pub async fn rewrite_chunk(
     store: &Store,
-    tenant: &str,
     fingerprint: u64,
     labels: &LabelSet,
     chunk_ref: &ChunkRef,
@@ -83,7 +82,5 @@ pub async fn rewrite_chunk(
         blocks.push(encoded);
     }
     let bytes = encode_chunk(&blocks);
-    let summary = ChunkSummary { from, through, entries: kept, raw_bytes };
-    let new_ref = store.put_chunk(tenant, fingerprint, bytes, summary).await?;
-    Ok(Rewrite::Replaced(new_ref))
+    Ok(Rewrite::Replaced(PackInput { fingerprint, from, through, entries: kept, raw_bytes, bytes }))
 }

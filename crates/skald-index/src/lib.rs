@@ -7,11 +7,13 @@
 //! [`TenantIndex`] built from index files (see [`file`]) that flushes write next to the
 //! chunks in object storage.
 
+pub mod chunk_key;
 pub mod file;
 mod matcher;
 mod postings;
 mod tenant;
 
+pub use chunk_key::{ChunkLocation, locate, pack_chunk_key};
 pub use file::{IndexFile, IndexFileError};
 pub use matcher::{LabelMatcher, MatcherError};
 pub use postings::Postings;

@@ -1,12 +1,12 @@
 //! The flush loop: seals chunks that are idle, old or forced, writes sealed chunks to
-//! the store, indexes them, drops them from memory and releases WAL segments.
+//! the store (one pack per tenant and day, `docs/packs.md`), indexes them, drops them
+//! from memory and releases WAL segments.
 
 use crate::IngestError;
 use crate::ingester::Ingester;
 use crate::stream::SealedChunk;
-use skald_chunk::encode_chunk;
+use skald_chunk::{PackInput, encode_chunk};
 use skald_common::LabelSet;
-use skald_storage::ChunkSummary;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -72,20 +72,33 @@ impl Ingester {
         for (tenant, chunks) in by_tenant {
             let mut refs = Vec::with_capacity(chunks.len());
             let mut ids = Vec::with_capacity(chunks.len());
+            // One pack per day (of each chunk's first entry), the streams side by side.
+            let mut by_day: std::collections::BTreeMap<i64, Vec<Pending>> = Default::default();
             for chunk in chunks {
-                report.bytes += chunk.bytes.len() as u64;
-                let chunk_ref = self
-                    .store
-                    .put_chunk(
-                        &tenant,
-                        chunk.fingerprint,
-                        chunk.bytes,
-                        ChunkSummary { from: chunk.from, through: chunk.through, entries: chunk.entries, raw_bytes: chunk.raw_bytes },
-                    )
-                    .await?;
-                *self.flush_reasons.lock().entry(chunk.reason).or_default() += 1;
-                refs.push((chunk.fingerprint, chunk.labels, chunk_ref));
-                ids.push((chunk.fingerprint, chunk.id));
+                by_day.entry(skald_index::day_of(chunk.from)).or_default().push(chunk);
+            }
+            for (day, mut chunks) in by_day {
+                chunks.sort_by_key(|c| (c.fingerprint, c.from));
+                let mut inputs = Vec::with_capacity(chunks.len());
+                let mut described = Vec::with_capacity(chunks.len());
+                for chunk in chunks {
+                    report.bytes += chunk.bytes.len() as u64;
+                    *self.flush_reasons.lock().entry(chunk.reason).or_default() += 1;
+                    inputs.push(PackInput {
+                        fingerprint: chunk.fingerprint,
+                        from: chunk.from,
+                        through: chunk.through,
+                        entries: chunk.entries,
+                        raw_bytes: chunk.raw_bytes,
+                        bytes: chunk.bytes,
+                    });
+                    described.push((chunk.fingerprint, chunk.labels, chunk.id));
+                }
+                let written = self.store.put_pack(&tenant, day, inputs).await?;
+                for ((fingerprint, labels, id), chunk_ref) in described.into_iter().zip(written) {
+                    refs.push((fingerprint, labels, chunk_ref));
+                    ids.push((fingerprint, id));
+                }
             }
             self.store.index_chunks(&tenant, refs).await?;
             report.chunks += ids.len() as u64;

@@ -50,10 +50,8 @@ impl StreamSource for QuerySource {
         let selected = self.store.select(&self.tenant, &compiled, from, through.saturating_sub(1));
         let keys: Vec<String> = selected.iter().flat_map(|s| s.chunks.iter().map(|c| c.key.clone())).collect();
         let store = self.store.clone();
-        let chunks = self.runtime.block_on(async move {
-            let fetches = keys.iter().map(|key| store.get_chunk(key));
-            futures_join_all(fetches).await
-        });
+        // All at once: the store reads each pack's chunks with one request.
+        let chunks = self.runtime.block_on(async move { store.get_chunks(&keys).await });
         let mut chunks = chunks.into_iter();
         for stream in selected {
             let entry = streams.entry(stream.fingerprint).or_insert_with(|| (stream.labels.clone(), Vec::new()));
@@ -76,17 +74,4 @@ impl StreamSource for QuerySource {
             .map(|(labels, blocks)| SourceStream { labels, data: Box::new(BlockScan { blocks, stats: self.stats.clone() }) })
             .collect())
     }
-}
-
-/// Awaits futures concurrently, keeping their order.
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut set = Vec::new();
-    for future in futures {
-        set.push(future);
-    }
-    let mut out = Vec::with_capacity(set.len());
-    for future in set {
-        out.push(future.await);
-    }
-    out
 }

@@ -37,7 +37,7 @@ mod tls;
 
 pub use config::{AwsConfig, AzureConfig, Backend, CommonStorageConfig, GcsConfig, StorageConfig};
 pub use refresh::RefreshReport;
-pub use store::{ChunkSummary, Store, StoreStats};
+pub use store::{ChunkSummary, PACK_TARGET_BYTES, Store, StoreStats};
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -46,7 +46,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 pub enum StorageError {
     /// The object store did not answer, or failed, after the client's retries.
     #[error("object store unavailable: {0}")]
-    Unavailable(object_store::Error),
+    Unavailable(std::sync::Arc<object_store::Error>),
     #[error("object {key} not found in the object store")]
     NotFound { key: String },
     #[error("chunk {key} is corrupt: {source}")]
@@ -61,7 +61,7 @@ impl From<object_store::Error> for StorageError {
     fn from(error: object_store::Error) -> Self {
         match error {
             object_store::Error::NotFound { path, .. } => StorageError::NotFound { key: path },
-            other => StorageError::Unavailable(other),
+            other => StorageError::Unavailable(std::sync::Arc::new(other)),
         }
     }
 }
@@ -76,6 +76,6 @@ pub async fn read_object(objects: &dyn ObjectStore, key: &str) -> Result<bytes::
 fn with_key(error: object_store::Error, key: &str) -> StorageError {
     match error {
         object_store::Error::NotFound { .. } => StorageError::NotFound { key: key.to_string() },
-        other => StorageError::Unavailable(other),
+        other => StorageError::Unavailable(std::sync::Arc::new(other)),
     }
 }

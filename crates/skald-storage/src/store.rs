@@ -9,9 +9,9 @@ use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parking_lot::RwLock;
-use skald_chunk::{Chunk, decode_chunk};
+use skald_chunk::{Chunk, PackInput, decode_chunk, encode_pack};
 use skald_common::LabelSet;
-use skald_index::{ChunkRef, IndexFile, LabelMatcher, SelectedStream, day_of};
+use skald_index::{ChunkRef, IndexFile, LabelMatcher, SelectedStream, day_of, locate, pack_chunk_key};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,11 +30,23 @@ pub struct ChunkSummary {
 pub struct StoreStats {
     pub chunks_written: u64,
     pub chunk_bytes_written: u64,
+    pub packs_written: u64,
     pub index_files_written: u64,
     pub chunks_fetched: u64,
     pub chunk_bytes_fetched: u64,
+    /// Read requests sent to the object store (one per object, or per coalesced set of
+    /// ranges of a pack).
+    pub requests: u64,
     pub cache_bytes: u64,
 }
+
+/// A chunk a read wants from an object: its result slot, and its byte range (`None`:
+/// the whole object).
+type Wanted = (usize, Option<(u64, u64)>);
+
+/// A pack is closed past this many bytes of chunks and the next one begun, so no
+/// object grows without bound (docs/packs.md).
+pub const PACK_TARGET_BYTES: usize = 64 << 20;
 
 pub struct Store {
     objects: Arc<dyn ObjectStore>,
@@ -48,6 +60,8 @@ pub struct Store {
     index_files_written: AtomicU64,
     chunks_fetched: AtomicU64,
     chunk_bytes_fetched: AtomicU64,
+    packs_written: AtomicU64,
+    requests: AtomicU64,
 }
 
 impl Store {
@@ -63,6 +77,8 @@ impl Store {
             index_files_written: AtomicU64::new(0),
             chunks_fetched: AtomicU64::new(0),
             chunk_bytes_fetched: AtomicU64::new(0),
+            packs_written: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
         }
     }
 
@@ -99,6 +115,8 @@ impl Store {
             index_files_written: self.index_files_written.load(Ordering::Relaxed),
             chunks_fetched: self.chunks_fetched.load(Ordering::Relaxed),
             chunk_bytes_fetched: self.chunk_bytes_fetched.load(Ordering::Relaxed),
+            packs_written: self.packs_written.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
             cache_bytes: self.cache.bytes() as u64,
         }
     }
@@ -107,6 +125,55 @@ impl Store {
     /// [`Store::refresh_index`] picks up later changes.
     pub async fn load_index(&self) -> Result<usize, StorageError> {
         Ok(self.refresh_index().await?.files_added)
+    }
+
+    /// A fresh, unique key for a pack of `tenant` and `day` written by this store.
+    pub fn new_pack_key(&self, tenant: &str, day: i64) -> String {
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
+        format!("packs/{tenant}/{day}/{}-{sequence:016x}.pack", self.writer)
+    }
+
+    /// Writes chunks of one tenant and day as packs (a new one past
+    /// [`PACK_TARGET_BYTES`]); returns each chunk's reference, in the order given (not
+    /// yet indexed: see [`Store::index_chunks`]). Callers give chunks sorted by
+    /// fingerprint and time, so a query's chunks sit side by side.
+    pub async fn put_pack(&self, tenant: &str, day: i64, chunks: Vec<PackInput>) -> Result<Vec<ChunkRef>, StorageError> {
+        let mut refs = Vec::with_capacity(chunks.len());
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0;
+        let mut chunks = chunks.into_iter().peekable();
+        while let Some(chunk) = chunks.next() {
+            batch_bytes += chunk.bytes.len();
+            batch.push(chunk);
+            if batch_bytes >= PACK_TARGET_BYTES || chunks.peek().is_none() {
+                refs.extend(self.put_one_pack(tenant, day, std::mem::take(&mut batch)).await?);
+                batch_bytes = 0;
+            }
+        }
+        Ok(refs)
+    }
+
+    async fn put_one_pack(&self, tenant: &str, day: i64, chunks: Vec<PackInput>) -> Result<Vec<ChunkRef>, StorageError> {
+        let key = self.new_pack_key(tenant, day);
+        let count = chunks.len() as u64;
+        let (parts, entries) = encode_pack(chunks);
+        let size: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let payload: PutPayload = parts.into_iter().map(bytes::Bytes::from).collect();
+        self.objects.put(&ObjectPath::from(key.as_str()), payload).await?;
+        self.packs_written.fetch_add(1, Ordering::Relaxed);
+        self.chunks_written.fetch_add(count, Ordering::Relaxed);
+        self.chunk_bytes_written.fetch_add(size, Ordering::Relaxed);
+        Ok(entries
+            .into_iter()
+            .map(|e| ChunkRef {
+                key: pack_chunk_key(&key, e.offset, e.length),
+                from: e.from,
+                through: e.through,
+                entries: e.entries,
+                raw_bytes: e.raw_bytes,
+                size: e.length,
+            })
+            .collect())
     }
 
     /// Writes one chunk object; returns its reference (not yet indexed).
@@ -169,10 +236,69 @@ impl Store {
 
     /// Reads a chunk through the cache.
     pub async fn get_chunk(&self, key: &str) -> Result<Arc<Chunk>, StorageError> {
-        if let Some(chunk) = self.cache.get(key) {
-            return Ok(chunk);
+        self.get_chunks(&[key.to_string()]).await.pop().expect("one result per key")
+    }
+
+    /// Reads chunks through the cache, one result per key in order. The chunks of one
+    /// pack are read with one ranged request (neighbouring ranges coalesced), so the
+    /// requests grow with the packs a query touches, not with its streams.
+    pub async fn get_chunks(&self, keys: &[String]) -> Vec<Result<Arc<Chunk>, StorageError>> {
+        let mut results: Vec<Option<Result<Arc<Chunk>, StorageError>>> = keys.iter().map(|key| self.cache.get(key).map(Ok)).collect();
+        // Misses by object: (result slot, range).
+        let mut by_object: HashMap<&str, Vec<Wanted>> = HashMap::new();
+        for (slot, key) in keys.iter().enumerate() {
+            if results[slot].is_none() {
+                let location = locate(key);
+                by_object.entry(location.object).or_default().push((slot, location.range));
+            }
         }
-        let bytes = crate::read_object(self.objects.as_ref(), key).await?;
+        let reads = by_object.into_iter().map(|(object, wanted)| async move { (wanted.clone(), self.read_ranges(object, &wanted).await) });
+        for (wanted, read) in futures::future::join_all(reads).await {
+            match read {
+                Ok(parts) => {
+                    for ((slot, _), bytes) in wanted.into_iter().zip(parts) {
+                        results[slot] = Some(self.decode_and_cache(&keys[slot], bytes));
+                    }
+                }
+                Err(error) => {
+                    for (slot, _) in wanted {
+                        results[slot] = Some(Err(match &error {
+                            StorageError::NotFound { key } => StorageError::NotFound { key: key.clone() },
+                            StorageError::Unavailable(inner) => StorageError::Unavailable(inner.clone()),
+                            other => StorageError::Setup(format!("reading {}: {other}", keys[slot])),
+                        }));
+                    }
+                }
+            }
+        }
+        results.into_iter().map(|r| r.expect("every slot filled")).collect()
+    }
+
+    /// The bytes of `object` for each wanted range (`None`: the whole object), in order.
+    async fn read_ranges(&self, object: &str, wanted: &[Wanted]) -> Result<Vec<bytes::Bytes>, StorageError> {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if wanted.iter().any(|(_, range)| range.is_none()) {
+            let whole = crate::read_object(self.objects.as_ref(), object).await?;
+            return Ok(wanted
+                .iter()
+                .map(|(_, range)| match range {
+                    Some((offset, length)) => {
+                        whole.slice((*offset as usize).min(whole.len())..((offset + length) as usize).min(whole.len()))
+                    }
+                    None => whole.clone(),
+                })
+                .collect());
+        }
+        let ranges: Vec<std::ops::Range<u64>> =
+            wanted.iter().filter_map(|(_, r)| r.map(|(offset, length)| offset..offset + length)).collect();
+        let path = ObjectPath::from(object);
+        self.objects.get_ranges(&path, &ranges).await.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => StorageError::NotFound { key: object.to_string() },
+            other => StorageError::Unavailable(Arc::new(other)),
+        })
+    }
+
+    fn decode_and_cache(&self, key: &str, bytes: bytes::Bytes) -> Result<Arc<Chunk>, StorageError> {
         self.chunks_fetched.fetch_add(1, Ordering::Relaxed);
         self.chunk_bytes_fetched.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         let chunk = decode_chunk(bytes.to_vec()).map_err(|source| StorageError::Chunk { key: key.to_string(), source })?;
@@ -212,5 +338,45 @@ mod tests {
         let reopened = Store::local(dir.path(), "test2", 1 << 20).unwrap();
         assert_eq!(reopened.load_index().await.unwrap(), 1);
         assert_eq!(reopened.select("fake", &m, 0, 200)[0].chunks[0], chunk);
+    }
+
+    fn input(fingerprint: u64, lines: usize) -> PackInput {
+        let mut head = HeadBlock::new();
+        for i in 0..lines {
+            head.append(100 + i as i64, &format!("line {i} of {fingerprint}"), &[]);
+        }
+        let bytes = encode_chunk(&[head.cut(Codec::Zstd(3)).unwrap()]);
+        PackInput { fingerprint, from: 100, through: 100 + lines as i64 - 1, entries: lines as u64, raw_bytes: 10, bytes }
+    }
+
+    #[tokio::test]
+    async fn a_pack_holds_many_streams_and_reads_back_with_few_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::local(dir.path(), "w", 1 << 20).unwrap();
+        let inputs: Vec<PackInput> = (1..=50).map(|fp| input(fp, (fp % 7 + 1) as usize)).collect();
+        let refs = store.put_pack("fake", 0, inputs).await.unwrap();
+        assert_eq!(store.stats().packs_written, 1);
+        assert!(refs.iter().all(|r| r.key.starts_with("packs/fake/0/w-") && r.key.contains(".pack#")));
+        let labels = |fp: u64| LabelSet::from_pairs([("n", fp.to_string().as_str())]);
+        store
+            .index_chunks("fake", refs.iter().cloned().enumerate().map(|(i, r)| (i as u64 + 1, labels(i as u64 + 1), r)).collect())
+            .await
+            .unwrap();
+
+        let reopened = Store::local(dir.path(), "r", 1 << 20).unwrap();
+        reopened.load_index().await.unwrap();
+        let keys: Vec<String> = refs.iter().map(|r| r.key.clone()).collect();
+        let chunks = reopened.get_chunks(&keys).await;
+        for (fp, chunk) in (1..=50u64).zip(&chunks) {
+            assert_eq!(chunk.as_ref().unwrap().entries(), fp % 7 + 1);
+        }
+        assert_eq!(reopened.stats().requests, 1, "one request for the whole pack");
+        reopened.get_chunks(&keys).await;
+        assert_eq!(reopened.stats().requests, 1, "then the cache");
+        // A corrupt range is an error for that chunk only.
+        let bad = format!("{}#0+10", skald_index::locate(&keys[0]).object);
+        let results = reopened.get_chunks(&[bad, "packs/fake/0/missing.pack#4+5".to_string()]).await;
+        assert!(matches!(results[0], Err(StorageError::Chunk { .. })));
+        assert!(matches!(results[1], Err(StorageError::NotFound { .. })));
     }
 }

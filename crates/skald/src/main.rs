@@ -3,7 +3,6 @@
 //! that a Loki container's command line runs unchanged; `skald bench` is the end-to-end
 //! load tool. This crate is glue: it wires the library crates together.
 
-mod bench;
 mod cluster;
 mod credentials;
 mod grpc_security;
@@ -31,7 +30,7 @@ enum Command {
     /// Run the server (all roles in one process by default).
     Server(ServerArgs),
     /// Push a corpus to a running server and measure ingest and query speed.
-    Bench(bench::BenchArgs),
+    Bench(skald_bench::BenchArgs),
     /// Tail log files, pod logs and syslog and push them (Promtail-compatible config).
     Agent(skald_agent::AgentArgs),
     #[command(flatten)]
@@ -81,7 +80,7 @@ fn run() -> anyhow::Result<()> {
             server::limit_malloc_arenas();
             startup::run(&args.flags)
         }
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => skald_bench::run(args),
         Command::Agent(args) => {
             server::limit_malloc_arenas();
             Ok(skald_agent::run(args)?)

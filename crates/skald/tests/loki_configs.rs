@@ -149,7 +149,7 @@ async fn filesystem_samples_start_from_lokis_command_line() {
         assert_eq!(server.post("/flush", &[], Vec::new()).await.0, 204);
         // The data is where the file says, not in ./data.
         let under_root = files_under(server.root());
-        assert!(under_root.iter().any(|p| p.starts_with("loki/") && p.contains("chunks")), "{name}: {under_root:?}");
+        assert!(under_root.iter().any(|p| p.starts_with("loki/") && p.contains("packs/")), "{name}: {under_root:?}");
     }
 }
 
@@ -170,11 +170,11 @@ async fn s3_examples_start_on_s3() {
         .replace("<SECRET_ACCESS_KEY>", S3_SECRET_KEY)
     };
     for name in ["docs-2-S3-Cluster-Example.yaml", "docs-19-Thanos-S3-Example.yaml", "docs-21-Thanos-MinIO-Example.yaml"] {
-        let before = s3.keys("chunks/").len();
+        let before = s3.keys("packs/").len();
         let server = Server::start_loki(&fill(loki_config(name)), LokiLaunch::default()).await;
         push_and_query(&server, None, name).await;
         assert_eq!(server.post("/flush", &[], Vec::new()).await.0, 204);
-        assert!(s3.keys("chunks/").len() > before, "{name}: no chunk in the bucket\n{}", server.logs());
+        assert!(s3.keys("packs/").len() > before, "{name}: no pack in the bucket\n{}", server.logs());
     }
 }
 
@@ -192,15 +192,17 @@ async fn a_list_of_buckets_spreads_objects_over_all_of_them() {
         .replace("s3_access_key_id", S3_ACCESS_KEY)
         .replace("s3_secret_access_key", S3_SECRET_KEY);
     let server = Server::start_loki(&format!("{yaml}\ncommon:\n  path_prefix: ROOT/loki\n"), LokiLaunch::default()).await;
+    // Each flush writes a pack and an index file: 20 flushes, 40 objects to spread.
     let start = now_ns() - 60 * SECOND;
-    let streams: Vec<_> = (0..40).map(|i| stream(&[("n", &i.to_string())], vec![Entry::new(start + i, format!("line {i}"))])).collect();
-    server.push_streams(None, &streams).await;
-    assert_eq!(server.post("/flush", &[], Vec::new()).await.0, 204);
-    let per_bucket: Vec<usize> = buckets.iter().map(|b| s3.keys_in(b, "chunks/").len()).collect();
+    for i in 0..20 {
+        server.push_streams(None, &[stream(&[("n", &i.to_string())], vec![Entry::new(start + i, format!("line {i}"))])]).await;
+        assert_eq!(server.post("/flush", &[], Vec::new()).await.0, 204);
+    }
+    let per_bucket: Vec<usize> = buckets.iter().map(|b| s3.keys_in(b, "").len()).collect();
     assert_eq!(per_bucket.iter().sum::<usize>(), 40, "{per_bucket:?}");
-    assert!(per_bucket.iter().all(|&n| n > 0), "both buckets hold chunks: {per_bucket:?}");
+    assert!(per_bucket.iter().all(|&n| n > 0), "both buckets hold objects: {per_bucket:?}");
     let got = server.query_streams(r#"{n=~".+"}"#, start - SECOND, now_ns(), 1000, None).await;
-    assert_eq!(got.len(), 40);
+    assert_eq!(got.len(), 20);
 }
 
 #[tokio::test]
@@ -248,7 +250,7 @@ async fn lokis_production_example_runs_as_a_three_node_cluster() {
     for node in &nodes {
         assert_eq!(node.post("/flush", &[], Vec::new()).await.0, 204);
     }
-    assert!(!s3.keys_in("loki-data", "chunks/").is_empty(), "chunks on S3");
+    assert!(!s3.keys_in("loki-data", "packs/").is_empty(), "chunks on S3");
     let (status, body) = nodes[1].get("/ring", &[], None).await;
     assert_eq!(status, 200, "{body}");
 }
@@ -272,7 +274,7 @@ async fn s3_url_examples_with_keys_from_the_environment_and_kms() {
     let without_keys = Server::start_loki(&without, LokiLaunch { args: flags(), env }).await;
     push_and_query(&without_keys, None, "without-keys").await;
     assert_eq!(without_keys.post("/flush", &[], Vec::new()).await.0, 204);
-    assert!(!s3.keys_in("bucket-name", "chunks/").is_empty(), "{}", without_keys.logs());
+    assert!(!s3.keys_in("bucket-name", "packs/").is_empty(), "{}", without_keys.logs());
     drop(without_keys);
 
     // SSE-KMS: every object is written with the key named.

@@ -53,8 +53,8 @@ fn entries(prefix: &str, start: i64, count: usize) -> Vec<Entry> {
 }
 
 /// Written, read back, retained, deleted: `config` is a Loki example pointed at the
-/// emulator, `launch` its environment, `chunks` lists the chunk objects in the bucket.
-async fn lifecycle<F, Fut>(config: &str, launch: LokiLaunch, chunks: F)
+/// emulator, `launch` its environment, `packs` lists the pack objects in the bucket.
+async fn lifecycle<F, Fut>(config: &str, launch: LokiLaunch, packs: F)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Vec<String>>,
@@ -69,10 +69,16 @@ where
     let streams = [stream(&[("app", "old")], expiring), stream(&[("app", "keep")], kept.clone()), stream(&[("app", "new")], fresh.clone())];
     writer.push_streams(None, &streams).await;
     assert_eq!(writer.post("/flush", &[], Vec::new()).await.0, 204);
-    assert_eq!(chunks().await.len(), 3, "one chunk per stream in the bucket\n{}", writer.logs());
+    let written = packs().await;
+    assert_eq!(written.len(), 1, "the three streams in one pack\n{}", writer.logs());
 
-    // Retention: the expired stream's chunk goes, the one kept by its rule stays.
-    wait_for("the expired chunk to be deleted", Duration::from_secs(20), || async { chunks().await.len() == 2 }).await;
+    // Retention: the expired stream's chunk goes (its pack is rewritten without it and
+    // deleted), the one kept by its rule stays.
+    wait_for("the pack with the expired chunk to be replaced", Duration::from_secs(20), || async {
+        let now = packs().await;
+        now.len() == 1 && now != written
+    })
+    .await;
 
     // The delete API: the `secret` lines of app=new.
     let response = writer
@@ -107,7 +113,7 @@ async fn gcs_example_on_the_gcs_emulator() {
     let gcs = GcsEmulator::start("skald").await;
     let config = loki_config("docs-4-GCS-Example.yaml").replace("replace_by_your_bucked_name", "skald");
     let launch = LokiLaunch { args: Vec::new(), env: vec![gcs.env()] };
-    lifecycle(&config, launch, || gcs.keys("skald", "chunks/")).await;
+    lifecycle(&config, launch, || gcs.keys("skald", "packs/")).await;
     assert!(gcs.log().contains("POST /upload/storage/v1/b/skald/o"), "uploads go over the JSON API");
 }
 
@@ -120,7 +126,7 @@ async fn thanos_gcs_example_on_the_gcs_emulator() {
     let lines = entries("thanos", start, 3);
     server.push_streams(None, &[stream(&[("job", "thanos")], lines.clone())]).await;
     assert_eq!(server.post("/flush", &[], Vec::new()).await.0, 204);
-    assert_eq!(gcs.keys("thanos", "chunks/").await.len(), 1);
+    assert_eq!(gcs.keys("thanos", "packs/").await.len(), 1);
     let got = server.query_streams(r#"{job="thanos"}"#, start - SECOND, now_ns(), 100, None).await;
     assert_eq!(got.values().flatten().count(), 3);
 }
@@ -135,7 +141,7 @@ async fn azure_example_on_azurite() {
         .replace("<azure_storage_bucket_name>", "skald")
         .replace("#connection_string: <connection-string>", &format!("connection_string: \"{}\"", azurite.connection_string()));
     let config = format!("{config}\ncommon:\n  path_prefix: ROOT/loki\n");
-    lifecycle(&config, LokiLaunch::default(), || async { azurite.keys("skald", "chunks/") }).await;
+    lifecycle(&config, LokiLaunch::default(), || async { azurite.keys("skald", "packs/") }).await;
 }
 
 #[tokio::test]
@@ -150,7 +156,7 @@ async fn thanos_azure_example_on_azurite() {
     let start = now_ns() - 10 * SECOND;
     server.push_streams(None, &[stream(&[("job", "thanos")], entries("thanos", start, 3))]).await;
     assert_eq!(server.post("/flush", &[], Vec::new()).await.0, 204);
-    assert_eq!(azurite.keys("thanos", "chunks/").len(), 1);
+    assert_eq!(azurite.keys("thanos", "packs/").len(), 1);
     let got = server.query_streams(r#"{job="thanos"}"#, start - SECOND, now_ns(), 100, None).await;
     assert_eq!(got.values().flatten().count(), 3);
 }

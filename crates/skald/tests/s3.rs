@@ -33,7 +33,7 @@ async fn single_binary_on_s3_serves_flushed_data_after_restart() {
     server.push_streams(None, &[stream(&[("job", "s3")], pushed.clone())]).await;
     let (status, body) = server.post("/flush", &[], Vec::new()).await;
     assert_eq!(status, 204, "{body}");
-    assert!(!s3.keys("chunks/fake/").is_empty(), "no chunk object in the bucket");
+    assert!(!s3.keys("packs/fake/").is_empty(), "no pack in the bucket");
     assert!(!s3.keys("index/fake/").is_empty(), "no index object in the bucket");
     // Nothing local holds the data any more: the WAL was released by the flush.
     std::fs::remove_dir_all(server.wal_dir()).ok();
@@ -75,7 +75,7 @@ async fn object_store_outage_fails_flush_and_queries_then_catches_up() {
     let before = entries("before", start, 20);
     server.push_streams(None, &[stream(&[("job", "outage")], before.clone())]).await;
     assert_eq!(server.post("/flush", &[], Vec::new()).await.0, 204);
-    let chunks_before = s3.keys("chunks/").len();
+    let packs_before = s3.keys("packs/").len();
 
     s3.kill();
     // Stored data cannot be read: a 5xx naming the object store.
@@ -92,7 +92,7 @@ async fn object_store_outage_fails_flush_and_queries_then_catches_up() {
     wait_for("a retried flush to fail in the logs", Duration::from_secs(10), || async { server.logs().contains("flush failed") }).await;
 
     s3.spawn().await;
-    wait_for("the flush loop to catch up", Duration::from_secs(20), || async { s3.keys("chunks/").len() > chunks_before }).await;
+    wait_for("the flush loop to catch up", Duration::from_secs(20), || async { s3.keys("packs/").len() > packs_before }).await;
     let got = server.query_streams(r#"{job="outage"}"#, start, now_ns(), 1000, None).await;
     let mut all = before.clone();
     all.extend(during.iter().cloned());
