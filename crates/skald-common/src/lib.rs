@@ -10,6 +10,7 @@
 //! - Timestamps are `i64` nanoseconds since the Unix epoch everywhere.
 
 pub mod binary;
+mod go_quote;
 mod grpc_client;
 mod labels;
 pub mod limits;
@@ -17,8 +18,9 @@ mod model;
 mod tenant;
 mod time;
 
+pub use go_quote::{go_json_quote, go_quote};
 pub use grpc_client::{GrpcClientConfig, grpc_uri};
-pub use labels::{Label, LabelSet, LabelsError, go_quote, is_valid_label_name, parse_label_set};
+pub use labels::{Label, LabelSet, LabelsError, is_valid_label_name, parse_label_set};
 pub use limits::{Limits, parse_base2_bytes, parse_bytes};
 pub use model::{Entry, PushStream, fingerprint};
 pub use tenant::{TenantError, validate_tenant};

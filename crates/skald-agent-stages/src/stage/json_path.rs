@@ -144,7 +144,7 @@ pub fn go_marshal(value: &Json, out: &mut String) {
         Json::Null => out.push_str("null"),
         Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Json::Number(n) => out.push_str(&go_json_number(n)),
-        Json::String(s) => go_json_string(s, out),
+        Json::String(s) => skald_common::go_json_quote(s, out),
         Json::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -163,7 +163,7 @@ pub fn go_marshal(value: &Json, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                go_json_string(key, out);
+                skald_common::go_json_quote(key, out);
                 out.push(':');
                 if let Some(item) = map.get(key) {
                     go_marshal(item, out);
@@ -198,23 +198,6 @@ fn go_json_number(n: &serde_json::Number) -> String {
     } else {
         format!("{f}")
     }
-}
-
-fn go_json_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

@@ -99,25 +99,6 @@ pub(super) fn is_empty_value(v: &Value) -> bool {
 /// `&`, U+2028 and U+2029 escaped, floats in `'f'` form unless tiny or huge. `None` where
 /// Go fails (NaN, infinities, functions).
 pub(super) fn to_json(v: &Value) -> Option<String> {
-    fn string(out: &mut String, s: &str) {
-        out.push('"');
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '\u{8}' => out.push_str("\\b"),
-                '\u{c}' => out.push_str("\\f"),
-                c if (c as u32) < 0x20 || matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') => {
-                    out.push_str(&format!("\\u{:04x}", c as u32));
-                }
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
     fn float(f: f64) -> Option<String> {
         if !f.is_finite() {
             return None;
@@ -142,7 +123,7 @@ pub(super) fn to_json(v: &Value) -> Option<String> {
             Value::Int(i) => out.push_str(&i.to_string()),
             Value::Uint(u) => out.push_str(&u.to_string()),
             Value::Float(f) => out.push_str(&float(*f)?),
-            Value::String(s) => string(out, s),
+            Value::String(s) => skald_common::go_json_quote(s, out),
             Value::List(items) => {
                 out.push('[');
                 for (i, item) in items.iter().enumerate() {
@@ -159,7 +140,7 @@ pub(super) fn to_json(v: &Value) -> Option<String> {
                     if i > 0 {
                         out.push(',');
                     }
-                    string(out, k);
+                    skald_common::go_json_quote(k, out);
                     out.push(':');
                     walk(out, item)?;
                 }
