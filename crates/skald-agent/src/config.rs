@@ -164,6 +164,8 @@ pub struct ScrapeConfig {
     pub syslog: Option<SyslogConfig>,
     #[serde(default)]
     pub loki_push_api: Option<PushApiConfig>,
+    #[serde(default)]
+    pub otlp: Option<OtlpReceiverConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -248,6 +250,46 @@ pub struct PushApiServer {
     /// Accepted, ignored: there is no gRPC push.
     #[serde(default)]
     pub grpc_listen_port: Option<u16>,
+}
+
+/// `otlp`: an OpenTelemetry logs receiver (OTLP/HTTP at `/v1/logs` and
+/// `/otlp/v1/logs`, OTLP/gRPC when `grpc_listen_port` is set). Records are mapped to
+/// streams as Loki maps them (`otlp_config` has Loki's keys and defaults), then go
+/// through the pipeline stages like any other entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpReceiverConfig {
+    pub server: OtlpServer,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Keep each record's own timestamp (the default: OTLP records carry one).
+    #[serde(default = "yes")]
+    pub use_incoming_timestamp: bool,
+    #[serde(default)]
+    pub otlp_config: skald_common::otlp_config::OtlpConfig,
+    /// Loki's `distributor.otlp_config.default_resource_attributes_as_index_labels`.
+    #[serde(default = "default_otlp_index_labels")]
+    pub default_resource_attributes_as_index_labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpServer {
+    #[serde(default = "default_listen_address")]
+    pub http_listen_address: String,
+    pub http_listen_port: u16,
+    #[serde(default = "default_listen_address")]
+    pub grpc_listen_address: String,
+    #[serde(default)]
+    pub grpc_listen_port: Option<u16>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_otlp_index_labels() -> Vec<String> {
+    skald_common::otlp_config::DEFAULT_RESOURCE_ATTRIBUTES_AS_INDEX_LABELS.iter().map(|s| s.to_string()).collect()
 }
 
 fn default_listen_address() -> String {
@@ -336,12 +378,16 @@ impl Config {
             let kinds = usize::from(!scrape.static_configs.is_empty())
                 + usize::from(scrape.kubernetes_pod_logs.is_some())
                 + usize::from(scrape.syslog.is_some())
-                + usize::from(scrape.loki_push_api.is_some());
+                + usize::from(scrape.loki_push_api.is_some())
+                + usize::from(scrape.otlp.is_some());
             if kinds != 1 {
                 return Err((
                     format!("scrape_configs[{index}] ({})", scrape.job_name),
-                    "needs exactly one of static_configs, kubernetes_pod_logs, syslog, loki_push_api".into(),
+                    "needs exactly one of static_configs, kubernetes_pod_logs, syslog, loki_push_api, otlp".into(),
                 ));
+            }
+            if let Some(otlp) = &scrape.otlp {
+                otlp.otlp_config.validate().map_err(|message| (format!("scrape_configs[{index}] ({}).otlp", scrape.job_name), message))?;
             }
         }
         if self.target_config.sync_period <= 0 {
@@ -407,6 +453,20 @@ mod tests {
         let text = format!("{MINIMAL}scrape_configs:\n- job_name: j\n");
         let (field, _) = Config::parse(&text).unwrap_err();
         assert_eq!(field.as_deref(), Some("scrape_configs[0] (j)"));
+    }
+
+    #[test]
+    fn otlp_targets() {
+        let text = format!("{MINIMAL}scrape_configs:\n- job_name: o\n  otlp:\n    server: {{http_listen_port: 4318}}\n");
+        let config = Config::parse(&text).unwrap();
+        let otlp = config.scrape_configs[0].otlp.as_ref().unwrap();
+        assert!(otlp.use_incoming_timestamp);
+        assert_eq!((otlp.server.http_listen_address.as_str(), otlp.server.grpc_listen_port), ("0.0.0.0", None));
+        assert_eq!(otlp.default_resource_attributes_as_index_labels.len(), 18);
+        let bad = format!("{text}    otlp_config:\n      scope_attributes: [{{action: index_label, attributes: [a]}}]\n");
+        let (field, message) = Config::parse(&bad).unwrap_err();
+        assert_eq!(field.as_deref(), Some("scrape_configs[0] (o).otlp"));
+        assert!(message.contains("index_label action is only supported for resource_attributes"), "{message}");
     }
 
     #[test]

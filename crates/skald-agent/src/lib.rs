@@ -1,9 +1,9 @@
 //! The Skald agent (`skald agent --config agent.yaml`): finds log files, Kubernetes pod
-//! logs and syslog messages, turns lines into labelled streams through Promtail-compatible
+//! logs, syslog messages and OTLP logs, turns lines into labelled streams through Promtail-compatible
 //! pipeline stages, and pushes them to Skald (or any Loki).
 //!
 //! Data flow: targets (`files.rs` threads tailing with `tailer.rs`; `syslog_target.rs`
-//! and `push_api.rs` feeding `source.rs` pipeline threads) send entries and position
+//! and the receivers `push_api.rs` and `otlp_target.rs` feeding `source.rs` pipeline threads) send entries and position
 //! acknowledgements through one bounded channel per client (`outlet.rs`); each client
 //! (`client.rs`) batches, pushes, and acknowledges positions (`positions.rs`) only for
 //! what the server accepted.
@@ -20,6 +20,7 @@ mod config;
 mod files;
 mod glob;
 mod metrics;
+mod otlp_target;
 mod outlet;
 mod positions;
 mod push_api;
@@ -105,6 +106,7 @@ enum JobKind {
     Files(files::Discovery),
     Syslog(config::SyslogConfig),
     Push(config::PushApiConfig),
+    Otlp(config::OtlpReceiverConfig),
 }
 
 impl Plan {
@@ -123,6 +125,9 @@ impl Plan {
                 JobKind::Syslog(syslog.clone())
             } else if let Some(push) = &scrape.loki_push_api {
                 JobKind::Push(push.clone())
+            } else if let Some(otlp) = &scrape.otlp {
+                otlp_target::OtlpTarget::check(otlp).map_err(fail)?;
+                JobKind::Otlp(otlp.clone())
             } else {
                 return Err(fail("no target".into()));
             };
@@ -172,6 +177,18 @@ async fn run_async(config: Config, plan: Plan) -> Result<(), Error> {
     let sync_period = Duration::from_nanos(config.target_config.sync_period as u64);
     for job in plan.jobs {
         let scrape = &config.scrape_configs[job.index];
+        // The pipeline thread of a network target; entries sent to the channel reach the clients.
+        let pipeline = |threads: &mut Vec<std::thread::JoinHandle<()>>| {
+            let (entries, thread) = source::spawn_pipeline_thread(
+                scrape.job_name.clone(),
+                scrape.pipeline_stages.clone(),
+                outlet.clone(),
+                metrics.clone(),
+                &runtime,
+            );
+            threads.push(thread);
+            entries
+        };
         match job.kind {
             JobKind::Files(discovery) => {
                 let file_job = files::FileJob {
@@ -193,14 +210,7 @@ async fn run_async(config: Config, plan: Plan) -> Result<(), Error> {
                 file_threads.push(handle);
             }
             JobKind::Syslog(syslog_config) => {
-                let (entries, thread) = source::spawn_pipeline_thread(
-                    scrape.job_name.clone(),
-                    scrape.pipeline_stages.clone(),
-                    outlet.clone(),
-                    metrics.clone(),
-                    &runtime,
-                );
-                pipeline_threads.push(thread);
+                let entries = pipeline(&mut pipeline_threads);
                 let address = syslog_config.listen_address.clone();
                 let target = syslog_target::SyslogTarget { config: syslog_config, relabel: job.relabel, metrics: metrics.clone(), entries };
                 let (addr, handle) = target.bind().await.map_err(|source| Error::Listen { address, source })?;
@@ -208,14 +218,7 @@ async fn run_async(config: Config, plan: Plan) -> Result<(), Error> {
                 servers.push(handle);
             }
             JobKind::Push(push_config) => {
-                let (entries, thread) = source::spawn_pipeline_thread(
-                    scrape.job_name.clone(),
-                    scrape.pipeline_stages.clone(),
-                    outlet.clone(),
-                    metrics.clone(),
-                    &runtime,
-                );
-                pipeline_threads.push(thread);
+                let entries = pipeline(&mut pipeline_threads);
                 let address = format!("{}:{}", push_config.server.http_listen_address, push_config.server.http_listen_port);
                 let listener = bind(address).await?;
                 if let Ok(addr) = listener.local_addr() {
@@ -232,6 +235,29 @@ async fn run_async(config: Config, plan: Plan) -> Result<(), Error> {
                 servers.push(tokio::spawn(async move {
                     let _ = axum::serve(listener, router).await;
                 }));
+            }
+            JobKind::Otlp(otlp_config) => {
+                let entries = pipeline(&mut pipeline_threads);
+                let server = otlp_config.server.clone();
+                let http = bind(format!("{}:{}", server.http_listen_address, server.http_listen_port)).await?;
+                let grpc = match server.grpc_listen_port {
+                    Some(port) => Some(bind(format!("{}:{port}", server.grpc_listen_address)).await?),
+                    None => None,
+                };
+                let target = Arc::new(otlp_target::OtlpTarget::new(otlp_config, job.relabel, metrics.clone(), entries));
+                if let Ok(addr) = http.local_addr() {
+                    tracing::info!(job = %scrape.job_name, address = %addr, "otlp http receiver listening");
+                }
+                let router = otlp_target::http_router(target.clone());
+                servers.push(tokio::spawn(async move {
+                    let _ = axum::serve(http, router).await;
+                }));
+                if let Some(grpc) = grpc {
+                    if let Ok(addr) = grpc.local_addr() {
+                        tracing::info!(job = %scrape.job_name, address = %addr, "otlp grpc receiver listening");
+                    }
+                    servers.push(tokio::spawn(otlp_target::serve_grpc(grpc, target)));
+                }
             }
         }
     }

@@ -22,6 +22,7 @@ pub const REQUEST_SECONDS: &str = "promtail_request_duration_seconds";
 pub const SYSLOG_ENTRIES: &str = "promtail_syslog_target_entries_total";
 pub const SYSLOG_ERRORS: &str = "promtail_syslog_target_parsing_errors_total";
 pub const PUSH_ENTRIES: &str = "promtail_push_target_entries_total";
+pub const OTLP_ENTRIES: &str = "skald_agent_otlp_target_entries_total";
 
 fn help(name: &str) -> &'static str {
     match name {
@@ -35,6 +36,7 @@ fn help(name: &str) -> &'static str {
         SYSLOG_ENTRIES => "Syslog messages received.",
         SYSLOG_ERRORS => "Syslog messages that could not be parsed.",
         PUSH_ENTRIES => "Entries received by loki_push_api targets.",
+        OTLP_ENTRIES => "Log records received by otlp targets.",
         _ => "",
     }
 }

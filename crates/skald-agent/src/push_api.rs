@@ -16,14 +16,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use skald_agent_stages::LogEntry;
-use skald_push::{Api, DecodeLimits};
+use skald_push::{Api, DecodeLimits, RawStream};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::mpsc;
 
 /// Largest push body accepted (compressed or not).
-const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 pub struct PushTarget {
     pub labels: BTreeMap<String, String>,
@@ -66,21 +66,39 @@ async fn handle_push(target: &PushTarget, api: Api, headers: &HeaderMap, body: &
         }
     };
     let tenant = header(headers, "x-scope-orgid").map(str::to_string).filter(|t| !t.is_empty());
+    let out = match relay_streams(streams, &target.labels, &target.relabel, target.use_incoming_timestamp, tenant) {
+        Ok(out) => out,
+        Err(message) => return (StatusCode::BAD_REQUEST, format!("{message}\n")).into_response(),
+    };
+    target.metrics.add(metrics::PUSH_ENTRIES, &[], out.len() as u64);
+    if !out.is_empty() && target.entries.send(out).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "agent is stopping\n").into_response();
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Received streams as entries for the pipeline: the target's labels added, relabel
+/// rules applied (a stream they drop is left out), the tenant kept. Without
+/// `use_incoming_timestamp` entries are stamped with the time received (in order).
+pub(crate) fn relay_streams(
+    streams: Vec<RawStream>,
+    target_labels: &BTreeMap<String, String>,
+    rules: &[Rule],
+    use_incoming_timestamp: bool,
+    tenant: Option<String>,
+) -> Result<Vec<LogEntry>, String> {
     let now_ns = skald_common::unix_nanos_now();
     let mut out = Vec::new();
     for (index, raw) in streams.into_iter().enumerate() {
-        let stream = match raw.into_push_stream() {
-            Ok(s) => s,
-            Err(e) => return (StatusCode::BAD_REQUEST, format!("streams[{index}]: {e}\n")).into_response(),
-        };
+        let stream = raw.into_push_stream().map_err(|e| format!("streams[{index}]: {e}"))?;
         let mut labels: Labels = stream.labels.iter().map(|l| (l.name.clone(), l.value.clone())).collect();
-        for (k, v) in &target.labels {
+        for (k, v) in target_labels {
             labels.insert(k.clone(), v.clone());
         }
-        let Some(mut labels) = relabel::process(labels, &target.relabel) else { continue };
+        let Some(mut labels) = relabel::process(labels, rules) else { continue };
         relabel::drop_internal(&mut labels);
         for entry in stream.entries {
-            let timestamp_ns = if target.use_incoming_timestamp { entry.ts } else { now_ns + out.len() as i64 };
+            let timestamp_ns = if use_incoming_timestamp { entry.ts } else { now_ns + out.len() as i64 };
             out.push(LogEntry {
                 labels: labels.clone(),
                 line: entry.line,
@@ -90,11 +108,7 @@ async fn handle_push(target: &PushTarget, api: Api, headers: &HeaderMap, body: &
             });
         }
     }
-    target.metrics.add(metrics::PUSH_ENTRIES, &[], out.len() as u64);
-    if !out.is_empty() && target.entries.send(out).await.is_err() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "agent is stopping\n").into_response();
-    }
-    StatusCode::NO_CONTENT.into_response()
+    Ok(out)
 }
 
 /// The agent's own endpoint.

@@ -1,5 +1,5 @@
 //! The pipeline thread shared by targets that receive entries over the network
-//! (syslog, loki_push_api): they hand entries to one thread per scrape config, which
+//! (syslog, loki_push_api, otlp): they hand entries to one thread per scrape config, which
 //! runs them through the stages and on to the clients.
 //!
 //! A thread rather than a task because a compiled [`Pipeline`] need not be `Send`;

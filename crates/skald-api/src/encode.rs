@@ -51,9 +51,14 @@ pub fn query_data(result: &QueryResult, stats: &QueryStats, categorize: bool) ->
                         .iter()
                         .map(|e| {
                             if categorize {
+                                // Loki writes each of the two only when it has something.
                                 let mut extra = Map::new();
-                                extra.insert("structuredMetadata".into(), pairs_object(&e.structured_metadata));
-                                extra.insert("parsed".into(), pairs_object(&e.parsed));
+                                if !e.structured_metadata.is_empty() {
+                                    extra.insert("structuredMetadata".into(), pairs_object(&e.structured_metadata));
+                                }
+                                if !e.parsed.is_empty() {
+                                    extra.insert("parsed".into(), pairs_object(&e.parsed));
+                                }
                                 json!([e.ts.to_string(), e.line, Value::Object(extra)])
                             } else {
                                 json!([e.ts.to_string(), e.line])

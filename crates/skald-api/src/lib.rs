@@ -10,6 +10,7 @@ mod encode;
 mod error;
 mod meta;
 mod metrics;
+pub mod otlp;
 mod params;
 mod patterns;
 mod push;
@@ -104,7 +105,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ready", get(meta::ready))
         .route("/metrics", get(metrics::metrics));
     if state.distributor.is_some() {
-        router = router.route("/loki/api/v1/push", post(push::push_v1)).route("/api/prom/push", post(push::push_legacy));
+        router = router
+            .route("/loki/api/v1/push", post(push::push_v1))
+            .route("/api/prom/push", post(push::push_legacy))
+            .route("/otlp/v1/logs", post(otlp::push_otlp));
     }
     if state.querier.is_some() {
         router = router.merge(read_routes());

@@ -48,6 +48,8 @@ pub struct Limits {
     pub retention_period: i64,
     /// Per-stream retention rules; the matching rule with the highest priority wins.
     pub retention_stream: Vec<RetentionStream>,
+    /// How OTLP attributes map to labels and structured metadata.
+    pub otlp_config: crate::otlp_config::OtlpConfig,
 }
 
 /// One `limits_config.retention_stream` rule.
@@ -108,6 +110,7 @@ impl Default for Limits {
             allow_structured_metadata: true,
             retention_period: 0,
             retention_stream: Vec::new(),
+            otlp_config: crate::otlp_config::OtlpConfig::default(),
         }
     }
 }

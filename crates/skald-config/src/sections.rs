@@ -19,6 +19,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub common: CommonConfig,
     pub ingester: IngesterSection,
+    pub distributor: DistributorSection,
     pub limits_config: Limits,
     pub storage_config: StorageConfig,
     pub schema_config: SchemaConfig,
@@ -34,6 +35,33 @@ pub struct Config {
     pub runtime_config: RuntimeConfigSection,
     /// Built-in credentials (Skald's own section; Loki has none).
     pub auth: AuthSection,
+}
+
+/// `distributor`: what Skald reads of Loki's block.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DistributorSection {
+    pub otlp_config: DistributorOtlpSection,
+}
+
+/// `distributor.otlp_config`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DistributorOtlpSection {
+    /// Resource attributes every tenant indexes (unless its `otlp_config` sets
+    /// `ignore_defaults`); Loki's list by default.
+    pub default_resource_attributes_as_index_labels: Vec<String>,
+}
+
+impl Default for DistributorOtlpSection {
+    fn default() -> Self {
+        DistributorOtlpSection {
+            default_resource_attributes_as_index_labels: skald_common::otlp_config::DEFAULT_RESOURCE_ATTRIBUTES_AS_INDEX_LABELS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
 }
 
 /// `runtime_config`: Loki's file of per-tenant overrides ([`crate::overrides`]).

@@ -47,6 +47,7 @@ pub fn validate(config: &Config) -> Result<Vec<String>, ConfigError> {
         "logfmt" | "json" => {}
         other => return Err(invalid(format!("server.log_format: '{other}' is not a log format (logfmt, json)"))),
     }
+    config.limits_config.otlp_config.validate().map_err(|e| invalid(format!("limits_config.{e}")))?;
     let auth = &config.auth;
     if (!auth.basic.is_empty() || !auth.bearer.is_empty()) && !config.auth_enabled {
         return Err(invalid("auth: credentials give every request a tenant, so they need auth_enabled: true".into()));

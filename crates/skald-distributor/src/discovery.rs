@@ -52,10 +52,28 @@ pub fn detect_entry_level(stream_level: Option<&str>, metadata: &mut [Label], li
         v.to_string()
     } else if let Some(v) = LEVEL_FIELDS.iter().find_map(|f| metadata.iter().find(|l| l.name == *f)) {
         normalize(&v.value)
+    } else if let Some(number) = metadata.iter().find(|l| l.name == "severity_number") {
+        severity_level(&number.value).to_string()
     } else {
         from_line(line)
     };
     (!level.is_empty()).then(|| Label::new(LEVEL_LABEL, level))
+}
+
+/// The level of an OpenTelemetry `severity_number` (1-4 trace ... 21-24 fatal), as Loki
+/// reads it from structured metadata; a value that is not a number is `info`.
+fn severity_level(number: &str) -> &'static str {
+    match number.trim().parse::<i64>() {
+        Err(_) => "info",
+        Ok(0) => "unknown",
+        Ok(n) if n <= 4 => "trace",
+        Ok(n) if n <= 8 => "debug",
+        Ok(n) if n <= 12 => "info",
+        Ok(n) if n <= 16 => "warn",
+        Ok(n) if n <= 20 => "error",
+        Ok(n) if n <= 24 => "fatal",
+        Ok(_) => "unknown",
+    }
 }
 
 fn normalize(level: &str) -> String {

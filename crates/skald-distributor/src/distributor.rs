@@ -63,6 +63,7 @@ pub struct Distributor {
     discarded: parking_lot::Mutex<BTreeMap<&'static str, u64>>,
     received_bytes: AtomicU64,
     received_entries: AtomicU64,
+    otlp_default_index_labels: Vec<String>,
 }
 
 impl Distributor {
@@ -75,6 +76,10 @@ impl Distributor {
             discarded: parking_lot::Mutex::new(BTreeMap::new()),
             received_bytes: AtomicU64::new(0),
             received_entries: AtomicU64::new(0),
+            otlp_default_index_labels: skald_common::otlp_config::DEFAULT_RESOURCE_ATTRIBUTES_AS_INDEX_LABELS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         }
     }
 
@@ -93,6 +98,35 @@ impl Distributor {
     /// Validates and forwards a decoded push. Valid entries are written even when others
     /// are refused; the error then lists what was refused.
     pub async fn push(&self, tenant: &str, raw: Vec<RawStream>) -> Result<PushSummary, PushError> {
+        self.push_streams(tenant, raw, true).await
+    }
+
+    /// Maps an OTLP request with the tenant's `otlp_config` (Loki's default index labels
+    /// first) and pushes it. `service_name` is the mapping's: its discovery looks at the
+    /// resource's attributes, not at the stream's labels.
+    pub async fn push_otlp(&self, tenant: &str, request: &skald_push::otlp::ExportLogsServiceRequest) -> Result<PushSummary, PushError> {
+        let limits = (self.limits)(tenant);
+        let options = skald_push::otlp::MappingOptions {
+            config: &limits.otlp_config,
+            default_index_labels: &self.otlp_default_index_labels,
+            discover_service_name: &limits.discover_service_name,
+            now: unix_nanos_now(),
+        };
+        let streams = skald_push::otlp::to_streams(request, &options).map_err(|e| PushError::Invalid(e.to_string()))?;
+        if streams.is_empty() {
+            return Err(PushError::NoStreams("error at least one valid stream is required for ingestion".into()));
+        }
+        self.push_streams(tenant, streams, false).await
+    }
+
+    /// Sets `distributor.otlp_config.default_resource_attributes_as_index_labels`
+    /// (Loki's list by default).
+    pub fn with_otlp_default_index_labels(mut self, labels: Vec<String>) -> Self {
+        self.otlp_default_index_labels = labels;
+        self
+    }
+
+    async fn push_streams(&self, tenant: &str, raw: Vec<RawStream>, discover_service_name: bool) -> Result<PushSummary, PushError> {
         let limits = (self.limits)(tenant);
         let now = unix_nanos_now();
         let mut errors: Vec<String> = Vec::new();
@@ -119,7 +153,9 @@ impl Distributor {
                 self.discard("invalid_labels", count);
                 continue;
             }
-            add_service_name(&mut stream.labels, &limits.discover_service_name);
+            if discover_service_name {
+                add_service_name(&mut stream.labels, &limits.discover_service_name);
+            }
             let labels = stream.labels.clone();
             let discover_levels = limits.discover_log_levels && limits.allow_structured_metadata;
             let level_of_stream = if discover_levels { stream_level(&labels) } else { None };

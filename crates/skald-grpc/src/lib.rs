@@ -17,6 +17,7 @@
 mod convert;
 pub mod error;
 mod ingester_service;
+mod otlp;
 mod pool;
 mod pusher;
 mod remote;
@@ -28,6 +29,7 @@ mod tenant;
 pub use convert::{raw_streams_from_proto, stream_to_proto};
 pub use error::{GrpcError, code_for_http, http_status_for};
 pub use ingester_service::{DEFAULT_SELECT_BATCH_BYTES, IngesterService, ingester_service};
+pub use otlp::{OtlpLogsService, otlp_logs_service};
 pub use pool::{ClientConfig, IngesterClientPool};
 pub use pusher::{PusherService, pusher_service};
 pub use remote::{DEFAULT_QUERY_INGESTERS_WITHIN, IngesterSet, RemoteRecentData, StaticIngesters};

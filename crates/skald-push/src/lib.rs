@@ -89,6 +89,7 @@
 
 mod decompress;
 mod json;
+pub mod otlp;
 mod proto;
 
 use std::borrow::Cow;
@@ -179,6 +180,9 @@ pub enum PushDecodeError {
     /// The body does not decode; the message says where and why.
     #[error("malformed push request: {0}")]
     Malformed(String),
+    /// An OTLP request refused with Loki's own message (400).
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl PushDecodeError {

@@ -105,9 +105,14 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
             limits.ingestion_rate_mb /= healthy as f64;
             limits
         });
-        let distributor = Arc::new(Distributor::new(global_limits, pusher));
+        let distributor = Arc::new(
+            Distributor::new(global_limits, pusher)
+                .with_otlp_default_index_labels(config.distributor.otlp_config.default_resource_attributes_as_index_labels.clone()),
+        );
         let pusher = skald_grpc::pusher_service(distributor.clone(), config.auth_enabled, limits);
         grpc_routes.add_service(InterceptedService::new(pusher, grpc_security::push_credentials(credentials.clone())));
+        let otlp = skald_grpc::otlp_logs_service(distributor.clone(), config.auth_enabled, limits);
+        grpc_routes.add_service(InterceptedService::new(otlp, grpc_security::push_credentials(credentials.clone())));
         state.distributor = Some(distributor);
     }
 

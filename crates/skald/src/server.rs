@@ -120,17 +120,22 @@ pub(crate) async fn serve(startup: Startup) -> anyhow::Result<()> {
 
     let limits_fn = limits_fn(&startup);
     let pusher: Arc<dyn IngesterPush> = Arc::new(ingester.clone());
-    let distributor = Arc::new(Distributor::new(limits_fn.clone(), pusher));
+    let distributor = Arc::new(
+        Distributor::new(limits_fn.clone(), pusher)
+            .with_otlp_default_index_labels(config.distributor.otlp_config.default_resource_attributes_as_index_labels.clone()),
+    );
     let querier = Arc::new(Querier::new(ingester.clone(), store.clone(), limits_fn).with_admission(admission(config)));
     if let Some(port) = config.server.grpc_listen_port {
         let host = if config.server.grpc_listen_address.is_empty() { "0.0.0.0" } else { config.server.grpc_listen_address.as_str() };
         let listener = tokio::net::TcpListener::bind((host, port)).await.with_context(|| format!("gRPC listening on {host}:{port}"))?;
         let pusher = skald_grpc::pusher_service(distributor.clone(), config.auth_enabled, message_limits(config));
         let credentials = Arc::new(crate::credentials::credentials(config)?);
+        let otlp = skald_grpc::otlp_logs_service(distributor.clone(), config.auth_enabled, message_limits(config));
         let routes = tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
             pusher,
-            crate::grpc_security::push_credentials(credentials),
-        ));
+            crate::grpc_security::push_credentials(credentials.clone()),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(otlp, crate::grpc_security::push_credentials(credentials)));
         let tls = crate::grpc_security::server_tls(&config.server.grpc_tls_config)?;
         tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "gRPC push service listening");
         tokio::spawn(async move {

@@ -4,6 +4,7 @@
 //! Every test file includes this module; not every file uses every helper.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod conformance;
 pub mod emulators;
 
@@ -286,6 +287,41 @@ impl Server {
         let (status, body) = self.get(path, params, tenant).await;
         assert_eq!(status, 200, "GET {path} {params:?}: {body}");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
+    }
+
+    /// The entries of the last hour a selector finds (up to 5000): stream labels, line and
+    /// structured metadata, asked with `categorize-labels` so labels and metadata come
+    /// apart. Sorted by labels, then line.
+    pub async fn categorized(
+        &self,
+        query: &str,
+        tenant: Option<&str>,
+    ) -> Vec<(BTreeMap<String, String>, String, BTreeMap<String, String>)> {
+        let now = now_ns();
+        let mut request =
+            self.client.get(self.url("/loki/api/v1/query_range")).header("X-Loki-Response-Encoding-Flags", "categorize-labels");
+        if let Some(tenant) = tenant {
+            request = request.header("X-Scope-OrgID", tenant);
+        }
+        let params = [
+            ("query", query.to_string()),
+            ("start", (now - 3600 * SECOND).to_string()),
+            ("end", (now + SECOND).to_string()),
+            ("limit", "5000".into()),
+        ];
+        let response = request.query(&params).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        let mut out = Vec::new();
+        for stream in body["data"]["result"].as_array().unwrap() {
+            let labels: BTreeMap<String, String> = serde_json::from_value(stream["stream"].clone()).unwrap();
+            for value in stream["values"].as_array().unwrap() {
+                let metadata: BTreeMap<String, String> = serde_json::from_value(value[2]["structuredMetadata"].clone()).unwrap_or_default();
+                out.push((labels.clone(), value[1].as_str().unwrap().to_string(), metadata));
+            }
+        }
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        out
     }
 
     /// `query_range` in the forward direction; the whole response.

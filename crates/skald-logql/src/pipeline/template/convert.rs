@@ -99,30 +99,13 @@ pub(super) fn is_empty_value(v: &Value) -> bool {
 /// `&`, U+2028 and U+2029 escaped, floats in `'f'` form unless tiny or huge. `None` where
 /// Go fails (NaN, infinities, functions).
 pub(super) fn to_json(v: &Value) -> Option<String> {
-    fn float(f: f64) -> Option<String> {
-        if !f.is_finite() {
-            return None;
-        }
-        let a = f.abs();
-        if a != 0.0 && !(1e-6..1e21).contains(&a) {
-            // strconv's 'e' form (two-digit minimum exponent), then Go's cleanup of
-            // `e-09` to `e-9`.
-            let sci = format!("{f:e}");
-            let (m, e) = sci.split_once('e')?;
-            let e: i32 = e.parse().ok()?;
-            let sign = if e < 0 { '-' } else { '+' };
-            let digits = if (-9..0).contains(&e) { format!("{}", -e) } else { format!("{:02}", e.unsigned_abs()) };
-            return Some(format!("{m}e{sign}{digits}"));
-        }
-        Some(f.to_string())
-    }
     fn walk(out: &mut String, v: &Value) -> Option<()> {
         match v {
             Value::Nil => out.push_str("null"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::Int(i) => out.push_str(&i.to_string()),
             Value::Uint(u) => out.push_str(&u.to_string()),
-            Value::Float(f) => out.push_str(&float(*f)?),
+            Value::Float(f) => out.push_str(&skald_common::go_json_float(*f)?),
             Value::String(s) => skald_common::go_json_quote(s, out),
             Value::List(items) => {
                 out.push('[');
