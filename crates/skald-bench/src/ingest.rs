@@ -20,7 +20,7 @@ pub struct Ingest {
 pub async fn push_all(
     server: &Server,
     client: &reqwest::Client,
-    bodies: &Arc<Vec<bytes::Bytes>>,
+    push: &Arc<crate::formats::Push>,
     concurrency: usize,
 ) -> anyhow::Result<Ingest> {
     let cpu_before = server.cpu_seconds()?;
@@ -29,17 +29,13 @@ pub async fn push_all(
     let peak = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, next, bodies, base) = (client.clone(), next.clone(), bodies.clone(), server.base.clone());
+        let (client, next, push, base) = (client.clone(), next.clone(), push.clone(), server.base.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                let Some(body) = bodies.get(i) else { return Ok::<(), anyhow::Error>(()) };
-                let response = client
-                    .post(format!("{base}/loki/api/v1/push"))
-                    .header("Content-Type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await?;
+                let Some(body) = push.bodies.get(i) else { return Ok::<(), anyhow::Error>(()) };
+                let response =
+                    client.post(format!("{base}{}", push.path)).header("Content-Type", push.content_type).body(body.clone()).send().await?;
                 if response.status().as_u16() != 204 {
                     let status = response.status();
                     let text: String = response.text().await.unwrap_or_default().chars().take(300).collect();

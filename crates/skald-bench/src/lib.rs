@@ -21,6 +21,7 @@
 //! Phases: `process.rs` (the server and its /proc figures), `ingest.rs` (push and
 //! flush), `queries.rs` (running cases), `latency.rs` (push latency and visibility).
 
+mod formats;
 mod hc;
 mod ingest;
 mod latency;
@@ -77,6 +78,10 @@ pub struct BenchArgs {
     /// with the same benchmark.
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// How the corpus is pushed: Loki JSON (as generated), Loki protobuf (snappy, as
+    /// Promtail sends) or OTLP/HTTP protobuf (one resource per stream).
+    #[arg(long, value_enum, default_value = "json")]
+    push_format: formats::PushFormat,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -89,7 +94,7 @@ fn is_high_cardinality(meta: &Value) -> bool {
     meta.get("streams").is_some() && meta.get("needle_none").is_none()
 }
 
-async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+async fn bench(mut args: BenchArgs) -> anyhow::Result<()> {
     let meta_path = args.meta.clone().unwrap_or_else(|| PathBuf::from(format!("{}.meta.json", args.corpus.display())));
     let meta: Value = serde_json::from_slice(&std::fs::read(&meta_path).with_context(|| format!("reading {}", meta_path.display()))?)?;
     let corpus = std::fs::read(&args.corpus).with_context(|| format!("reading {}", args.corpus.display()))?;
@@ -97,6 +102,10 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let raw_bytes = meta["raw_bytes"].as_f64().unwrap_or(0.0);
     let lines = meta["lines"].as_f64().unwrap_or(0.0);
     let high_cardinality = is_high_cardinality(&meta);
+    let push = Arc::new(formats::convert(&bodies, args.push_format)?);
+    if !push.server_config.is_empty() {
+        args.extra_config = Some(format!("{}{}", args.extra_config.take().map(|c| c + "\n").unwrap_or_default(), push.server_config));
+    }
 
     if args.cluster.is_none() {
         // Emptied before the clock starts (a big old data directory takes a while).
@@ -116,7 +125,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         return run_queries(&args, &meta, &bodies, &mut server, &client, high_cardinality).await;
     }
 
-    let pushed = ingest::push_all(&server, &client, &bodies, args.concurrency).await?;
+    let pushed = ingest::push_all(&server, &client, &push, args.concurrency).await?;
     let mb = raw_bytes / 1e6;
     if args.cluster.is_some() {
         println!("# skald bench: {} on the cluster {}", args.corpus.display(), server.base);
@@ -160,7 +169,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     println!();
     println!("| figure | value |");
     println!("|---|---|");
-    println!("| raw lines | {mb:.1} MB, {lines} lines |");
+    println!("| raw lines | {mb:.1} MB, {lines} lines, pushed as {:?} |", args.push_format);
     println!("| startup to ready (empty data dir) | {startup_seconds:.3} s |");
     println!(
         "| ingest wall time ({} pushers) | {:.2} s ({:.1} MB/s, {:.0} lines/s) |",

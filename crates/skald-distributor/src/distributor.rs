@@ -148,9 +148,9 @@ impl Distributor {
                 },
             };
             let mut stream = PushStream { labels, entries: raw_stream.entries };
-            if let Err(message) = validate_labels(&stream.labels, &limits) {
-                errors.push(message);
-                self.discard("invalid_labels", count);
+            if let Err(error) = validate_labels(&stream.labels, &limits) {
+                errors.push(error.message);
+                self.discard(error.reason, count);
                 continue;
             }
             if discover_service_name {

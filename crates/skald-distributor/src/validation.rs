@@ -3,23 +3,28 @@
 
 use skald_common::{Entry, LabelSet, Limits, format_rfc3339_nanos, is_valid_label_name};
 
-/// Checks a stream's labels; the message names the stream.
-pub fn validate_labels(labels: &LabelSet, limits: &Limits) -> Result<(), String> {
+/// Checks a stream's labels; the error has Loki's `discarded_samples` reason and a
+/// message naming the stream.
+pub fn validate_labels(labels: &LabelSet, limits: &Limits) -> Result<(), EntryError> {
+    let refuse = |reason: &'static str, message: String| Err(EntryError { reason, message });
     if labels.is_empty() {
-        return Err("error at least one label pair is required per stream".to_string());
+        return refuse("missing_labels", "error at least one label pair is required per stream".to_string());
     }
     if labels.len() > limits.max_label_names_per_series {
-        return Err(format!("stream '{labels}' has {} label names; limit {}", labels.len(), limits.max_label_names_per_series));
+        return refuse(
+            "max_label_names_per_series",
+            format!("entry for stream '{labels}' has {} label names; limit {}", labels.len(), limits.max_label_names_per_series),
+        );
     }
     for label in labels {
         if !is_valid_label_name(&label.name) {
-            return Err(format!("stream '{labels}' has invalid label name: '{}'", label.name));
+            return refuse("invalid_labels", format!("stream '{labels}' has invalid label name: '{}'", label.name));
         }
         if label.name.len() > limits.max_label_name_length {
-            return Err(format!("stream '{labels}' has label name too long: '{}'", label.name));
+            return refuse("label_name_too_long", format!("stream '{labels}' has label name too long: '{}'", label.name));
         }
         if label.value.len() > limits.max_label_value_length {
-            return Err(format!("stream '{labels}' has label value too long: '{}'", label.value));
+            return refuse("label_value_too_long", format!("stream '{labels}' has label value too long: '{}'", label.value));
         }
     }
     Ok(())
@@ -116,11 +121,14 @@ mod tests {
         let limits = Limits::default();
         assert!(validate_labels(&LabelSet::from_pairs([("job", "x")]), &limits).is_ok());
         assert!(validate_labels(&LabelSet::new(), &limits).is_err());
-        assert!(validate_labels(&LabelSet::from_pairs([("bad-name", "x")]), &limits).unwrap_err().contains("invalid label name"));
+        assert!(validate_labels(&LabelSet::from_pairs([("bad-name", "x")]), &limits).unwrap_err().message.contains("invalid label name"));
         let many = LabelSet::from_pairs((0..16).map(|i| (format!("l{i}"), "v")));
-        assert!(validate_labels(&many, &limits).unwrap_err().contains("16 label names; limit 15"));
+        let error = validate_labels(&many, &limits).unwrap_err();
+        assert_eq!(error.reason, "max_label_names_per_series");
+        assert!(error.message.contains("entry for stream '{") && error.message.contains("16 label names; limit 15"), "{}", error.message);
         let long = LabelSet::from_pairs([("a", "v".repeat(2049))]);
-        assert!(validate_labels(&long, &limits).unwrap_err().contains("label value too long"));
+        let error = validate_labels(&long, &limits).unwrap_err();
+        assert_eq!((error.reason, error.message.contains("label value too long")), ("label_value_too_long", true));
     }
 
     #[test]

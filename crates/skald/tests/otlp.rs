@@ -349,6 +349,11 @@ overrides_placeholder: ~
     let (status, message) =
         post_json(&server, "slow", request(&[(vec![attribute("service.name", "s")], vec![(&big, vec![])])], vec![], "INFO")).await;
     refused(status, message, 429, "Ingestion rate limit exceeded");
+    // Counted under Loki's discarded-samples reasons.
+    let (_, metrics) = server.get("/metrics", &[], None).await;
+    for reason in ["label_value_too_long", "structured_metadata_too_large", "rate_limited"] {
+        assert!(metrics.contains(&format!("loki_discarded_samples_total{{reason=\"{reason}\"}} 1")), "{reason}: {metrics}");
+    }
     // No tenant with auth on: the push API's 401.
     let response =
         server.client.post(server.url("/otlp/v1/logs")).header("Content-Type", "application/json").body(valid).send().await.unwrap();
