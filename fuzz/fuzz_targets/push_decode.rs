@@ -1,5 +1,5 @@
-//! Push bodies come from the network: every decoder path must reject bad bytes with an
-//! error, never a panic or an unbounded allocation.
+//! Push bodies come from the network: every decoder path (Loki's push API and OTLP's)
+//! must reject bad bytes with an error, never a panic or an unbounded allocation.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use skald_push::{Api, DecodeLimits, decode_push};
@@ -12,6 +12,28 @@ fuzz_target!(|data: &[u8]| {
         1 => Some("application/x-protobuf"),
         _ => None,
     };
+    if selector & 0x40 != 0 {
+        let encoding = match (selector / 3) % 6 {
+            0 => None,
+            1 => Some("gzip"),
+            2 => Some("deflate"),
+            3 => Some("zstd"),
+            4 => Some("lz4"),
+            _ => Some("br"),
+        };
+        if let Ok(request) = skald_push::otlp::decode_otlp(content_type, encoding, body, &limits) {
+            let config = skald_common::otlp_config::OtlpConfig::default();
+            let defaults = vec!["service.name".to_string(), "k8s.pod.name".to_string()];
+            let discover = vec!["service".to_string()];
+            let options = skald_push::otlp::MappingOptions { config: &config, default_index_labels: &defaults, discover_service_name: &discover, now: 0 };
+            if let Ok(streams) = skald_push::otlp::to_streams(&request, &options) {
+                for stream in streams {
+                    let _ = stream.into_push_stream();
+                }
+            }
+        }
+        return;
+    }
     let encoding = match (selector / 3) % 4 {
         0 => None,
         1 => Some("gzip"),

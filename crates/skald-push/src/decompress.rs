@@ -45,7 +45,7 @@ pub(crate) fn decode_content_encoding(encoding: Encoding, body: &[u8], limit: us
 
 /// Inflates a `deflate` body: zlib-wrapped when it starts with a zlib header (what
 /// HTTP means by `deflate`), raw deflate otherwise or if zlib fails (what Loki reads).
-fn inflate(body: &[u8], limit: usize) -> Result<Vec<u8>, PushDecodeError> {
+pub(crate) fn inflate(body: &[u8], limit: usize) -> Result<Vec<u8>, PushDecodeError> {
     if has_zlib_header(body) {
         match read_capped(flate2::read::ZlibDecoder::new(body), limit, body.len()) {
             Ok(out) => return Ok(out),

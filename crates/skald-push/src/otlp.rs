@@ -2,8 +2,8 @@
 //! and mapped to streams as Loki does it (`pkg/loghttp/push/otlp.go`). The mapping is
 //! described in `docs/otlp.md`; in short:
 //!
-//! - the body: `Content-Encoding` exactly `gzip`, `zstd`, `lz4` (frame format) or none
-//!   (anything else, `deflate` included, is refused as by Loki); `Content-Type` exactly
+//! - the body: `Content-Encoding` exactly `gzip`, `zstd`, `lz4` (frame format),
+//!   `deflate` (which Loki refuses, but the Collector can send) or none; `Content-Type` exactly
 //!   `application/x-protobuf` or `application/json` (OTLP/JSON: camelCase or snake_case
 //!   names, 64-bit integers as numbers or strings, hex trace and span IDs); the same
 //!   decompressed-size cap as the push API;
@@ -46,17 +46,63 @@ pub fn decode_otlp(
             read_capped(decoder, limit, "zstd")?.into()
         }
         "lz4" => read_capped(lz4_flex::frame::FrameDecoder::new(body), limit, "lz4")?.into(),
+        // Loki refuses deflate; the Collector's otlphttp exporter can send it.
+        "deflate" => crate::decompress::inflate(body, limit)?.into(),
         other => {
-            return Err(PushDecodeError::Refused(format!("unsupported content encoding {other}: only gzip, lz4 and zstd are supported")));
+            return Err(PushDecodeError::Refused(format!(
+                "unsupported content encoding {other}: only gzip, deflate, lz4 and zstd are supported"
+            )));
         }
     };
     match content_type.unwrap_or("") {
         "application/x-protobuf" => {
             <ExportLogsServiceRequest as prost::Message>::decode(decompressed.as_ref()).map_err(|e| PushDecodeError::Refused(e.to_string()))
         }
-        "application/json" => serde_json::from_slice(&decompressed).map_err(|e| PushDecodeError::Refused(e.to_string())),
+        "application/json" => {
+            let mut value: serde_json::Value =
+                serde_json::from_slice(&decompressed).map_err(|e| PushDecodeError::Refused(e.to_string()))?;
+            camel_case_keys(&mut value);
+            serde_json::from_value(value).map_err(|e| PushDecodeError::Refused(e.to_string()))
+        }
         other => Err(PushDecodeError::Refused(format!("content type: {other} is not supported"))),
     }
+}
+
+/// OTLP/JSON field names may be written as in the `.proto` files (`resource_logs`) as
+/// well as in JSON form (`resourceLogs`); pdata, which Loki uses, reads both. Object keys
+/// in OTLP/JSON are only ever field names (attribute keys are `"key"` values), so every
+/// key is turned into its JSON form.
+fn camel_case_keys(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.keys().any(|k| k.contains('_')) {
+                let entries = std::mem::take(map);
+                for (key, value) in entries {
+                    let key = if key.contains('_') { to_camel_case(&key) } else { key };
+                    map.insert(key, value);
+                }
+            }
+            map.values_mut().for_each(camel_case_keys);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(camel_case_keys),
+        _ => {}
+    }
+}
+
+fn to_camel_case(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A protobuf `google.rpc.Status` carrying only `message` (field 2; the code, 0, is

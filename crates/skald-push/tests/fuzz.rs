@@ -7,6 +7,8 @@ use skald_push::{Api, DecodeLimits, decode_push, encode_json, encode_protobuf};
 const CONTENT_TYPES: &[Option<&str>] = &[None, Some("application/json"), Some("application/x-protobuf"), Some("text/plain")];
 const ENCODINGS: &[Option<&str>] = &[None, Some("gzip"), Some("deflate"), Some("snappy")];
 
+const OTLP_ENCODINGS: &[Option<&str>] = &[None, Some("gzip"), Some("deflate"), Some("zstd"), Some("lz4")];
+
 fn all_paths(body: &[u8]) {
     let limits = DecodeLimits { max_decompressed_bytes: 1 << 20 };
     for api in [Api::V1, Api::Legacy] {
@@ -16,7 +18,26 @@ fn all_paths(body: &[u8]) {
             }
         }
     }
+    let config = skald_common::otlp_config::OtlpConfig::default();
+    let defaults = vec!["service.name".to_string()];
+    let discover = vec!["service".to_string()];
+    let options =
+        skald_push::otlp::MappingOptions { config: &config, default_index_labels: &defaults, discover_service_name: &discover, now: 0 };
+    for ct in CONTENT_TYPES {
+        for ce in OTLP_ENCODINGS {
+            if let Ok(request) = skald_push::otlp::decode_otlp(*ct, *ce, body, &limits)
+                && let Ok(streams) = skald_push::otlp::to_streams(&request, &options)
+            {
+                for stream in streams {
+                    let _ = stream.into_push_stream();
+                }
+            }
+        }
+    }
 }
+
+/// An OTLP/JSON request with nested values, IDs and several resources.
+const OTLP_JSON: &str = r#"{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"a"}},{"key":"m","value":{"kvlistValue":{"values":[{"key":"x.y","value":{"arrayValue":{"values":[{"intValue":"1"},{"doubleValue":1e21},{"bytesValue":"AQID"}]}}}]}}}]},"scopeLogs":[{"scope":{"name":"s","version":"1"},"logRecords":[{"timeUnixNano":"5","severityNumber":9,"severityText":"INFO","body":{"stringValue":"hi"},"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","attributes":[{"key":"k","value":{"boolValue":true}}]}]}]},{"resource":{},"scopeLogs":[{"logRecords":[{"observedTimeUnixNano":"7","body":{"kvlistValue":{"values":[{"key":"b","value":{"stringValue":"c"}}]}}}]}]}]}"#;
 
 fn sample() -> Vec<PushStream> {
     vec![PushStream {
@@ -38,7 +59,7 @@ proptest! {
 
     #[test]
     fn mutated_valid_bodies_never_panic(
-        which in 0usize..4,
+        which in 0usize..6,
         edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
         cut in any::<usize>(),
     ) {
@@ -50,6 +71,11 @@ proptest! {
             0 => json,
             1 => proto,
             2 => raw_proto,
+            4 => OTLP_JSON.as_bytes().to_vec(),
+            5 => {
+                let request: skald_push::otlp::ExportLogsServiceRequest = serde_json::from_str(OTLP_JSON).unwrap();
+                prost::Message::encode_to_vec(&request)
+            }
             _ => {
                 let mut r = raw_proto;
                 // re-snappy after mutation below

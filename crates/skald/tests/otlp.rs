@@ -307,7 +307,7 @@ overrides_placeholder: ~
     refused(status, message, 400, "content type: text/plain is not supported");
     let (status, message) =
         post_otlp(&server, "t", &[("Content-Type", "application/json"), ("Content-Encoding", "br")], valid.clone()).await;
-    refused(status, message, 400, "unsupported content encoding br: only gzip, lz4 and zstd are supported");
+    refused(status, message, 400, "unsupported content encoding br: only gzip, deflate, lz4 and zstd are supported");
 
     // A gzip bomb: 200 MiB of zeros in about 200 KB, twice the decompression cap.
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

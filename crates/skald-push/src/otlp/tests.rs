@@ -196,14 +196,14 @@ fn resources_with_the_same_labels_share_a_stream() {
 }
 
 #[test]
-fn bodies_and_encodings_loki_refuses() {
+fn bodies_and_encodings() {
     let limits = DecodeLimits::default();
     let refuse = |content_type: Option<&str>, encoding: Option<&str>, body: &[u8]| {
         decode_otlp(content_type, encoding, body, &limits).unwrap_err().to_string()
     };
     assert_eq!(
         refuse(Some("application/json"), Some("br"), b"{}"),
-        "unsupported content encoding br: only gzip, lz4 and zstd are supported"
+        "unsupported content encoding br: only gzip, deflate, lz4 and zstd are supported"
     );
     assert_eq!(
         refuse(Some("application/json; charset=utf-8"), None, b"{}"),
@@ -220,13 +220,29 @@ fn bodies_and_encodings_loki_refuses() {
     let bomb = encoder.finish().unwrap();
     let small = DecodeLimits { max_decompressed_bytes: 1000 };
     assert_eq!(decode_otlp(Some("application/json"), Some("gzip"), &bomb, &small).unwrap_err(), PushDecodeError::TooLarge { limit: 1000 });
-    // Every encoding Loki takes, and an empty request.
-    let json = br#"{"resource_logs":[]}"#;
+    // Every encoding Loki takes, and deflate (zlib-wrapped, as HTTP means it).
+    let json = br#"{"resource_logs":[{"scope_logs":[{"log_records":[{"body":{"string_value":"x"}}]}]}]}"#;
+    let records = |r: ExportLogsServiceRequest| r.resource_logs[0].scope_logs[0].log_records.len();
     let zstd = zstd::bulk::compress(json, 3).unwrap();
-    assert!(decode_otlp(Some("application/json"), Some("zstd"), &zstd, &limits).unwrap().resource_logs.is_empty());
+    assert_eq!(records(decode_otlp(Some("application/json"), Some("zstd"), &zstd, &limits).unwrap()), 1);
     let mut lz4 = lz4_flex::frame::FrameEncoder::new(Vec::new());
     std::io::Write::write_all(&mut lz4, json).unwrap();
-    assert!(decode_otlp(Some("application/json"), Some("lz4"), &lz4.finish().unwrap(), &limits).unwrap().resource_logs.is_empty());
+    assert_eq!(records(decode_otlp(Some("application/json"), Some("lz4"), &lz4.finish().unwrap(), &limits).unwrap()), 1);
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut zlib, json).unwrap();
+    assert_eq!(records(decode_otlp(Some("application/json"), Some("deflate"), &zlib.finish().unwrap(), &limits).unwrap()), 1);
+    // 64-bit integers as JSON numbers as well as strings.
+    let numbers = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":5,"body":{"intValue":7}},{"timeUnixNano":"6","body":{"intValue":"8"}}]}]}]}"#;
+    let decoded = decode_otlp(Some("application/json"), None, numbers, &limits).unwrap();
+    let got: Vec<(u64, String)> = decoded.resource_logs[0].scope_logs[0]
+        .log_records
+        .iter()
+        .map(|r| (r.time_unix_nano, super::value::as_string(r.body.as_ref())))
+        .collect();
+    assert_eq!(got, [(5, "7".to_string()), (6, "8".to_string())]);
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gzip, json).unwrap();
+    assert_eq!(records(decode_otlp(Some("application/json"), Some("gzip"), &gzip.finish().unwrap(), &limits).unwrap()), 1);
     let options = MappingOptions { config: &OtlpConfig::default(), default_index_labels: &[], discover_service_name: &[], now: 0 };
     assert!(to_streams(&request("{}"), &options).unwrap().is_empty());
 }
