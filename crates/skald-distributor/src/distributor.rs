@@ -55,6 +55,22 @@ pub struct PushSummary {
     pub bytes: u64,
 }
 
+/// Entries a push refused, and Loki's messages for them.
+struct Refused {
+    entries: u64,
+    message: String,
+}
+
+/// What an OTLP push wrote and refused: OTLP answers a request with some records
+/// refused as a success with a `partial_success` (rejected count and why).
+#[derive(Debug, Default, Clone)]
+pub struct OtlpOutcome {
+    pub written: PushSummary,
+    pub rejected: u64,
+    /// The refusals, one per line (empty when nothing was refused).
+    pub message: String,
+}
+
 pub struct Distributor {
     limits: Arc<dyn Fn(&str) -> Limits + Send + Sync>,
     ingester: Arc<dyn IngesterPush>,
@@ -98,13 +114,18 @@ impl Distributor {
     /// Validates and forwards a decoded push. Valid entries are written even when others
     /// are refused; the error then lists what was refused.
     pub async fn push(&self, tenant: &str, raw: Vec<RawStream>) -> Result<PushSummary, PushError> {
-        self.push_streams(tenant, raw, true).await
+        let (summary, refused) = self.push_streams(tenant, raw, true).await?;
+        match refused {
+            Some(refused) => Err(PushError::Invalid(refused.message)),
+            None => Ok(summary),
+        }
     }
 
     /// Maps an OTLP request with the tenant's `otlp_config` (Loki's default index labels
     /// first) and pushes it. `service_name` is the mapping's: its discovery looks at the
-    /// resource's attributes, not at the stream's labels.
-    pub async fn push_otlp(&self, tenant: &str, request: &skald_push::otlp::ExportLogsServiceRequest) -> Result<PushSummary, PushError> {
+    /// resource's attributes, not at the stream's labels. Refused records make an error
+    /// only when nothing was written; otherwise they are counted in the outcome.
+    pub async fn push_otlp(&self, tenant: &str, request: &skald_push::otlp::ExportLogsServiceRequest) -> Result<OtlpOutcome, PushError> {
         let limits = (self.limits)(tenant);
         let options = skald_push::otlp::MappingOptions {
             config: &limits.otlp_config,
@@ -116,7 +137,12 @@ impl Distributor {
         if streams.is_empty() {
             return Err(PushError::NoStreams("error at least one valid stream is required for ingestion".into()));
         }
-        self.push_streams(tenant, streams, false).await
+        let (written, refused) = self.push_streams(tenant, streams, false).await?;
+        match refused {
+            Some(refused) if written.entries == 0 => Err(PushError::Invalid(refused.message)),
+            Some(refused) => Ok(OtlpOutcome { written, rejected: refused.entries, message: refused.message }),
+            None => Ok(OtlpOutcome { written, rejected: 0, message: String::new() }),
+        }
     }
 
     /// Sets `distributor.otlp_config.default_resource_attributes_as_index_labels`
@@ -126,10 +152,17 @@ impl Distributor {
         self
     }
 
-    async fn push_streams(&self, tenant: &str, raw: Vec<RawStream>, discover_service_name: bool) -> Result<PushSummary, PushError> {
+    /// Validates and writes; what was written, and what was refused (if anything).
+    async fn push_streams(
+        &self,
+        tenant: &str,
+        raw: Vec<RawStream>,
+        discover_service_name: bool,
+    ) -> Result<(PushSummary, Option<Refused>), PushError> {
         let limits = (self.limits)(tenant);
         let now = unix_nanos_now();
         let mut errors: Vec<String> = Vec::new();
+        let mut refused_entries = 0u64;
         let mut streams: Vec<PushStream> = Vec::with_capacity(raw.len());
         let mut total_bytes = 0u64;
         let mut total_entries = 0u64;
@@ -143,6 +176,7 @@ impl Distributor {
                     Err(e) => {
                         errors.push(format!("Error parsing labels '{text}' with error: {e}"));
                         self.discard("invalid_labels", count);
+                        refused_entries += count;
                         continue;
                     }
                 },
@@ -151,6 +185,7 @@ impl Distributor {
             if let Err(error) = validate_labels(&stream.labels, &limits) {
                 errors.push(error.message);
                 self.discard(error.reason, count);
+                refused_entries += count;
                 continue;
             }
             if discover_service_name {
@@ -169,6 +204,7 @@ impl Distributor {
                 }
                 Err(error) => {
                     *self.discarded.lock().entry(error.reason).or_default() += 1;
+                    refused_entries += 1;
                     if errors.len() < 100 {
                         errors.push(error.message);
                     }
@@ -201,14 +237,18 @@ impl Distributor {
                 self.discard("stream_limit", outcome.stream_limit_errors.len() as u64);
                 return Err(PushError::RateLimited(outcome.stream_limit_errors.join("\n")));
             }
-            if outcome.errors.len() as u64 > 0 {
-                self.discard("out_of_order", outcome.errors.len() as u64);
+            let out_of_order = outcome.errors.len() as u64;
+            if out_of_order > 0 {
+                self.discard("out_of_order", out_of_order);
+                refused_entries += out_of_order;
+                total_entries = total_entries.saturating_sub(out_of_order);
             }
             errors.extend(outcome.errors);
         }
-        if !errors.is_empty() {
-            return Err(PushError::Invalid(errors.join("\n")));
+        let summary = PushSummary { entries: total_entries, bytes: total_bytes };
+        if errors.is_empty() {
+            return Ok((summary, None));
         }
-        Ok(PushSummary { entries: total_entries, bytes: total_bytes })
+        Ok((summary, Some(Refused { entries: refused_entries, message: errors.join("\n") })))
     }
 }

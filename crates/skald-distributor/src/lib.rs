@@ -13,5 +13,5 @@ mod distributor;
 mod rate;
 mod validation;
 
-pub use distributor::{Distributor, IngesterPush, PushError, PushSummary};
+pub use distributor::{Distributor, IngesterPush, OtlpOutcome, PushError, PushSummary};
 pub use rate::RateLimiter;

@@ -34,7 +34,8 @@ impl LogsService for OtlpLogsService {
     async fn export(&self, request: Request<ExportLogsServiceRequest>) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let tenant = tenant_from_metadata(request.metadata(), self.auth_enabled)?;
         match self.distributor.push_otlp(&tenant, request.get_ref()).await {
-            Ok(_) => Ok(Response::new(ExportLogsServiceResponse { partial_success: None })),
+            Ok(outcome) if outcome.rejected == 0 => Ok(Response::new(ExportLogsServiceResponse { partial_success: None })),
+            Ok(outcome) => Ok(Response::new(skald_push::otlp::partial_success_response(outcome.rejected, &outcome.message))),
             Err(error) => {
                 // 500 is 503 for OTLP, as on the HTTP side: exporters retry it.
                 let status = match error.status() {

@@ -19,7 +19,7 @@ mod map;
 mod value;
 
 pub use map::{MappingOptions, to_streams};
-pub use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+pub use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 pub use value::sanitize_name;
 
 use crate::{DecodeLimits, PushDecodeError};
@@ -103,6 +103,19 @@ fn to_camel_case(key: &str) -> String {
         }
     }
     out
+}
+
+/// The answer to a request of which `rejected` records were refused, `message` saying why.
+pub fn partial_success_response(rejected: u64, message: &str) -> ExportLogsServiceResponse {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
+    let partial = ExportLogsPartialSuccess { rejected_log_records: rejected as i64, error_message: message.to_string() };
+    ExportLogsServiceResponse { partial_success: Some(partial) }
+}
+
+/// [`partial_success_response`] as an OTLP/HTTP body: OTLP/JSON or protobuf.
+pub fn partial_success_body(rejected: u64, message: &str, json: bool) -> Vec<u8> {
+    let response = partial_success_response(rejected, message);
+    if json { serde_json::to_vec(&response).unwrap_or_default() } else { prost::Message::encode_to_vec(&response) }
 }
 
 /// A protobuf `google.rpc.Status` carrying only `message` (field 2; the code, 0, is

@@ -323,7 +323,8 @@ overrides_placeholder: ~
 
     // Past the limits: an index-label value longer than max_label_value_length (2048) and
     // metadata past max_structured_metadata_size (1 KB) are refused with their stream's
-    // or entry's reason; the valid resource and record of the same request are written.
+    // or entry's reason; the valid resource and record of the same request are written,
+    // and the answer is OTLP's partial success (200, the rejected count and why).
     let long = "v".repeat(3000);
     let big = "m".repeat(2000);
     let body = request(
@@ -337,13 +338,29 @@ overrides_placeholder: ~
         vec![],
         "INFO",
     );
-    let (status, message) = post_json(&server, "t", body).await;
-    let message = message.unwrap_or_default();
-    assert_eq!(status, 400, "{message}");
-    assert!(message.contains("label value too long") || message.contains("2048"), "{message}");
-    assert!(message.contains("structured metadata"), "{message}");
+    let response = server
+        .client
+        .post(server.url("/otlp/v1/logs"))
+        .header("X-Scope-OrgID", "t")
+        .header("Content-Type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    let partial = &answer["partialSuccess"];
+    assert_eq!(partial["rejectedLogRecords"].to_string().trim_matches('"'), "2", "{answer}");
+    let message = partial["errorMessage"].as_str().unwrap_or_default();
+    assert!(message.contains("has label value too long"), "{message}");
+    assert!(message.contains("structured metadata too large"), "{message}");
     let lines: Vec<String> = server.categorized(r#"{service_name=~".+"}"#, Some("t")).await.into_iter().map(|(_, line, _)| line).collect();
     assert_eq!(lines, ["also kept", "kept"]);
+    // Nothing valid at all: Loki's 400.
+    let body =
+        request(&[(vec![attribute("service.name", "long"), attribute("k8s.pod.name", &long)], vec![("too long", vec![])])], vec![], "INFO");
+    let (status, message) = post_json(&server, "t", body).await;
+    refused(status, message, 400, "has label value too long");
 
     // Over the tenant's ingestion rate: 429, so exporters retry.
     let (status, message) =
@@ -351,8 +368,8 @@ overrides_placeholder: ~
     refused(status, message, 429, "Ingestion rate limit exceeded");
     // Counted under Loki's discarded-samples reasons.
     let (_, metrics) = server.get("/metrics", &[], None).await;
-    for reason in ["label_value_too_long", "structured_metadata_too_large", "rate_limited"] {
-        assert!(metrics.contains(&format!("loki_discarded_samples_total{{reason=\"{reason}\"}} 1")), "{reason}: {metrics}");
+    for (reason, count) in [("label_value_too_long", 2), ("structured_metadata_too_large", 1), ("rate_limited", 1)] {
+        assert!(metrics.contains(&format!("loki_discarded_samples_total{{reason=\"{reason}\"}} {count}")), "{reason}: {metrics}");
     }
     // No tenant with auth on: the push API's 401.
     let response =
@@ -387,6 +404,19 @@ async fn grpc_refusals() {
     let status = client.export(export(long, Some("t"))).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     client.export(export(valid, Some("t"))).await.unwrap();
+    // Some refused, some written: OK with a partial success.
+    let mixed = request(
+        &[
+            (vec![attribute("service.name", "grpc")], vec![("kept over grpc", vec![])]),
+            (vec![attribute("service.name", &"v".repeat(3000))], vec![("refused", vec![])]),
+        ],
+        vec![],
+        "INFO",
+    );
+    let answer = client.export(export(mixed, Some("t"))).await.unwrap().into_inner();
+    let partial = answer.partial_success.expect("a partial success");
+    assert_eq!(partial.rejected_log_records, 1);
+    assert!(partial.error_message.contains("has label value too long"), "{}", partial.error_message);
     let got = server.categorized(r#"{service_name="grpc"}"#, Some("t")).await;
-    assert_eq!(got.iter().map(|(_, line, _)| line.as_str()).collect::<Vec<_>>(), ["over grpc"]);
+    assert_eq!(got.iter().map(|(_, line, _)| line.as_str()).collect::<Vec<_>>(), ["kept over grpc", "over grpc"]);
 }
