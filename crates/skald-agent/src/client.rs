@@ -202,7 +202,7 @@ impl Client {
             }
             let Some((_, ack)) = self.acks.pop_front() else { break };
             match ack {
-                Ack::Offset { key, offset } => self.positions.ack(self.index, &key, offset),
+                Ack::Offset { key, offset, file, generation } => self.positions.ack(self.index, &key, offset, file, generation),
                 Ack::Removed { key } => self.positions.ack_removed(self.index, &key),
                 Ack::None => {}
             }

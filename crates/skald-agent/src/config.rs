@@ -37,6 +37,8 @@ pub struct Config {
     pub limits_config: LimitsConfig,
     #[serde(default)]
     pub target_config: TargetConfig,
+    #[serde(default)]
+    pub file_watch_config: FileWatchConfig,
 }
 
 /// `server`: the agent's own HTTP endpoint (`/ready`, `/metrics`).
@@ -324,6 +326,33 @@ impl Default for TargetConfig {
     }
 }
 
+/// `file_watch_config`: how often idle files are looked at when no notification came
+/// (Promtail's keys and defaults; notifications wake the agent at once).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FileWatchConfig {
+    #[serde(deserialize_with = "de_duration")]
+    pub min_poll_frequency: Nanos,
+    #[serde(deserialize_with = "de_duration")]
+    pub max_poll_frequency: Nanos,
+}
+
+impl Default for FileWatchConfig {
+    fn default() -> Self {
+        FileWatchConfig { min_poll_frequency: SECOND / 4, max_poll_frequency: SECOND / 4 }
+    }
+}
+
+impl FileWatchConfig {
+    pub fn min_poll(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.min_poll_frequency as u64)
+    }
+
+    pub fn max_poll(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.max_poll_frequency.max(self.min_poll_frequency) as u64)
+    }
+}
+
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -389,6 +418,11 @@ impl Config {
             if let Some(otlp) = &scrape.otlp {
                 otlp.otlp_config.validate().map_err(|message| (format!("scrape_configs[{index}] ({}).otlp", scrape.job_name), message))?;
             }
+        }
+        if self.file_watch_config.min_poll_frequency <= 0
+            || self.file_watch_config.max_poll_frequency < self.file_watch_config.min_poll_frequency
+        {
+            return Err(("file_watch_config".into(), "need 0 < min_poll_frequency <= max_poll_frequency".into()));
         }
         if self.target_config.sync_period <= 0 {
             return Err(("target_config.sync_period".into(), "must be positive".into()));

@@ -1,24 +1,29 @@
 //! File targets: `static_configs` globs and the Kubernetes pod-log layout, each scrape
 //! config polled by one thread.
 //!
-//! Discovery runs at start and every `target_config.sync_period`: it lists the files
-//! the globs match now, starts a [`FileReader`] for each new one (from its saved
-//! position, or from 0) and asks readers of files no longer there (or no longer
-//! matched) to drain and let go. Between discoveries the thread polls every reader in
-//! turn, a bounded number of bytes each, so one busy file cannot starve the others,
-//! and sleeps when all are idle.
+//! Discovery runs at start, whenever the kernel reports a file created, renamed or
+//! removed under a glob's directory (`watch.rs`), and every `target_config.sync_period`
+//! as a fallback: it lists the files the globs match now, starts a [`FileReader`] for
+//! each new one (from its saved position, or from 0) and asks readers of files no
+//! longer there (or no longer matched) to drain and let go. Between discoveries the
+//! thread polls every reader in turn, a bounded number of bytes each, so one busy file
+//! cannot starve the others; when all are idle it waits for a notification, at most
+//! `file_watch_config.min_poll_frequency` (doubling up to `max_poll_frequency` while
+//! nothing changes).
 //!
 //! Labels: a static target's labels (plus `__address__`) go through `relabel_configs`
 //! once; a pod-log file's meta labels per file. Labels starting with `__` are then
 //! removed and `filename` added.
 
-use crate::config::{HARD_LINE_LIMIT, LimitsConfig, PodLogsConfig, StaticConfig};
+use crate::config::{FileWatchConfig, HARD_LINE_LIMIT, LimitsConfig, PodLogsConfig, StaticConfig};
+use crate::file_id::FileId;
 use crate::glob::{Glob, GlobError};
 use crate::metrics::{self, Metrics};
-use crate::outlet::{Ack, Item, MAX_MESSAGE_BYTES, Outlet};
+use crate::outlet::{Item, MAX_MESSAGE_BYTES, Outlet};
 use crate::positions::Positions;
 use crate::relabel::{self, Labels, Rule};
 use crate::tailer::{FileCounters, FileReader, LineLimit, PollState};
+use crate::watch::{Wake, Watch};
 use skald_agent_stages::Pipeline;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -26,8 +31,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Sleep between polls when every file is idle.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// Bytes read from one file before moving to the next.
 const BUDGET_PER_FILE: usize = 1024 * 1024;
 
@@ -104,6 +107,7 @@ pub struct FileJob {
     pub relabel: Vec<Rule>,
     pub pipeline_stages: serde_yaml_ng::Value,
     pub sync_period: Duration,
+    pub file_watch: FileWatchConfig,
     pub limits: LimitsConfig,
     pub positions: Arc<Positions>,
     pub metrics: Arc<Metrics>,
@@ -112,36 +116,96 @@ pub struct FileJob {
 }
 
 impl FileJob {
+    /// The directories to watch: where each glob's walk starts.
+    fn watch_roots(&self) -> Vec<(PathBuf, bool)> {
+        match &self.discovery {
+            Discovery::Static(targets) => targets
+                .iter()
+                .map(|t| {
+                    let (root, recursive) = t.include.watch_root();
+                    (root.to_path_buf(), recursive)
+                })
+                .collect(),
+            Discovery::Pods { root, .. } => vec![(root.clone(), true)],
+        }
+    }
+
     /// The files wanted now, with their labels (first match wins).
     fn discover(&self) -> BTreeMap<PathBuf, Labels> {
         let mut found = BTreeMap::new();
-        match &self.discovery {
-            Discovery::Static(targets) => {
-                for target in targets {
-                    for path in target.include.walk() {
-                        if target.exclude.as_ref().is_some_and(|g| g.matches(&path)) || found.contains_key(&path) {
-                            continue;
-                        }
-                        let mut labels = target.labels.clone();
-                        labels.insert("filename".into(), path.to_string_lossy().into_owned());
-                        found.insert(path, labels);
-                    }
-                }
-            }
-            Discovery::Pods { root, glob, labels: extra } => {
-                for path in glob.walk() {
-                    let Some(mut labels) = pod_labels(root, &path) else { continue };
-                    for (k, v) in extra {
-                        labels.insert(k.clone(), v.clone());
-                    }
-                    let Some(mut labels) = relabel::process(labels, &self.relabel) else { continue };
-                    relabel::drop_internal(&mut labels);
-                    labels.insert("filename".into(), path.to_string_lossy().into_owned());
-                    found.insert(path, labels);
-                }
+        let walked: Vec<PathBuf> = match &self.discovery {
+            Discovery::Static(targets) => targets.iter().flat_map(|t| t.include.walk()).collect(),
+            Discovery::Pods { glob, .. } => glob.walk(),
+        };
+        for path in walked {
+            if !found.contains_key(&path)
+                && let Some(labels) = self.labels_for(&path)
+            {
+                found.insert(path, labels);
             }
         }
         found
+    }
+
+    /// The labels of a path the targets match (whether or not it exists), or none.
+    fn labels_for(&self, path: &Path) -> Option<Labels> {
+        let mut labels = match &self.discovery {
+            Discovery::Static(targets) => {
+                let target = targets.iter().find(|t| t.include.matches(path) && !t.exclude.as_ref().is_some_and(|g| g.matches(path)))?;
+                target.labels.clone()
+            }
+            Discovery::Pods { root, glob, labels: extra } => {
+                if !glob.matches(path) {
+                    return None;
+                }
+                let mut labels = pod_labels(root, path)?;
+                for (k, v) in extra {
+                    labels.insert(k.clone(), v.clone());
+                }
+                let mut labels = relabel::process(labels, &self.relabel)?;
+                relabel::drop_internal(&mut labels);
+                labels
+            }
+        };
+        labels.insert("filename".into(), path.to_string_lossy().into_owned());
+        Some(labels)
+    }
+
+    /// A file the targets match was renamed to `to` (reported by a notification): if no
+    /// reader has it, it is queued for the path's reader - or for the next one - so
+    /// that it is read from its start before the path's newer files.
+    fn note_rename(
+        &self,
+        from: &Path,
+        to: &Path,
+        readers: &mut HashMap<PathBuf, FileReader>,
+        renamed: &mut HashMap<PathBuf, Vec<(std::fs::File, FileId)>>,
+    ) {
+        if self.labels_for(from).is_none() || self.labels_for(to).is_some() {
+            return; // not ours, or followed under its new name anyway
+        }
+        let Ok(file) = std::fs::File::open(to) else { return };
+        let Ok(id) = FileId::of(&file) else { return };
+        match readers.get_mut(from) {
+            Some(reader) => reader.add_renamed(file, id),
+            None => renamed.entry(from.to_path_buf()).or_default().push((file, id)),
+        }
+    }
+
+    /// A file was created or written next to followed files, under a name the targets do
+    /// not match: it may be a rotated copy of one of them (`app.log` -> `app.log.1`).
+    fn note_sibling(&self, path: &Path, readers: &mut HashMap<PathBuf, FileReader>) {
+        if self.labels_for(path).is_some() {
+            return;
+        }
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else { return };
+        for (followed, reader) in readers.iter_mut() {
+            if followed.parent() == Some(dir)
+                && followed.file_name().and_then(|n| n.to_str()).is_some_and(|f| name.starts_with(f) && name != f)
+            {
+                reader.sibling_written(path);
+            }
+        }
     }
 
     fn line_limit(&self) -> LineLimit {
@@ -172,18 +236,34 @@ impl FileJob {
         // Files let go of in this run start from 0 when they come back.
         let mut released: HashSet<PathBuf> = HashSet::new();
         let mut active_reported = 0;
+        let mut watch = Watch::new();
+        let (min_wait, max_wait) = (self.file_watch.min_poll(), self.file_watch.max_poll());
+        let mut idle_wait = min_wait;
+        // Files renamed away from a path that had no reader yet, by path.
+        let mut renamed: HashMap<PathBuf, Vec<(std::fs::File, FileId)>> = HashMap::new();
+        // Files created or written next to followed ones, not yet looked at.
+        let mut deferred_siblings: Vec<PathBuf> = Vec::new();
         loop {
             if self.shutdown.load(Ordering::Relaxed) {
                 break;
             }
             if Instant::now() >= next_discovery {
-                let wanted = self.discover();
+                watch.ensure(&self.watch_roots());
+                let mut wanted = self.discover();
+                // A path whose files were all renamed away still has them to read.
+                for path in renamed.keys() {
+                    if !wanted.contains_key(path)
+                        && let Some(labels) = self.labels_for(path)
+                    {
+                        wanted.insert(path.clone(), labels);
+                    }
+                }
                 for (path, labels) in &wanted {
                     if readers.contains_key(path) {
                         continue;
                     }
                     let key = path.to_string_lossy();
-                    let start = if released.remove(path) { 0 } else { self.positions.initial(&key).unwrap_or(0) };
+                    let saved = if released.remove(path) { None } else { self.positions.initial(&key) };
                     let pipeline = match Pipeline::from_yaml(&self.pipeline_stages) {
                         Ok(p) => p,
                         Err(e) => {
@@ -191,11 +271,27 @@ impl FileJob {
                             return;
                         }
                     };
-                    match FileReader::open(path, start, labels.clone(), pipeline, holds, limit, self.counters(path)) {
-                        Ok(reader) => {
-                            tracing::info!(job = %self.job_name, path = %path.display(), offset = start, "tailing file");
+                    let mut earlier = renamed.remove(path).unwrap_or_default().into_iter();
+                    let opened = match FileReader::open(path, saved, labels.clone(), pipeline, holds, limit, self.counters(path)) {
+                        Ok(reader) => Ok(reader),
+                        // The path is gone, but files renamed away from it are to be read.
+                        Err(e) => match earlier.next() {
+                            Some((file, id)) => {
+                                let pipeline = Pipeline::from_yaml(&self.pipeline_stages).unwrap_or_default();
+                                Ok(FileReader::reading(path, file, id, 0, labels.clone(), pipeline, holds, limit, self.counters(path)))
+                            }
+                            None => Err(e),
+                        },
+                    };
+                    match opened {
+                        Ok(mut reader) => {
+                            for (file, id) in earlier {
+                                reader.add_renamed(file, id);
+                            }
+                            reader.read_renamed_first();
+                            tracing::info!(job = %self.job_name, path = %path.display(), offset = reader.offset(), "tailing file");
                             // Keeps the saved position saved even if nothing new is read.
-                            out.push(Item { entry: None, ack: Ack::Offset { key: Arc::from(key.as_ref()), offset: reader.offset() } });
+                            out.push(Item { entry: None, ack: reader.position_ack() });
                             readers.insert(path.clone(), reader);
                         }
                         Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot open file"),
@@ -205,6 +301,9 @@ impl FileJob {
                     if !wanted.contains_key(path) {
                         reader.request_release();
                     }
+                }
+                for path in deferred_siblings.drain(..) {
+                    self.note_sibling(&path, &mut readers);
                 }
                 next_discovery = Instant::now() + self.sync_period;
             }
@@ -233,8 +332,26 @@ impl FileJob {
             if self.outlet.send_blocking(fresh(&mut out)).is_err() {
                 return;
             }
-            if !busy {
-                std::thread::sleep(POLL_INTERVAL);
+            // Busy: only take the notifications already there; idle: wait for one.
+            let notified = watch.wait(if busy { Duration::ZERO } else { idle_wait });
+            for (from, to) in &notified.renames {
+                self.note_rename(from, to, &mut readers, &mut renamed);
+            }
+            // After the discovery a rescan brings, so that new readers see them too.
+            deferred_siblings.extend(notified.written.iter().cloned());
+            if notified.wake != Wake::Rescan {
+                for path in deferred_siblings.drain(..) {
+                    self.note_sibling(&path, &mut readers);
+                }
+            }
+            match notified.wake {
+                Wake::Rescan => {
+                    next_discovery = Instant::now();
+                    idle_wait = min_wait;
+                }
+                Wake::Written => idle_wait = min_wait,
+                Wake::Timeout if busy => idle_wait = min_wait,
+                Wake::Timeout => idle_wait = (idle_wait * 2).min(max_wait),
             }
         }
         for reader in readers.values_mut() {

@@ -60,6 +60,12 @@ impl Glob {
         Ok(Glob { regex, base, depth })
     }
 
+    /// The directory the walk starts from, and whether matches may lie below its direct
+    /// children (what a notification watch must cover).
+    pub fn watch_root(&self) -> (&Path, bool) {
+        (&self.base, self.depth != Some(1))
+    }
+
     pub fn matches(&self, path: &Path) -> bool {
         path.to_str().is_some_and(|p| self.regex.is_match(p))
     }

@@ -17,6 +17,7 @@
 
 mod client;
 mod config;
+mod file_id;
 mod files;
 mod glob;
 mod metrics;
@@ -29,6 +30,7 @@ mod source;
 mod syslog;
 mod syslog_target;
 mod tailer;
+mod watch;
 
 pub use config::Config;
 pub use positions::parse as parse_positions;
@@ -197,6 +199,7 @@ async fn run_async(config: Config, plan: Plan) -> Result<(), Error> {
                     relabel: job.relabel,
                     pipeline_stages: scrape.pipeline_stages.clone(),
                     sync_period,
+                    file_watch: config.file_watch_config.clone(),
                     limits: config.limits_config.clone(),
                     positions: positions.clone(),
                     metrics: metrics.clone(),

@@ -6,6 +6,7 @@
 //! bounded by `CHANNEL_CAPACITY` messages of at most `MAX_MESSAGE_BYTES` line bytes
 //! per client, plus one batch being built and one being sent, whatever the backlog.
 
+use crate::file_id::FileId;
 use skald_agent_stages::LogEntry;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -20,10 +21,13 @@ pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ack {
     None,
-    /// The file `key` has been read and handled up to `offset`.
+    /// The file `key` has been read and handled up to `offset` of `file`, the
+    /// `generation`-th file the agent followed (later files have higher ones).
     Offset {
         key: Arc<str>,
         offset: u64,
+        file: FileId,
+        generation: u64,
     },
     /// The file `key` was let go of after draining.
     Removed {

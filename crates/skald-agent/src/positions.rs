@@ -5,7 +5,14 @@
 //! ```yaml
 //! positions:
 //!   /var/log/app.log: "12345"
+//!   skald-file-id:/var/log/app.log: "2049:131077:512:8c3a5e0f12d4b6a9"
 //! ```
+//!
+//! The second key is Skald's: which file the offset belongs to (`file_id.rs`: device,
+//! inode, fingerprint of the first bytes), so that after a restart the offset is applied
+//! to that file, wherever rotation moved it, and never to another. Promtail reads its
+//! values only for keys it looks up, and drops keys that are not existing paths, so the
+//! file stays readable by Promtail. A Promtail file (offsets only) is taken as it is.
 //!
 //! Offsets are recorded here only when every client has acknowledged (2xx, or given
 //! up on) all entries up to that offset, so the file never runs ahead of the server.
@@ -13,6 +20,7 @@
 //! is written atomically (a temporary file in the same directory, fsync, rename) every
 //! `positions.sync_period` and at shutdown.
 
+use crate::file_id::FileId;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -35,18 +43,33 @@ struct FileFormat {
     positions: BTreeMap<String, String>,
 }
 
-/// What one client acknowledged for one file.
+/// The key prefix of file identities in the positions map.
+const FILE_ID_PREFIX: &str = "skald-file-id:";
+
+/// A saved position: the offset, and the file it belongs to when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Saved {
+    pub offset: u64,
+    pub file: Option<FileId>,
+}
+
+/// What one client acknowledged for one file. `generation` orders positions of the
+/// files a path has had: a higher one is a later file (see `tailer.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Acked {
-    Offset(u64),
+    Offset {
+        offset: u64,
+        file: FileId,
+        generation: u64,
+    },
     /// The file was let go of: forget its position.
     Removed,
 }
 
 #[derive(Debug)]
 struct State {
-    /// Offsets read from the file at start, until every client moves past them.
-    initial: HashMap<String, u64>,
+    /// Positions read from the file at start, until every client moves past them.
+    initial: HashMap<String, Saved>,
     per_client: Vec<HashMap<String, Acked>>,
     dirty: bool,
 }
@@ -76,16 +99,16 @@ impl Positions {
         Ok(Positions { path: path.to_path_buf(), state: Mutex::new(state) })
     }
 
-    /// The saved offset of a file, if the positions file had one.
-    pub fn initial(&self, key: &str) -> Option<u64> {
+    /// The saved position of a file, if the positions file had one.
+    pub fn initial(&self, key: &str) -> Option<Saved> {
         self.state.lock().initial.get(key).copied()
     }
 
-    /// Client `client` has acknowledged everything of `key` before `offset`.
-    pub fn ack(&self, client: usize, key: &str, offset: u64) {
+    /// Client `client` has acknowledged everything of `key` before `offset` in `file`.
+    pub fn ack(&self, client: usize, key: &str, offset: u64, file: FileId, generation: u64) {
         let mut state = self.state.lock();
         if let Some(map) = state.per_client.get_mut(client) {
-            map.insert(key.to_string(), Acked::Offset(offset));
+            map.insert(key.to_string(), Acked::Offset { offset, file, generation });
         }
         state.dirty = true;
     }
@@ -106,8 +129,9 @@ impl Positions {
         state.dirty = true;
     }
 
-    /// The offsets every client agrees on.
-    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+    /// The positions every client agrees on: per file, the earliest one acknowledged
+    /// (the slowest client's; an older file before a newer one).
+    pub fn snapshot(&self) -> BTreeMap<String, Saved> {
         let state = self.state.lock();
         let mut keys: Vec<&String> = state.initial.keys().collect();
         for map in &state.per_client {
@@ -118,21 +142,22 @@ impl Positions {
             if out.contains_key(key.as_str()) {
                 continue;
             }
-            let mut agreed: Option<u64> = None;
+            // (generation, offset, file): the initial position is older than any ack.
+            let mut agreed: Option<(u64, u64, Option<FileId>)> = None;
             let mut known = true;
             for map in &state.per_client {
                 let value = match map.get(key) {
-                    Some(Acked::Offset(offset)) => Some(*offset),
+                    Some(Acked::Offset { offset, file, generation }) => Some((*generation, *offset, Some(*file))),
                     Some(Acked::Removed) => continue,
-                    None => state.initial.get(key).copied(),
+                    None => state.initial.get(key).map(|saved| (0, saved.offset, saved.file)),
                 };
                 match value {
-                    Some(v) => agreed = Some(agreed.map_or(v, |a| a.min(v))),
+                    Some(v) => agreed = Some(agreed.map_or(v, |a| if (v.0, v.1) < (a.0, a.1) { v } else { a })),
                     None => known = false,
                 }
             }
-            if known && let Some(offset) = agreed {
-                out.insert(key.clone(), offset);
+            if known && let Some((_, offset, file)) = agreed {
+                out.insert(key.clone(), Saved { offset, file });
             }
         }
         out
@@ -147,8 +172,14 @@ impl Positions {
             }
             state.dirty = false;
         }
-        let snapshot = self.snapshot();
-        let file = FileFormat { positions: snapshot.into_iter().map(|(k, v)| (k, v.to_string())).collect() };
+        let mut positions = BTreeMap::new();
+        for (key, saved) in self.snapshot() {
+            if let Some(file) = saved.file {
+                positions.insert(format!("{FILE_ID_PREFIX}{key}"), file.encode());
+            }
+            positions.insert(key, saved.offset.to_string());
+        }
+        let file = FileFormat { positions };
         let text = serde_yaml_ng::to_string(&file).unwrap_or_default();
         write_atomically(&self.path, text.as_bytes()).map_err(|source| {
             self.state.lock().dirty = true;
@@ -157,16 +188,24 @@ impl Positions {
     }
 }
 
-/// Parses a positions file (Promtail's YAML: `positions: {path: "offset"}`).
-pub fn parse(text: &str) -> Result<HashMap<String, u64>, String> {
+/// Parses a positions file (Promtail's YAML: `positions: {path: "offset"}`, with Skald's
+/// file identities when it wrote them).
+pub fn parse(text: &str) -> Result<HashMap<String, Saved>, String> {
     if text.trim().is_empty() {
         return Ok(HashMap::new());
     }
     let file: FileFormat = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
     let mut out = HashMap::new();
-    for (key, value) in file.positions {
+    for (key, value) in &file.positions {
+        if key.starts_with(FILE_ID_PREFIX) {
+            continue;
+        }
         let offset: u64 = value.trim().parse().map_err(|_| format!("position of {key:?} is not a number: {value:?}"))?;
-        out.insert(key, offset);
+        let file = match file.positions.get(&format!("{FILE_ID_PREFIX}{key}")) {
+            Some(id) => Some(FileId::parse(id).ok_or_else(|| format!("file id of {key:?} is not valid: {id:?}"))?),
+            None => None,
+        };
+        out.insert(key.clone(), Saved { offset, file });
     }
     Ok(out)
 }
@@ -195,18 +234,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("positions.yaml");
         let positions = Positions::load(&path, false, 1).unwrap();
-        positions.ack(0, "/var/log/a.log", 42);
+        let id = FileId { dev: 1, ino: 2, fp_len: 3, fp_hash: 4 };
+        positions.ack(0, "/var/log/a.log", 42, id, 1);
         positions.save().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("/var/log/a.log: '42'") || text.contains("/var/log/a.log: \"42\""), "{text}");
+        assert!(text.contains("skald-file-id:/var/log/a.log: 1:2:3:0000000000000004"), "{text}");
         let again = Positions::load(&path, false, 1).unwrap();
-        assert_eq!(again.initial("/var/log/a.log"), Some(42));
+        assert_eq!(again.initial("/var/log/a.log"), Some(Saved { offset: 42, file: Some(id) }));
     }
 
     #[test]
     fn promtail_file_is_read() {
         let map = parse("positions:\n  /var/log/x.log: \"1234\"\n").unwrap();
-        assert_eq!(map["/var/log/x.log"], 1234);
+        assert_eq!(map["/var/log/x.log"], Saved { offset: 1234, file: None });
         assert!(parse("positions: [").is_err());
         assert!(parse("positions:\n  /a: \"x\"\n").is_err());
     }
@@ -215,12 +256,19 @@ mod tests {
     fn slowest_client_wins_and_removal_needs_everyone() {
         let dir = tempfile::tempdir().unwrap();
         let positions = Positions::load(&dir.path().join("p.yaml"), false, 2).unwrap();
-        positions.ack(0, "/a", 100);
+        let (old, new) = (FileId { ino: 1, ..FileId::default() }, FileId { ino: 2, ..FileId::default() });
+        positions.ack(0, "/a", 100, old, 1);
         assert_eq!(positions.snapshot().get("/a"), None, "client 1 has acknowledged nothing");
-        positions.ack(1, "/a", 60);
-        assert_eq!(positions.snapshot()["/a"], 60);
+        positions.ack(1, "/a", 60, old, 1);
+        assert_eq!(positions.snapshot()["/a"].offset, 60);
+        // Client 0 moved on to the file that replaced the rotated one: client 1's
+        // position in the older file is the one kept, however the offsets compare.
+        positions.ack(0, "/a", 10, new, 2);
+        assert_eq!(positions.snapshot()["/a"], Saved { offset: 60, file: Some(old) });
+        positions.ack(1, "/a", 30, new, 2);
+        assert_eq!(positions.snapshot()["/a"], Saved { offset: 10, file: Some(new) });
         positions.ack_removed(0, "/a");
-        assert_eq!(positions.snapshot()["/a"], 60);
+        assert_eq!(positions.snapshot()["/a"].offset, 30);
         positions.ack_removed(1, "/a");
         assert!(positions.snapshot().is_empty());
     }

@@ -1,23 +1,33 @@
 //! Tailing one file: reading appended lines, following rotation, detecting truncation.
 //!
-//! Polling (read to EOF, then `stat`) rather than inotify: it works the same on every
-//! filesystem (NFS, overlayfs, bind mounts) and costs one `stat` per file per poll.
+//! A reader reads when polled (read to EOF, then `stat`): `files.rs` polls it when the
+//! kernel reports a change and at a fixed interval otherwise, which works the same on
+//! every filesystem (NFS, overlayfs, bind mounts).
 //!
 //! - **Lines**: only complete lines (ending in `\n`; a `\r` before it is removed) are
 //!   emitted; a partial last line waits for its newline. A line longer than the limit is
 //!   truncated or dropped as soon as the limit is reached, so a file without newlines
 //!   never grows the buffer past `limit + READ_CHUNK`.
-//! - **Rename + create** (logrotate's default): at EOF the path's inode is compared
-//!   with the open file's. When they differ the old file is read to its end first,
-//!   its partial last line (if any) emitted, then the new file is opened at offset 0.
-//! - **Copy + truncate**: a file smaller than the read offset was truncated; reading
-//!   restarts at 0.
+//! - **Rename + create** (logrotate's default), **delete + create**: at EOF the path's
+//!   inode is compared with the open file's. When they differ the old file (still open)
+//!   has been read to its end; its partial last line (if any) is emitted, then the new
+//!   file is opened at offset 0.
+//! - **Copy + truncate**, **truncate**: a file smaller than the read offset, or whose
+//!   first bytes changed (`file_id.rs`), was truncated. The copy, if one is next to it,
+//!   is read from the offset to its end first (what was written between the last read
+//!   and the copy), then the file from 0.
 //! - **Deleted** (or no longer matched): the file is read to its end, then let go of.
+//! - **Restart**: a saved position names its file (device, inode, fingerprint). If the
+//!   path holds another file now, the saved one is looked for among the rotated files
+//!   next to it and read from the offset to its end first; a position is never applied
+//!   to a file it was not taken in.
 //!
-//! Every emitted entry carries the offset just past its line, which the clients turn
-//! into positions once the entry is acknowledged.
+//! Every emitted entry carries the offset just past its line and the file's identity,
+//! which the clients turn into positions once the entry is acknowledged.
 
+use crate::file_id::{FileId, find_inode, find_rotated};
 use crate::outlet::{Ack, Item};
+use crate::positions::Saved;
 use crate::relabel::Labels;
 use skald_agent_stages::{LogEntry, Pipeline};
 use std::fs::File;
@@ -26,6 +36,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Generations of followed files, process-wide: a file opened later has a higher one, so
+/// positions of a path's successive files can be ordered (`positions.rs`).
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATION.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Bytes read per `read` call.
 pub const READ_CHUNK: usize = 256 * 1024;
@@ -61,7 +79,12 @@ pub struct FileReader {
     path: PathBuf,
     key: Arc<str>,
     file: File,
-    inode: (u64, u64),
+    /// The identity of the file being read (which may be a rotated one, not the path's).
+    id: FileId,
+    generation: u64,
+    /// The file's size and modification time at the last check (its first bytes are
+    /// compared when they change).
+    last_seen: (u64, i64, i64),
     /// File offset of `buf[0]`: everything before it has been handled.
     offset: u64,
     buf: Vec<u8>,
@@ -76,6 +99,11 @@ pub struct FileReader {
     limit: LineLimit,
     /// Let go of at the next EOF (deleted, or no longer matched).
     release: bool,
+    /// Files the path had that were renamed away before this reader got to them
+    /// (`rotation.rs`), oldest first: read from their start before the path's next file.
+    pending: std::collections::VecDeque<(File, FileId)>,
+    /// Inodes of files this reader has read to their end (most recent last, bounded).
+    done: std::collections::VecDeque<(u64, u64)>,
     counters: FileCounters,
 }
 
@@ -84,27 +112,77 @@ fn inode_of(meta: &std::fs::Metadata) -> (u64, u64) {
 }
 
 impl FileReader {
-    /// Opens `path` and seeks to `start` (0 if the file is smaller: truncated meanwhile).
+    /// Opens `path` where `saved` says reading stopped: in the same file if it is still
+    /// there (from 0 if it was truncated), else first in the rotated file the position
+    /// belongs to, if it can be found next to the path. Without a saved position, from 0.
     #[allow(clippy::too_many_arguments)]
     pub fn open(
         path: &Path,
-        start: u64,
+        saved: Option<Saved>,
         labels: Labels,
         pipeline: Pipeline,
         pipeline_holds: bool,
         limit: LineLimit,
         counters: FileCounters,
     ) -> std::io::Result<FileReader> {
-        let mut file = File::open(path)?;
-        let meta = file.metadata()?;
-        let start = if meta.len() < start { 0 } else { start };
+        let current = File::open(path)?;
+        let current_id = FileId::of(&current)?;
+        let current_len = current.metadata()?.len();
+        // Read after the first file: the saved file itself, when the position is
+        // resumed in its copy and the file, truncated since, was renamed away too.
+        let mut then = None;
+        let (mut file, id, start) = match saved {
+            None => (current, current_id, 0),
+            // A Promtail positions file: no identity to check.
+            Some(Saved { offset, file: None }) => (current, current_id, if current_len < offset { 0 } else { offset }),
+            Some(Saved { offset, file: Some(saved_id) }) => {
+                if saved_id.inode() == current_id.inode() && current_len >= offset && saved_id.prefix_matches(&current) {
+                    (current, current_id, offset)
+                } else if let Some((found, file)) = find_rotated(path, &saved_id, offset, Some(current_id.inode())) {
+                    tracing::info!(path = %path.display(), rotated = %found.display(), offset, "resuming in the rotated file first");
+                    let id = FileId::of(&file)?;
+                    if id.inode() != saved_id.inode() && saved_id.inode() != current_id.inode() {
+                        then = find_inode(path, saved_id.inode()).and_then(|f| FileId::of(&f).ok().map(|id| (f, id)));
+                    }
+                    (file, id, offset)
+                } else {
+                    if offset > 0 {
+                        tracing::warn!(path = %path.display(), offset, "the file of the saved position is gone; reading the file from its start");
+                    }
+                    (current, current_id, 0)
+                }
+            }
+        };
         file.seek(SeekFrom::Start(start))?;
+        let mut reader = Self::reading(path, file, id, start, labels, pipeline, pipeline_holds, limit, counters);
+        if let Some((file, id)) = then {
+            reader.add_renamed(file, id);
+        }
+        Ok(reader)
+    }
+
+    /// A reader for `path` that starts in `file` (`id`) at `start`, which `file` has been
+    /// sought to (a file renamed away from `path`, when `path` may be gone).
+    #[allow(clippy::too_many_arguments)]
+    pub fn reading(
+        path: &Path,
+        file: File,
+        id: FileId,
+        start: u64,
+        labels: Labels,
+        pipeline: Pipeline,
+        pipeline_holds: bool,
+        limit: LineLimit,
+        counters: FileCounters,
+    ) -> FileReader {
         let key: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
-        Ok(FileReader {
+        FileReader {
             path: path.to_path_buf(),
             key,
             file,
-            inode: inode_of(&meta),
+            id,
+            generation: next_generation(),
+            last_seen: (0, 0, 0),
             offset: start,
             buf: Vec::with_capacity(64 * 1024),
             discarding: false,
@@ -114,8 +192,37 @@ impl FileReader {
             last_ts: 0,
             limit,
             release: false,
+            pending: Default::default(),
+            done: Default::default(),
             counters,
-        })
+        }
+    }
+
+    /// The acknowledgement of everything before `offset` of the file being read.
+    fn ack_at(&self, offset: u64) -> Ack {
+        Ack::Offset { key: self.key.clone(), offset, file: self.id, generation: self.generation }
+    }
+
+    /// The acknowledgement of where reading stands (kept saved while nothing is read).
+    pub fn position_ack(&self) -> Ack {
+        self.ack_at(self.offset)
+    }
+
+    /// Reads `file` from `offset` from now on (a rotated copy, or the path's new file).
+    fn switch_to(&mut self, file: File, id: FileId, offset: u64) {
+        if self.id.inode() != id.inode() {
+            self.done.push_back(self.id.inode());
+            if self.done.len() > 32 {
+                self.done.pop_front();
+            }
+        }
+        self.file = file;
+        self.id = id;
+        self.generation = next_generation();
+        self.last_seen = (0, 0, 0);
+        self.offset = offset;
+        self.buf.clear();
+        self.discarding = false;
     }
 
     /// Offset up to which the file has been handled.
@@ -135,6 +242,9 @@ impl FileReader {
 
     /// Reads up to `budget` bytes, appending entries (and acknowledgements) to `out`.
     pub fn poll(&mut self, budget: usize, now_ns: i64, out: &mut Vec<Item>) -> PollState {
+        if self.check_truncation() {
+            return PollState::Busy;
+        }
         let mut read_total = 0;
         while read_total < budget {
             match self.read_chunk(now_ns, out) {
@@ -184,7 +294,7 @@ impl FileReader {
             let line_end_offset = self.offset + end as u64 + 1;
             if self.discarding {
                 self.discarding = false;
-                out.push(Item { entry: None, ack: Ack::Offset { key: self.key.clone(), offset: line_end_offset } });
+                out.push(Item { entry: None, ack: self.ack_at(line_end_offset) });
             } else {
                 let mut line = &buf[start..end];
                 if line.last() == Some(&b'\r') {
@@ -221,7 +331,7 @@ impl FileReader {
     fn emit(&mut self, line: &[u8], start_offset: u64, end_offset: u64, now_ns: i64, out: &mut Vec<Item>) {
         self.counters.lines.fetch_add(1, Ordering::Relaxed);
         let ack_offset = if self.pipeline_holds { start_offset } else { end_offset };
-        let ack = Ack::Offset { key: self.key.clone(), offset: ack_offset };
+        let ack = self.ack_at(ack_offset);
         if line.len() > self.limit.max_bytes {
             if !self.limit.truncate {
                 self.counters.dropped_long.fetch_add(1, Ordering::Relaxed);
@@ -262,51 +372,7 @@ impl FileReader {
         let mut produced = Vec::new();
         self.pipeline.flush_due(now_ns, &mut produced);
         if !produced.is_empty() {
-            push_with_ack(produced, Ack::Offset { key: self.key.clone(), offset: self.offset }, out);
-        }
-    }
-
-    /// At EOF: truncated? rotated? deleted? released?
-    fn at_eof(&mut self, now_ns: i64, out: &mut Vec<Item>) -> PollState {
-        let read_position = self.offset + self.buf.len() as u64;
-        if let Ok(meta) = self.file.metadata()
-            && meta.len() < read_position
-        {
-            tracing::info!(path = %self.path.display(), size = meta.len(), offset = read_position, "file truncated; reading from the start");
-            if self.file.seek(SeekFrom::Start(0)).is_ok() {
-                self.offset = 0;
-                self.buf.clear();
-                self.discarding = false;
-                return PollState::Busy;
-            }
-        }
-        let on_disk = std::fs::metadata(&self.path).ok().map(|m| inode_of(&m));
-        match on_disk {
-            Some(inode) if inode == self.inode && !self.release => PollState::Idle,
-            Some(_) if !self.release => {
-                // Rotated: the old file is drained (we are at its EOF); its partial last
-                // line will never be completed.
-                self.emit_partial(now_ns, out);
-                match File::open(&self.path).and_then(|f| f.metadata().map(|m| (f, m))) {
-                    Ok((file, meta)) => {
-                        tracing::info!(path = %self.path.display(), "file rotated; following the new file");
-                        self.file = file;
-                        self.inode = inode_of(&meta);
-                        self.offset = 0;
-                        self.buf.clear();
-                        self.discarding = false;
-                        PollState::Busy
-                    }
-                    Err(_) => {
-                        self.finish(now_ns, out);
-                        PollState::Finished
-                    }
-                }
-            }
-            _ => {
-                self.finish(now_ns, out);
-                PollState::Finished
-            }
+            push_with_ack(produced, self.ack_at(self.offset), out);
         }
     }
 
@@ -333,8 +399,7 @@ impl FileReader {
     pub fn shutdown(&mut self, out: &mut Vec<Item>) {
         let mut produced = Vec::new();
         self.pipeline.flush_all(&mut produced);
-        let ack = Ack::Offset { key: self.key.clone(), offset: self.offset };
-        push_with_ack(produced, ack, out);
+        push_with_ack(produced, self.ack_at(self.offset), out);
     }
 }
 
@@ -361,6 +426,9 @@ fn cut_utf8(bytes: &[u8]) -> &[u8] {
         _ => bytes,
     }
 }
+
+#[path = "tailer_rotation.rs"]
+mod rotation;
 
 #[cfg(test)]
 #[path = "tailer_tests.rs"]

@@ -47,6 +47,13 @@ impl Agent {
         self.dir.join(format!("agent-{}.log", self.starts))
     }
 
+    /// The output of every start so far, oldest first.
+    pub fn all_logs(&self) -> String {
+        (1..=self.starts)
+            .map(|n| format!("--- start {n}\n{}", std::fs::read_to_string(self.dir.join(format!("agent-{n}.log"))).unwrap_or_default()))
+            .collect()
+    }
+
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
