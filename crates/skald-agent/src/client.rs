@@ -7,8 +7,9 @@
 //!
 //! Failures: 429, 5xx and connection errors are retried with exponential backoff
 //! (`min_period` doubling up to `max_period`, `max_retries` attempts, 0 = forever);
-//! any other status drops the batch (counted in `promtail_dropped_entries_total`, the
-//! server's message logged). Sending happens in the receive loop on purpose: while a
+//! any other status drops the batch (counted in `promtail_dropped_entries_total` with
+//! Promtail's reasons, the server's message logged), and so does a 429 when
+//! `drop_rate_limited_batches` is set. Sending happens in the receive loop on purpose: while a
 //! batch is being retried nothing is received, the channel fills and the readers stop.
 //!
 //! Acknowledgements: every received item gets a sequence number. An acknowledgement
@@ -29,6 +30,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
 pub const USER_AGENT: &str = concat!("skald-agent/", env!("CARGO_PKG_VERSION"));
+
+/// Promtail's `reason` values for dropped entries.
+const REASON_GENERIC: &str = "ingester_error";
+const REASON_RATE_LIMITED: &str = "rate_limited";
 
 struct Batch {
     /// Streams in first-seen order; `index` finds a stream by labels. Consecutive
@@ -78,7 +83,6 @@ pub struct Client {
     metrics: Arc<Metrics>,
     /// Set when shutting down: the instant after which sends are abandoned.
     deadline: watch::Receiver<Option<Instant>>,
-    auth: Option<String>,
     batches: FxHashMap<Option<String>, Batch>,
     next_seq: u64,
     acks: VecDeque<(u64, Ack)>,
@@ -88,10 +92,8 @@ pub struct Client {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("clients[{index}]: reading {what} {path}: {source}")]
-    ReadSecret { index: usize, what: &'static str, path: String, source: std::io::Error },
-    #[error("clients[{index}]: building the HTTP client: {message}")]
-    Http { index: usize, message: String },
+    #[error("clients[{index}].{field}: {message}")]
+    Http { index: usize, field: String, message: String },
 }
 
 impl Client {
@@ -102,15 +104,9 @@ impl Client {
         metrics: Arc<Metrics>,
         deadline: watch::Receiver<Option<Instant>>,
     ) -> Result<Client, ClientError> {
-        let timeout = Duration::from_nanos(config.timeout.max(1) as u64);
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(USER_AGENT)
-            .no_proxy()
-            .build()
-            .map_err(|e| ClientError::Http { index, message: e.to_string() })?;
+        let http =
+            crate::http_client::build(&config, USER_AGENT).map_err(|e| ClientError::Http { index, field: e.field, message: e.message })?;
         let host = crate::config::url_parts(&config.url).map(|(_, host)| host).unwrap_or_default();
-        let auth = auth_header(index, &config)?;
         Ok(Client {
             index,
             config,
@@ -119,7 +115,6 @@ impl Client {
             positions,
             metrics,
             deadline,
-            auth,
             batches: FxHashMap::default(),
             next_seq: 0,
             acks: VecDeque::new(),
@@ -235,10 +230,18 @@ impl Client {
         }
         let (body, entries, bytes) = self.encode(batch);
         let host = self.host.clone();
+        let tenant_label = tenant.or(self.config.tenant_id.as_deref()).unwrap_or("").to_string();
+        self.metrics.add(metrics::ENCODED_BYTES, &[("host", &host)], body.len() as u64);
+        let drop = |metrics: &Metrics, reason: &str| {
+            let labels = [("host", host.as_str()), ("tenant", tenant_label.as_str()), ("reason", reason)];
+            metrics.add(metrics::DROPPED_ENTRIES, &labels, entries as u64);
+            metrics.add(metrics::DROPPED_BYTES, &labels, bytes as u64);
+        };
         let mut delay = Duration::from_nanos(self.config.backoff_config.min_period as u64);
         let max_delay = Duration::from_nanos(self.config.backoff_config.max_period as u64);
         let max_attempts = self.config.backoff_config.max_retries;
         let mut attempt: u32 = 0;
+        let mut last_status = 0;
         loop {
             attempt += 1;
             let started = Instant::now();
@@ -246,11 +249,12 @@ impl Client {
             if let Some(tenant) = tenant {
                 request = request.header("X-Scope-OrgID", tenant);
             }
-            if let Some(auth) = &self.auth {
-                request = request.header("Authorization", auth);
-            }
             let result = request.send().await;
-            self.metrics.observe_request(started.elapsed().as_secs_f64());
+            let status_code = match &result {
+                Ok(response) => response.status().as_u16().to_string(),
+                Err(_) => "failed".to_string(),
+            };
+            self.metrics.observe_request(&status_code, &host, started.elapsed().as_secs_f64());
             let reason = match result {
                 Ok(response) if response.status().is_success() => {
                     self.metrics.add(metrics::SENT_ENTRIES, &[("host", &host)], entries as u64);
@@ -260,18 +264,24 @@ impl Client {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let text = response.text().await.unwrap_or_default();
-                    if status != 429 && status < 500 {
-                        tracing::error!(host = %host, status, message = %text.trim(), entries, "server refused a batch; dropping it");
-                        self.metrics.add(metrics::DROPPED_ENTRIES, &[("host", &host), ("reason", "rejected")], entries as u64);
+                    if status == 429 && self.config.drop_rate_limited_batches {
+                        tracing::warn!(host = %host, message = %text.trim(), entries, "rate limited; dropping the batch (drop_rate_limited_batches)");
+                        drop(&self.metrics, REASON_RATE_LIMITED);
                         return Sent::Dropped;
                     }
+                    if status != 429 && status < 500 {
+                        tracing::error!(host = %host, status, message = %text.trim(), entries, "server refused a batch; dropping it");
+                        drop(&self.metrics, REASON_GENERIC);
+                        return Sent::Dropped;
+                    }
+                    last_status = status;
                     format!("status {status}: {}", text.trim())
                 }
                 Err(e) => format!("{e}"),
             };
             if max_attempts > 0 && attempt >= max_attempts {
                 tracing::error!(host = %host, error = %reason, entries, attempts = attempt, "giving up on a batch after max_retries");
-                self.metrics.add(metrics::DROPPED_ENTRIES, &[("host", &host), ("reason", "max_retries")], entries as u64);
+                drop(&self.metrics, if last_status == 429 { REASON_RATE_LIMITED } else { REASON_GENERIC });
                 return Sent::Dropped;
             }
             let deadline = *self.deadline.borrow();
@@ -282,7 +292,7 @@ impl Client {
                 return Sent::Abandoned;
             }
             tracing::warn!(host = %host, error = %reason, attempt, retry_in = ?delay, "push failed; retrying");
-            self.metrics.add(metrics::RETRIES, &[("host", &host)], 1);
+            self.metrics.add(metrics::RETRIES, &[("host", &host), ("tenant", &tenant_label)], 1);
             let mut deadline_rx = self.deadline.clone();
             tokio::select! {
                 _ = tokio::time::sleep(delay) => {}
@@ -290,63 +300,5 @@ impl Client {
             }
             delay = (delay * 2).min(max_delay);
         }
-    }
-}
-
-fn read_secret(index: usize, what: &'static str, path: &std::path::Path) -> Result<String, ClientError> {
-    std::fs::read_to_string(path).map(|s| s.trim().to_string()).map_err(|source| ClientError::ReadSecret {
-        index,
-        what,
-        path: path.display().to_string(),
-        source,
-    })
-}
-
-/// The `Authorization` header from `basic_auth` or `bearer_token(_file)`.
-fn auth_header(index: usize, config: &ClientConfig) -> Result<Option<String>, ClientError> {
-    if let Some(basic) = &config.basic_auth {
-        let password = match (&basic.password, &basic.password_file) {
-            (_, Some(path)) => read_secret(index, "basic_auth.password_file", path)?,
-            (Some(password), None) => password.clone(),
-            (None, None) => String::new(),
-        };
-        let encoded = base64(format!("{}:{}", basic.username, password).as_bytes());
-        return Ok(Some(format!("Basic {encoded}")));
-    }
-    if let Some(path) = &config.bearer_token_file {
-        return Ok(Some(format!("Bearer {}", read_secret(index, "bearer_token_file", path)?)));
-    }
-    Ok(config.bearer_token.as_ref().map(|t| format!("Bearer {t}")))
-}
-
-/// Standard base64 with padding (only for the basic-auth header).
-fn base64(input: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
     }
 }

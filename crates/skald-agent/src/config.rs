@@ -7,6 +7,7 @@
 //! `flagext.ByteSize`). [`Config::validate`] checks what serde cannot: one target kind
 //! per scrape config, URLs, relabel regexes (compiled later, errors named there).
 
+pub use crate::config_client::ClientConfig;
 use crate::relabel::RelabelConfig;
 use serde::Deserialize;
 use skald_common::limits::{de_bytes, de_duration};
@@ -22,26 +23,40 @@ const SECOND: Nanos = 1_000_000_000;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub server: ServerConfig,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub positions: PositionsConfig,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub clients: Vec<ClientConfig>,
     /// Promtail's older single-client form; appended to `clients`.
     #[serde(default)]
     pub client: Option<ClientConfig>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub scrape_configs: Vec<ScrapeConfig>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub limits_config: LimitsConfig,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub target_config: TargetConfig,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub file_watch_config: FileWatchConfig,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub tracing: TracingConfig,
 }
 
-/// `server`: the agent's own HTTP endpoint (`/ready`, `/metrics`).
+/// A section written with no value (`limits_config:`, as Promtail's Helm chart
+/// renders it) is YAML null: it means the defaults, as in Promtail.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// `server`: the agent's own HTTP endpoint (`/ready`, `/metrics`) and its logs.
+/// Promtail inlines dskit's server keys here; the ones a Promtail file carries are
+/// accepted, those about servers the agent does not run (gRPC) have no effect.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
@@ -49,10 +64,40 @@ pub struct ServerConfig {
     pub http_listen_address: String,
     /// 0 picks a free port (logged at start).
     pub http_listen_port: u16,
+    /// Served paths start with this (`/promtail` serves `/promtail/metrics`).
+    pub http_path_prefix: String,
     /// Accepted for compatibility with Promtail files; the agent serves no gRPC.
     pub grpc_listen_port: Option<u16>,
+    pub grpc_listen_address: Option<String>,
     /// `debug`, `info`, `warn`, `error`; `RUST_LOG` wins when set.
     pub log_level: Option<String>,
+    /// `logfmt` (text lines, the default) or `json` (one object per line).
+    pub log_format: LogFormat,
+    pub register_instrumentation: bool,
+    pub log_source_ips_enabled: bool,
+    pub profiling_enabled: bool,
+    pub enable_runtime_reload: bool,
+    pub health_check_target: Option<bool>,
+    pub external_url: Option<String>,
+    #[serde(deserialize_with = "de_duration")]
+    pub http_server_read_timeout: Nanos,
+    #[serde(deserialize_with = "de_duration")]
+    pub http_server_write_timeout: Nanos,
+    #[serde(deserialize_with = "de_duration")]
+    pub http_server_idle_timeout: Nanos,
+    #[serde(deserialize_with = "de_duration")]
+    pub graceful_shutdown_timeout: Nanos,
+    pub grpc_server_max_recv_msg_size: Option<u64>,
+    pub grpc_server_max_send_msg_size: Option<u64>,
+    pub grpc_server_max_concurrent_streams: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Logfmt,
+    Json,
 }
 
 impl Default for ServerConfig {
@@ -61,10 +106,42 @@ impl Default for ServerConfig {
             disable: false,
             http_listen_address: "0.0.0.0".into(),
             http_listen_port: 9080,
+            http_path_prefix: String::new(),
             grpc_listen_port: None,
+            grpc_listen_address: None,
             log_level: None,
+            log_format: LogFormat::Logfmt,
+            register_instrumentation: true,
+            log_source_ips_enabled: false,
+            profiling_enabled: false,
+            enable_runtime_reload: false,
+            health_check_target: None,
+            external_url: None,
+            http_server_read_timeout: 30 * SECOND,
+            http_server_write_timeout: 30 * SECOND,
+            http_server_idle_timeout: 120 * SECOND,
+            graceful_shutdown_timeout: 30 * SECOND,
+            grpc_server_max_recv_msg_size: None,
+            grpc_server_max_send_msg_size: None,
+            grpc_server_max_concurrent_streams: None,
         }
     }
+}
+
+impl ServerConfig {
+    /// `http_path_prefix` without its trailing `/` (empty for none).
+    pub fn path_prefix(&self) -> String {
+        let prefix = self.http_path_prefix.trim_end_matches('/');
+        if prefix.is_empty() || prefix.starts_with('/') { prefix.to_string() } else { format!("/{prefix}") }
+    }
+}
+
+/// `tracing`: Promtail's switch for Jaeger spans. Accepted; the agent exports no
+/// spans (it logs that once when `enabled` is set).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    pub enabled: bool,
 }
 
 /// `positions`: where read offsets are saved.
@@ -84,71 +161,6 @@ impl Default for PositionsConfig {
     }
 }
 
-/// One entry of `clients`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientConfig {
-    pub url: String,
-    #[serde(default)]
-    pub tenant_id: Option<String>,
-    #[serde(default = "default_batchwait", deserialize_with = "de_duration")]
-    pub batchwait: Nanos,
-    #[serde(default = "default_batchsize", deserialize_with = "de_bytes")]
-    pub batchsize: u64,
-    #[serde(default)]
-    pub backoff_config: BackoffConfig,
-    #[serde(default)]
-    pub external_labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub basic_auth: Option<BasicAuth>,
-    #[serde(default)]
-    pub bearer_token: Option<String>,
-    #[serde(default)]
-    pub bearer_token_file: Option<PathBuf>,
-    #[serde(default = "default_client_timeout", deserialize_with = "de_duration")]
-    pub timeout: Nanos,
-}
-
-fn default_batchwait() -> Nanos {
-    SECOND
-}
-
-fn default_batchsize() -> u64 {
-    1024 * 1024
-}
-
-fn default_client_timeout() -> Nanos {
-    10 * SECOND
-}
-
-/// `backoff_config`: retries of 429, 5xx and connection errors.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BackoffConfig {
-    #[serde(deserialize_with = "de_duration")]
-    pub min_period: Nanos,
-    #[serde(deserialize_with = "de_duration")]
-    pub max_period: Nanos,
-    /// 0 retries forever (as dskit's backoff).
-    pub max_retries: u32,
-}
-
-impl Default for BackoffConfig {
-    fn default() -> Self {
-        BackoffConfig { min_period: SECOND / 2, max_period: 300 * SECOND, max_retries: 10 }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BasicAuth {
-    pub username: String,
-    #[serde(default)]
-    pub password: Option<String>,
-    #[serde(default)]
-    pub password_file: Option<PathBuf>,
-}
-
 /// One entry of `scrape_configs`: exactly one kind of target.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -160,6 +172,8 @@ pub struct ScrapeConfig {
     pub static_configs: Vec<StaticConfig>,
     #[serde(default)]
     pub kubernetes_pod_logs: Option<PodLogsConfig>,
+    #[serde(default)]
+    pub kubernetes_sd_configs: Vec<crate::kubernetes::KubernetesSdConfig>,
     #[serde(default)]
     pub relabel_configs: Vec<RelabelConfig>,
     #[serde(default)]
@@ -298,14 +312,39 @@ fn default_listen_address() -> String {
     "0.0.0.0".into()
 }
 
-/// `limits_config`: only the line size limit applies to the agent.
-#[derive(Debug, Clone, Deserialize, Default)]
+/// `limits_config`, with Promtail's keys and defaults.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
+    /// Lines per second the whole agent hands to its clients, when
+    /// `readline_rate_enabled` (Promtail's global limiter, after the pipelines).
+    pub readline_rate: f64,
+    /// Lines that may pass at once before the rate applies.
+    pub readline_burst: u32,
+    pub readline_rate_enabled: bool,
+    /// Over the rate: drop lines (counted in `logentry_dropped_lines_total{reason=
+    /// "global_rate_limiter_drop"}`) when true, else wait (reading slows down).
+    pub readline_rate_drop: bool,
+    /// Accepted; Promtail's stream cap (0: none). The agent does not cap streams.
+    pub max_streams: u64,
     /// 0 means no limit set (lines still stop growing at [`HARD_LINE_LIMIT`]).
     #[serde(deserialize_with = "de_bytes")]
     pub max_line_size: u64,
     pub max_line_size_truncate: bool,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            readline_rate: 10_000.0,
+            readline_burst: 10_000,
+            readline_rate_enabled: false,
+            readline_rate_drop: true,
+            max_streams: 0,
+            max_line_size: 0,
+            max_line_size_truncate: false,
+        }
+    }
 }
 
 /// Longest line ever buffered, whatever the configuration says: a file without
@@ -402,18 +441,25 @@ impl Config {
             if client.backoff_config.min_period <= 0 || client.backoff_config.max_period < client.backoff_config.min_period {
                 return Err((format!("clients[{index}].backoff_config"), "need 0 < min_period <= max_period".into()));
             }
+            client.validate_http().map_err(|(field, message)| (format!("clients[{index}].{field}"), message))?;
         }
         for (index, scrape) in self.scrape_configs.iter().enumerate() {
             let kinds = usize::from(!scrape.static_configs.is_empty())
                 + usize::from(scrape.kubernetes_pod_logs.is_some())
+                + usize::from(!scrape.kubernetes_sd_configs.is_empty())
                 + usize::from(scrape.syslog.is_some())
                 + usize::from(scrape.loki_push_api.is_some())
                 + usize::from(scrape.otlp.is_some());
             if kinds != 1 {
                 return Err((
                     format!("scrape_configs[{index}] ({})", scrape.job_name),
-                    "needs exactly one of static_configs, kubernetes_pod_logs, syslog, loki_push_api, otlp".into(),
+                    "needs exactly one of static_configs, kubernetes_sd_configs, kubernetes_pod_logs, syslog, loki_push_api, otlp".into(),
                 ));
+            }
+            for (sd_index, sd) in scrape.kubernetes_sd_configs.iter().enumerate() {
+                sd.validate().map_err(|message| {
+                    (format!("scrape_configs[{index}] ({}).kubernetes_sd_configs[{sd_index}]", scrape.job_name), message)
+                })?;
             }
             if let Some(otlp) = &scrape.otlp {
                 otlp.otlp_config.validate().map_err(|message| (format!("scrape_configs[{index}] ({}).otlp", scrape.job_name), message))?;
@@ -426,6 +472,16 @@ impl Config {
         }
         if self.target_config.sync_period <= 0 {
             return Err(("target_config.sync_period".into(), "must be positive".into()));
+        }
+        let limits = &self.limits_config;
+        if limits.readline_rate_enabled && !(limits.readline_rate > 0.0 && limits.readline_rate.is_finite()) {
+            return Err((
+                "limits_config.readline_rate".into(),
+                format!("must be a positive number of lines per second, got {}", limits.readline_rate),
+            ));
+        }
+        if limits.readline_rate_enabled && limits.readline_burst == 0 {
+            return Err(("limits_config.readline_burst".into(), "must be at least 1 when readline_rate_enabled is set".into()));
         }
         if self.positions.sync_period <= 0 {
             return Err(("positions.sync_period".into(), "must be positive".into()));
@@ -446,68 +502,5 @@ pub fn url_parts(url: &str) -> Result<(String, String), ()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MINIMAL: &str = "clients: [{url: 'http://127.0.0.1:3100/loki/api/v1/push'}]\n";
-
-    #[test]
-    fn defaults_follow_promtail() {
-        let config = Config::parse(MINIMAL).unwrap();
-        let client = &config.clients[0];
-        assert_eq!(client.batchwait, SECOND);
-        assert_eq!(client.batchsize, 1024 * 1024);
-        assert_eq!(client.backoff_config.max_retries, 10);
-        assert_eq!(config.positions.sync_period, 10 * SECOND);
-        assert_eq!(config.target_config.sync_period, 10 * SECOND);
-    }
-
-    #[test]
-    fn durations_and_sizes() {
-        let text = "clients: [{url: 'http://h:1/p', batchwait: 250ms, batchsize: 1MB, backoff_config: {min_period: 1h30m, max_period: 2h}}]\nlimits_config: {max_line_size: 1KiB}\n";
-        let config = Config::parse(text).unwrap();
-        assert_eq!(config.clients[0].batchwait, SECOND / 4);
-        assert_eq!(config.clients[0].batchsize, 1024 * 1024);
-        assert_eq!(config.clients[0].backoff_config.min_period, 5400 * SECOND);
-        assert_eq!(config.limits_config.max_line_size, 1024);
-    }
-
-    #[test]
-    fn unknown_keys_are_named() {
-        let text = format!("{MINIMAL}scrape_configs:\n- job_name: j\n  journal: {{}}\n");
-        let (_, message) = Config::parse(&text).unwrap_err();
-        assert!(message.contains("journal"), "{message}");
-        let text = "clients: [{url: 'http://h:1/p', batchsizee: 3}]\n";
-        let (_, message) = Config::parse(text).unwrap_err();
-        assert!(message.contains("batchsizee"), "{message}");
-    }
-
-    #[test]
-    fn one_target_kind_per_scrape_config() {
-        let text = format!("{MINIMAL}scrape_configs:\n- job_name: j\n");
-        let (field, _) = Config::parse(&text).unwrap_err();
-        assert_eq!(field.as_deref(), Some("scrape_configs[0] (j)"));
-    }
-
-    #[test]
-    fn otlp_targets() {
-        let text = format!("{MINIMAL}scrape_configs:\n- job_name: o\n  otlp:\n    server: {{http_listen_port: 4318}}\n");
-        let config = Config::parse(&text).unwrap();
-        let otlp = config.scrape_configs[0].otlp.as_ref().unwrap();
-        assert!(otlp.use_incoming_timestamp);
-        assert_eq!((otlp.server.http_listen_address.as_str(), otlp.server.grpc_listen_port), ("0.0.0.0", None));
-        assert_eq!(otlp.default_resource_attributes_as_index_labels.len(), 18);
-        let bad = format!("{text}    otlp_config:\n      scope_attributes: [{{action: index_label, attributes: [a]}}]\n");
-        let (field, message) = Config::parse(&bad).unwrap_err();
-        assert_eq!(field.as_deref(), Some("scrape_configs[0] (o).otlp"));
-        assert!(message.contains("index_label action is only supported for resource_attributes"), "{message}");
-    }
-
-    #[test]
-    fn only_http_and_https_are_accepted() {
-        let (field, message) = Config::parse("clients: [{url: 'ftp://h/p'}]").unwrap_err();
-        assert_eq!(field.as_deref(), Some("clients[0].url"));
-        assert!(message.contains("https://"), "{message}");
-        assert!(Config::parse("clients: [{url: 'https://logs.example.com/loki/api/v1/push'}]").is_ok());
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

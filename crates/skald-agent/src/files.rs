@@ -23,6 +23,8 @@ use crate::outlet::{Item, MAX_MESSAGE_BYTES, Outlet};
 use crate::positions::Positions;
 use crate::relabel::{self, Labels, Rule};
 use crate::tailer::{FileCounters, FileReader, LineLimit, PollState};
+use crate::targets::target_from_labels;
+pub use crate::targets::{DynamicTargets, StaticTarget, relabeled_targets};
 use crate::watch::{Wake, Watch};
 use skald_agent_stages::Pipeline;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -41,14 +43,8 @@ pub enum Discovery {
     Static(Vec<StaticTarget>),
     /// `kubernetes_pod_logs`.
     Pods { root: PathBuf, glob: Glob, labels: Labels },
-}
-
-#[derive(Debug, Clone)]
-pub struct StaticTarget {
-    pub include: Glob,
-    pub exclude: Option<Glob>,
-    /// Labels without the `__` ones.
-    pub labels: Labels,
+    /// `kubernetes_sd_configs`: targets kept up to date by the pod watcher.
+    Dynamic(Arc<DynamicTargets>),
 }
 
 /// Applies relabeling to static targets and compiles their globs.
@@ -61,15 +57,8 @@ pub fn static_targets(configs: &[StaticConfig], rules: &[Rule]) -> Result<Vec<St
             if !address.is_empty() {
                 labels.insert("__address__".into(), address);
             }
-            let Some(mut labels) = relabel::process(labels, rules) else { continue };
-            let Some(path) = labels.get("__path__").cloned() else { continue };
-            let include = Glob::new(&path)?;
-            let exclude = match labels.get("__path_exclude__") {
-                Some(pattern) if !pattern.is_empty() => Some(Glob::new(pattern)?),
-                _ => None,
-            };
-            relabel::drop_internal(&mut labels);
-            out.push(StaticTarget { include, exclude, labels });
+            let Some(labels) = relabel::process(labels, rules) else { continue };
+            out.extend(target_from_labels(labels)?);
         }
     }
     Ok(out)
@@ -100,6 +89,22 @@ pub fn pod_labels(root: &Path, file: &Path) -> Option<Labels> {
     Some(labels)
 }
 
+fn glob_roots(targets: &[StaticTarget]) -> Vec<(PathBuf, bool)> {
+    targets
+        .iter()
+        .map(|t| {
+            let (root, recursive) = t.include.watch_root();
+            (root.to_path_buf(), recursive)
+        })
+        .collect()
+}
+
+/// The labels of the first target matching the path.
+fn target_labels(targets: &[StaticTarget], path: &Path) -> Option<Labels> {
+    let target = targets.iter().find(|t| t.include.matches(path) && !t.exclude.as_ref().is_some_and(|g| g.matches(path)))?;
+    Some(target.labels.clone())
+}
+
 /// Everything one file-target thread needs.
 pub struct FileJob {
     pub job_name: String,
@@ -119,13 +124,8 @@ impl FileJob {
     /// The directories to watch: where each glob's walk starts.
     fn watch_roots(&self) -> Vec<(PathBuf, bool)> {
         match &self.discovery {
-            Discovery::Static(targets) => targets
-                .iter()
-                .map(|t| {
-                    let (root, recursive) = t.include.watch_root();
-                    (root.to_path_buf(), recursive)
-                })
-                .collect(),
+            Discovery::Static(targets) => glob_roots(targets),
+            Discovery::Dynamic(set) => glob_roots(&set.snapshot()),
             Discovery::Pods { root, .. } => vec![(root.clone(), true)],
         }
     }
@@ -135,6 +135,7 @@ impl FileJob {
         let mut found = BTreeMap::new();
         let walked: Vec<PathBuf> = match &self.discovery {
             Discovery::Static(targets) => targets.iter().flat_map(|t| t.include.walk()).collect(),
+            Discovery::Dynamic(set) => set.snapshot().iter().flat_map(|t| t.include.walk()).collect(),
             Discovery::Pods { glob, .. } => glob.walk(),
         };
         for path in walked {
@@ -150,10 +151,8 @@ impl FileJob {
     /// The labels of a path the targets match (whether or not it exists), or none.
     fn labels_for(&self, path: &Path) -> Option<Labels> {
         let mut labels = match &self.discovery {
-            Discovery::Static(targets) => {
-                let target = targets.iter().find(|t| t.include.matches(path) && !t.exclude.as_ref().is_some_and(|g| g.matches(path)))?;
-                target.labels.clone()
-            }
+            Discovery::Static(targets) => target_labels(targets, path)?,
+            Discovery::Dynamic(set) => target_labels(&set.snapshot(), path)?,
             Discovery::Pods { root, glob, labels: extra } => {
                 if !glob.matches(path) {
                     return None;
@@ -221,6 +220,7 @@ impl FileJob {
         let path = path.to_string_lossy();
         FileCounters {
             bytes: self.metrics.counter(metrics::READ_BYTES, &[("path", &path)]),
+            size: self.metrics.counter(metrics::FILE_BYTES, &[("path", &path)]),
             lines: self.metrics.counter(metrics::READ_LINES, &[("path", &path)]),
             dropped_long: self.metrics.counter(metrics::DROPPED_LINES, &[("reason", "line_too_long")]),
         }
@@ -243,9 +243,16 @@ impl FileJob {
         let mut renamed: HashMap<PathBuf, Vec<(std::fs::File, FileId)>> = HashMap::new();
         // Files created or written next to followed ones, not yet looked at.
         let mut deferred_siblings: Vec<PathBuf> = Vec::new();
+        let mut seen_generation = 0;
         loop {
             if self.shutdown.load(Ordering::Relaxed) {
                 break;
+            }
+            if let Discovery::Dynamic(set) = &self.discovery
+                && set.generation() != seen_generation
+            {
+                seen_generation = set.generation();
+                next_discovery = Instant::now();
             }
             if Instant::now() >= next_discovery {
                 watch.ensure(&self.watch_roots());

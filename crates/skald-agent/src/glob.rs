@@ -20,6 +20,12 @@ pub struct Glob {
     depth: Option<usize>,
 }
 
+impl PartialEq for Glob {
+    fn eq(&self, other: &Glob) -> bool {
+        self.pattern() == other.pattern()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid glob {glob:?}: {message}")]
 pub struct GlobError {
@@ -32,6 +38,11 @@ fn is_meta(c: char) -> bool {
 }
 
 impl Glob {
+    /// The regex text the glob compiled to (equal for equal patterns).
+    fn pattern(&self) -> &str {
+        self.regex.as_str()
+    }
+
     pub fn new(pattern: &str) -> Result<Glob, GlobError> {
         let fail = |message: &str| GlobError { glob: pattern.to_string(), message: message.to_string() };
         if !pattern.starts_with('/') {

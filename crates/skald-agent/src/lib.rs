@@ -17,9 +17,13 @@
 
 mod client;
 mod config;
+mod config_client;
 mod file_id;
 mod files;
 mod glob;
+mod http_client;
+mod kubernetes;
+mod kubernetes_pods;
 mod metrics;
 mod otlp_target;
 mod outlet;
@@ -30,6 +34,7 @@ mod source;
 mod syslog;
 mod syslog_target;
 mod tailer;
+mod targets;
 mod watch;
 
 pub use config::Config;
@@ -78,7 +83,10 @@ const PROGRESS_PERIOD: Duration = Duration::from_secs(30);
 /// Runs the agent until SIGTERM/SIGINT.
 pub fn run(args: AgentArgs) -> Result<(), Error> {
     let config = Config::load(&args.config)?;
-    init_tracing(config.server.log_level.as_deref());
+    init_tracing(config.server.log_level.as_deref(), config.server.log_format);
+    if config.tracing.enabled {
+        tracing::info!("tracing.enabled is set, but the agent exports no spans (no tracing backend is built in)");
+    }
     let plan = Plan::compile(&config)?;
     if args.check_config {
         println!("configuration OK: {} client(s), {} scrape config(s)", config.clients.len(), config.scrape_configs.len());
@@ -88,9 +96,14 @@ pub fn run(args: AgentArgs) -> Result<(), Error> {
     runtime.block_on(run_async(config, plan))
 }
 
-fn init_tracing(level: Option<&str>) {
+/// Logs to stderr: text lines (`logfmt`, the default) or one JSON object per line.
+fn init_tracing(level: Option<&str>, format: config::LogFormat) {
     let filter = std::env::var("RUST_LOG").ok().or_else(|| level.map(str::to_string)).unwrap_or_else(|| "info".to_string());
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_target(false).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter)).with_target(false);
+    let _ = match format {
+        config::LogFormat::Json => builder.json().with_current_span(false).try_init(),
+        config::LogFormat::Logfmt => builder.try_init(),
+    };
 }
 
 /// The scrape configs, checked and compiled before anything starts.
@@ -102,6 +115,8 @@ struct JobPlan {
     index: usize,
     relabel: Vec<relabel::Rule>,
     kind: JobKind,
+    /// The pod watcher feeding a `Discovery::Dynamic`.
+    pods: Option<kubernetes::PodDiscovery>,
 }
 
 enum JobKind {
@@ -118,7 +133,18 @@ impl Plan {
             let fail = |message: String| Error::Scrape { index, job: scrape.job_name.clone(), message };
             skald_agent_stages::Pipeline::from_yaml(&scrape.pipeline_stages).map_err(|e| fail(e.to_string()))?;
             let relabel = relabel::compile(&scrape.relabel_configs).map_err(|e| fail(e.to_string()))?;
-            let kind = if !scrape.static_configs.is_empty() {
+            let mut pods = None;
+            let kind = if !scrape.kubernetes_sd_configs.is_empty() {
+                let targets = Arc::new(files::DynamicTargets::default());
+                pods = Some(kubernetes::PodDiscovery {
+                    job_name: scrape.job_name.clone(),
+                    configs: scrape.kubernetes_sd_configs.clone(),
+                    relabel: relabel.clone(),
+                    hostname: kubernetes::hostname(),
+                    targets: targets.clone(),
+                });
+                JobKind::Files(files::Discovery::Dynamic(targets))
+            } else if !scrape.static_configs.is_empty() {
                 let targets = files::static_targets(&scrape.static_configs, &relabel).map_err(|e| fail(e.to_string()))?;
                 JobKind::Files(files::Discovery::Static(targets))
             } else if let Some(pods) = &scrape.kubernetes_pod_logs {
@@ -133,7 +159,7 @@ impl Plan {
             } else {
                 return Err(fail("no target".into()));
             };
-            jobs.push(JobPlan { index, relabel, kind });
+            jobs.push(JobPlan { index, relabel, kind, pods });
         }
         Ok(Plan { jobs })
     }
@@ -153,6 +179,7 @@ async fn run_async(config: Config, plan: Plan) -> Result<(), Error> {
 
     // Clients.
     let (outlet, receivers) = outlet::Outlet::new(outlet::CHANNEL_CAPACITY, config.clients.len());
+    let outlet = outlet.with_limiter(outlet::RateLimiter::from_limits(&config.limits_config, &metrics));
     let mut client_tasks = Vec::new();
     for (index, (client_config, rx)) in config.clients.iter().zip(receivers).enumerate() {
         let client = client::Client::new(index, client_config.clone(), positions.clone(), metrics.clone(), deadline_rx.clone())?;
@@ -164,9 +191,11 @@ async fn run_async(config: Config, plan: Plan) -> Result<(), Error> {
     if !config.server.disable {
         let listener = bind(format!("{}:{}", config.server.http_listen_address, config.server.http_listen_port)).await?;
         if let Ok(addr) = listener.local_addr() {
-            tracing::info!(address = %addr, "agent HTTP endpoint listening (/ready, /metrics)");
+            tracing::info!(address = %addr, prefix = %config.server.path_prefix(), "agent HTTP endpoint listening (/ready, /metrics)");
         }
         let router = push_api::admin_router(metrics.clone(), ready.clone());
+        let prefix = config.server.path_prefix();
+        let router = if prefix.is_empty() { router } else { axum::Router::new().nest(&prefix, router) };
         servers.push(tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         }));
@@ -191,6 +220,12 @@ async fn run_async(config: Config, plan: Plan) -> Result<(), Error> {
             threads.push(thread);
             entries
         };
+        if let Some(pods) = job.pods {
+            let specs =
+                pods.prepare().await.map_err(|message| Error::Scrape { index: job.index, job: scrape.job_name.clone(), message })?;
+            tracing::info!(job = %scrape.job_name, node = %pods.hostname, watches = specs.len(), "watching this node's pods");
+            servers.push(tokio::spawn(pods.watch(specs)));
+        }
         match job.kind {
             JobKind::Files(discovery) => {
                 let file_job = files::FileJob {

@@ -87,7 +87,12 @@ pub fn compile(configs: &[RelabelConfig]) -> Result<Vec<Rule>, RelabelError> {
             return Err(fail(format!("action {:?} needs target_label", config.action).to_lowercase()));
         }
         if config.action == Action::Hashmod {
-            return Err(fail("action hashmod is not supported".into()));
+            if config.target_label.is_empty() {
+                return Err(fail("action hashmod needs target_label".into()));
+            }
+            if config.modulus == 0 {
+                return Err(fail("action hashmod needs a positive modulus".into()));
+            }
         }
         rules.push(Rule { config: config.clone(), regex });
     }
@@ -179,8 +184,21 @@ fn apply(labels: &mut Labels, rule: &Rule) -> bool {
             labels.retain(|name, _| rule.regex.is_match(name));
             true
         }
-        Action::Hashmod => true,
+        Action::Hashmod => {
+            let value = source_value(labels, config);
+            labels.insert(config.target_label.clone(), (hash64(&value) % config.modulus).to_string());
+            true
+        }
     }
+}
+
+/// Prometheus' hashmod hash: the last 8 bytes of the value's MD5, big-endian.
+fn hash64(value: &str) -> u64 {
+    use md5::Digest;
+    let digest = md5::Md5::digest(value.as_bytes());
+    let mut last = [0u8; 8];
+    last.copy_from_slice(&digest[8..16]);
+    u64::from_be_bytes(last)
 }
 
 /// Removes the `__`-prefixed labels (meta and internal ones) before sending.
@@ -227,6 +245,25 @@ mod tests {
         let drop = rules("- {source_labels: [app], regex: 'db', action: drop}");
         assert!(process(labels(&[("app", "db")]), &drop).is_none());
         assert!(process(labels(&[("app", "web")]), &drop).is_some());
+    }
+
+    #[test]
+    fn hashmod_matches_prometheus() {
+        // Prometheus' relabel test: source "baz", modulus 1000 gives "976".
+        let map = rules("- {source_labels: [c], modulus: 1000, target_label: d, action: hashmod}");
+        let out = process(labels(&[("a", "foo"), ("c", "baz")]), &map).unwrap();
+        assert_eq!(out["d"], "976");
+        let missing =
+            compile(&serde_yaml_ng::from_str::<Vec<RelabelConfig>>("- {source_labels: [a], target_label: s, action: hashmod}").unwrap());
+        assert!(missing.unwrap_err().to_string().contains("modulus"));
+    }
+
+    #[test]
+    fn labelmap_with_replacement() {
+        let map = rules("- {regex: '__meta_kubernetes_pod_label_(.+)', replacement: 'k8s_${1}', action: labelmap}");
+        let out = process(labels(&[("__meta_kubernetes_pod_label_app", "web"), ("x", "y")]), &map).unwrap();
+        assert_eq!(out.get("k8s_app").map(String::as_str), Some("web"));
+        assert_eq!(out.get("x").map(String::as_str), Some("y"));
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub enum PollState {
 #[derive(Debug, Clone)]
 pub struct FileCounters {
     pub bytes: Arc<AtomicU64>,
+    /// The file's size when last looked at (`promtail_file_bytes_total`).
+    pub size: Arc<AtomicU64>,
     pub lines: Arc<AtomicU64>,
     pub dropped_long: Arc<AtomicU64>,
 }

@@ -148,6 +148,7 @@ impl FileReader {
             return false;
         }
         self.last_seen = seen;
+        self.counters.size.store(meta.len(), std::sync::atomic::Ordering::Relaxed);
         let read_position = self.offset + self.buf.len() as u64;
         if meta.len() < read_position || !self.id.prefix_matches(&self.file) {
             self.truncated(read_position);

@@ -2,7 +2,7 @@ use super::*;
 use std::io::Write;
 
 fn counters() -> FileCounters {
-    FileCounters { bytes: Arc::default(), lines: Arc::default(), dropped_long: Arc::default() }
+    FileCounters { bytes: Arc::default(), size: Arc::default(), lines: Arc::default(), dropped_long: Arc::default() }
 }
 
 fn reader(path: &Path, start: u64, limit: LineLimit) -> FileReader {

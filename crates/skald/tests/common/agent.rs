@@ -17,12 +17,19 @@ pub struct Agent {
     child: Option<Child>,
     pub dir: PathBuf,
     starts: usize,
+    /// Extra environment variables of every start.
+    env: Vec<(String, String)>,
 }
 
 impl Agent {
     pub fn start(dir: &Path, config: &str) -> Agent {
+        Agent::start_with_env(dir, config, &[])
+    }
+
+    pub fn start_with_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Agent {
         std::fs::write(dir.join("agent.yaml"), config).unwrap();
-        let mut agent = Agent { child: None, dir: dir.to_path_buf(), starts: 0 };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut agent = Agent { child: None, dir: dir.to_path_buf(), starts: 0, env };
         agent.spawn();
         agent
     }
@@ -35,6 +42,7 @@ impl Agent {
             .arg("--config")
             .arg(self.dir.join("agent.yaml"))
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
