@@ -89,6 +89,27 @@ pub fn pod_labels(root: &Path, file: &Path) -> Option<Labels> {
     Some(labels)
 }
 
+/// How long a drained file is remembered: rename notifications come within moments.
+const DRAINED_MEMORY: Duration = Duration::from_secs(5);
+
+/// The file a path's reader read to its end before letting go (the path was missing for
+/// an instant, as between a rename and a create). A rename of that file reported after
+/// the reader let go must not have it read again from its start.
+struct Drained {
+    /// Held open: while it is, no other file can get its inode.
+    file: std::fs::File,
+    id: FileId,
+    offset: u64,
+    at: Instant,
+}
+
+impl Drained {
+    /// `file` (its identity) is this file, not grown since it was drained.
+    fn is(&self, id: &FileId) -> bool {
+        id.inode() == self.id.inode() && self.file.metadata().is_ok_and(|m| m.len() <= self.offset)
+    }
+}
+
 fn glob_roots(targets: &[StaticTarget]) -> Vec<(PathBuf, bool)> {
     targets
         .iter()
@@ -179,6 +200,7 @@ impl FileJob {
         to: &Path,
         readers: &mut HashMap<PathBuf, FileReader>,
         renamed: &mut HashMap<PathBuf, Vec<(std::fs::File, FileId)>>,
+        finished: &HashMap<PathBuf, Drained>,
     ) {
         if self.labels_for(from).is_none() || self.labels_for(to).is_some() {
             return; // not ours, or followed under its new name anyway
@@ -187,7 +209,15 @@ impl FileJob {
         let Ok(id) = FileId::of(&file) else { return };
         match readers.get_mut(from) {
             Some(reader) => reader.add_renamed(file, id),
-            None => renamed.entry(from.to_path_buf()).or_default().push((file, id)),
+            None => {
+                // The path's reader may have drained this very file and let go of it
+                // (the path was briefly missing while the file was renamed): then it
+                // is read already, unless it grew since.
+                if finished.get(from).is_some_and(|done| done.is(&id)) {
+                    return;
+                }
+                renamed.entry(from.to_path_buf()).or_default().push((file, id));
+            }
         }
     }
 
@@ -239,6 +269,9 @@ impl FileJob {
         let mut watch = Watch::new();
         let (min_wait, max_wait) = (self.file_watch.min_poll(), self.file_watch.max_poll());
         let mut idle_wait = min_wait;
+        // Where each path's last reader stopped, for a few seconds: its file (kept open,
+        // so that its inode cannot be reused meanwhile), identity and offset.
+        let mut finished_files: HashMap<PathBuf, Drained> = HashMap::new();
         // Files renamed away from a path that had no reader yet, by path.
         let mut renamed: HashMap<PathBuf, Vec<(std::fs::File, FileId)>> = HashMap::new();
         // Files created or written next to followed ones, not yet looked at.
@@ -278,7 +311,11 @@ impl FileJob {
                             return;
                         }
                     };
-                    let mut earlier = renamed.remove(path).unwrap_or_default().into_iter();
+                    let mut earlier = renamed.remove(path).unwrap_or_default();
+                    if let Some(done) = finished_files.remove(path) {
+                        earlier.retain(|(_, id)| !done.is(id));
+                    }
+                    let mut earlier = earlier.into_iter();
                     let opened = match FileReader::open(path, saved, labels.clone(), pipeline, holds, limit, self.counters(path)) {
                         Ok(reader) => Ok(reader),
                         // The path is gone, but files renamed away from it are to be read.
@@ -332,9 +369,13 @@ impl FileJob {
             }
             for path in finished {
                 tracing::info!(job = %self.job_name, path = %path.display(), "stopped tailing file");
-                readers.remove(&path);
+                if let Some(reader) = readers.remove(&path) {
+                    let (file, id, offset) = reader.into_file();
+                    finished_files.insert(path.clone(), Drained { file, id, offset, at: Instant::now() });
+                }
                 released.insert(path);
             }
+            finished_files.retain(|_, d| d.at.elapsed() < DRAINED_MEMORY);
             self.update_active(readers.len(), &mut active_reported);
             if self.outlet.send_blocking(fresh(&mut out)).is_err() {
                 return;
@@ -342,7 +383,7 @@ impl FileJob {
             // Busy: only take the notifications already there; idle: wait for one.
             let notified = watch.wait(if busy { Duration::ZERO } else { idle_wait });
             for (from, to) in &notified.renames {
-                self.note_rename(from, to, &mut readers, &mut renamed);
+                self.note_rename(from, to, &mut readers, &mut renamed, &finished_files);
             }
             // After the discovery a rescan brings, so that new readers see them too.
             deferred_siblings.extend(notified.written.iter().cloned());

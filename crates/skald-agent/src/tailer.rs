@@ -47,6 +47,12 @@ fn next_generation() -> u64 {
 
 /// Bytes read per `read` call.
 pub const READ_CHUNK: usize = 256 * 1024;
+/// Smallest read: files that get a few lines at a time are read in small chunks, so the
+/// buffer (and its zeroing) stays small; a file with much unread data gets READ_CHUNK.
+const MIN_READ: usize = 8 * 1024;
+/// An idle reader keeps at most this much buffer capacity (a thousand idle files must
+/// not hold a read chunk each).
+const IDLE_BUFFER: usize = 16 * 1024;
 
 /// What to do with lines over the limit.
 #[derive(Debug, Clone, Copy)]
@@ -228,6 +234,12 @@ impl FileReader {
     }
 
     /// Offset up to which the file has been handled.
+    /// The file being read now, its identity and how far it was read (for a reader
+    /// that is done).
+    pub fn into_file(self) -> (File, FileId, u64) {
+        (self.file, self.id, self.offset)
+    }
+
     pub fn offset(&self) -> u64 {
         self.offset
     }
@@ -263,13 +275,20 @@ impl FileReader {
         if read_total > 0 {
             return PollState::Busy;
         }
+        if self.buf.capacity() > IDLE_BUFFER {
+            self.buf.shrink_to(self.buf.len().max(IDLE_BUFFER / 4));
+        }
         self.at_eof(now_ns, out)
     }
 
     /// Reads one chunk and emits its complete lines; 0 at EOF.
     fn read_chunk(&mut self, now_ns: i64, out: &mut Vec<Item>) -> std::io::Result<usize> {
         let old_len = self.buf.len();
-        self.buf.resize(old_len + READ_CHUNK, 0);
+        // The size seen at the last look bounds what is there to read (the file may
+        // have grown since: a short read is followed by another).
+        let unread = self.last_seen.0.saturating_sub(self.offset + old_len as u64);
+        let chunk = usize::try_from(unread).unwrap_or(READ_CHUNK).clamp(MIN_READ, READ_CHUNK);
+        self.buf.resize(old_len + chunk, 0);
         let n = match self.file.read(&mut self.buf[old_len..]) {
             Ok(n) => n,
             Err(e) => {
