@@ -42,6 +42,10 @@ pub struct Limits {
     pub max_query_bytes_read: u64,
     pub discover_service_name: Vec<String>,
     pub discover_log_levels: bool,
+    /// Loki's `shard_aggregations`: `approx_topk` listed here lets `approx_topk` queries run.
+    pub shard_aggregations: Vec<String>,
+    /// Loki's `enable_multi_variant_queries`: `variants(...) of (...)` queries run only when set.
+    pub enable_multi_variant_queries: bool,
     pub allow_structured_metadata: bool,
     /// How long the compactor keeps data (0 = forever), when `compactor.retention_enabled`.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
@@ -107,6 +111,8 @@ impl Default for Limits {
             .map(|s| s.to_string())
             .collect(),
             discover_log_levels: true,
+            shard_aggregations: Vec::new(),
+            enable_multi_variant_queries: false,
             allow_structured_metadata: true,
             retention_period: 0,
             retention_stream: Vec::new(),

@@ -184,6 +184,19 @@ pub enum SampleExpr {
     Paren(Box<SampleExpr>),
 }
 
+impl SampleExpr {
+    /// Whether a vector aggregation with this operation appears anywhere in the expression.
+    pub fn uses_vector_op(&self, op: VectorOp) -> bool {
+        match self {
+            SampleExpr::VectorAggregation(v) => v.op == op || v.expr.uses_vector_op(op),
+            SampleExpr::Binary(b) => b.lhs.uses_vector_op(op) || b.rhs.uses_vector_op(op),
+            SampleExpr::LabelReplace(l) => l.expr.uses_vector_op(op),
+            SampleExpr::Paren(inner) => inner.uses_vector_op(op),
+            SampleExpr::RangeAggregation(_) | SampleExpr::Literal(_) | SampleExpr::Vector(_) => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RangeOp {
     CountOverTime,
@@ -254,6 +267,9 @@ pub enum VectorOp {
     Bottomk,
     Sort,
     SortDesc,
+    /// `approx_topk(k, ...)`: Loki answers it from count-min sketches when sharding;
+    /// Skald, which does not shard it, answers the exact `topk`.
+    ApproxTopk,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -25,13 +25,26 @@ use keywords::{RESERVED, function_token_name};
 /// Maximum nesting of the syntax tree (parentheses, function calls, operator chains).
 pub const MAX_DEPTH: usize = 128;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("parse error at line {line}, col {col}: {message}")]
+/// A query Loki's parser refuses. `line` 0 is an error Loki raises without a position
+/// (pattern and regexp parser checks, stage errors): printed `parse error : ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     pub line: usize,
     pub col: usize,
     pub message: String,
 }
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "parse error : {}", self.message)
+        } else {
+            write!(f, "parse error at line {}, col {}: {}", self.line, self.col, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
 
 /// Parses a LogQL query: a log query (`{app="a"} |= "x"`) or a metric query.
 pub fn parse_expr(input: &str) -> Result<Expr, ParseError> {
@@ -232,6 +245,14 @@ impl<'a> Parser<'a> {
             message.push_str(&expected.join(" or "));
         }
         self.error_at(self.pos(), message)
+    }
+
+    /// Records a semantic error without a position, as Loki reports its parser-stage
+    /// checks (`parse error : invalid pattern parser: ...`).
+    fn defer_unpositioned(&mut self, message: impl Into<String>) {
+        if self.deferred.is_none() {
+            self.deferred = Some(ParseError { line: 0, col: 0, message: message.into() });
+        }
     }
 
     /// Records a semantic error, reported if the input turns out syntactically valid.

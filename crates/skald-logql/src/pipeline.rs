@@ -100,6 +100,11 @@ struct Inner {
     /// labels named here (they still scan the whole line, so `__error__` is the same).
     /// Only set by a sample extractor whose result depends on nothing else.
     hints: Option<Box<[String]>>,
+    /// Loki's early label filters (`ShouldContinueParsingLine`): each single-label
+    /// filter of the pipeline (name, stage index), wherever it stands, is also applied
+    /// right after a parser sets that label, to the value the parser set; a line it
+    /// refuses is dropped there. Empty for a metric query grouped `by` some labels.
+    early: Box<[(String, usize)]>,
 }
 
 /// A pipeline compiled once per query; cheap to share across streams and threads.
@@ -116,13 +121,17 @@ impl std::fmt::Debug for Pipeline {
 
 impl Pipeline {
     pub fn new(stages: &[Stage]) -> Result<Pipeline, PipelineError> {
-        Self::with_hints(stages, None)
+        Self::with_hints(stages, None, true)
     }
 
-    fn with_hints(stages: &[Stage], hints: Option<Box<[String]>>) -> Result<Pipeline, PipelineError> {
-        let stages = stages.iter().map(CompiledStage::new).collect::<Result<Vec<_>, _>>()?;
+    fn with_hints(stages: &[Stage], hints: Option<Box<[String]>>, early_filters: bool) -> Result<Pipeline, PipelineError> {
+        let early = if early_filters { hints::early_filters(stages) } else { Box::default() };
+        // As Loki's `NewStageError`: the stage as written, then what is wrong with it.
+        let compile =
+            |stage: &Stage| CompiledStage::new(stage).map_err(|e| PipelineError(format!("parse error : stage '{stage}' : {}", e.0)));
+        let stages = stages.iter().map(compile).collect::<Result<Vec<_>, _>>()?;
         let line_filter_only = stages.iter().all(|s| matches!(s, CompiledStage::LineFilter(_)));
-        Ok(Pipeline { inner: Arc::new(Inner { stages, line_filter_only, hints }) })
+        Ok(Pipeline { inner: Arc::new(Inner { stages, line_filter_only, hints, early }) })
     }
 
     /// True when every stage is a line filter (also when there are no stages).

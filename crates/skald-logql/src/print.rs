@@ -312,6 +312,7 @@ impl VectorOp {
             VectorOp::Bottomk => "bottomk",
             VectorOp::Sort => "sort",
             VectorOp::SortDesc => "sort_desc",
+            VectorOp::ApproxTopk => "approx_topk",
         }
     }
 }

@@ -224,26 +224,63 @@ fn error_cases() {
         (r#"sum(count_over_time({app="auth"}[5m])"#, 1, 38, "syntax error: unexpected $end, expecting )"),
         (r#"count_over_time({app="auth"}[5x])"#, 1, 29, "not a valid duration string: \"5x\""),
         (r#"count_over_time({app="auth"}[5m)"#, 1, 29, "missing closing ']' in duration"),
-        (r#"sum_over_time({app="auth"}[5m])"#, 1, 1, "invalid aggregation sum_over_time without unwrap"),
-        (r#"bytes_rate({app="auth"} | unwrap x [5m])"#, 1, 1, "invalid aggregation bytes_rate with unwrap"),
-        (r#"rate({app="auth"}[5m]) by (x)"#, 1, 1, "grouping not allowed for rate aggregation"),
+        (r#"sum_over_time({app="auth"}[5m])"#, 0, 0, "invalid aggregation sum_over_time without unwrap"),
+        (r#"bytes_rate({app="auth"} | unwrap x [5m])"#, 0, 0, "invalid aggregation bytes_rate with unwrap"),
+        (r#"rate({app="auth"}[5m]) by (x)"#, 0, 0, "grouping not allowed for rate aggregation"),
         (
             r#"{app=~".*"}"#,
-            1,
-            1,
+            0,
+            0,
             "queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will",
         ),
-        (r#"{app="a"} | regexp "(?P<x>""#, 1, 20, "invalid regexp parser: error parsing regexp: unclosed group"),
-        (r#"label_replace(vector(1), "a", "b", "c", "(")"#, 1, 41, "invalid regex in label_replace: error parsing regexp: unclosed group"),
-        (r#"1 and vector(1)"#, 1, 3, "unexpected literal for left leg of logical/set binary operation (and): 1.000000"),
-        (r#"bottomk(0, vector(1))"#, 1, 9, "invalid parameter (must be greater than 0) bottomk(0"),
+        (r#"{app="a"} | regexp "(?P<x>""#, 0, 0, "invalid regexp parser: error parsing regexp: unclosed group"),
+        (r#"label_replace(vector(1), "a", "b", "c", "(")"#, 0, 0, "invalid regex in label_replace: error parsing regexp: unclosed group"),
+        (r#"1 and vector(1)"#, 0, 0, "unexpected literal for left leg of logical/set binary operation (and): 1.000000"),
+        (r#"bottomk(0, vector(1))"#, 0, 0, "invalid parameter (must be greater than 0) bottomk(0"),
         ("#only a comment", 1, 16, "syntax error: unexpected $end"),
         ("", 1, 1, "syntax error: unexpected $end"),
         ("{a=\"b\"} @", 1, 9, "syntax error: unexpected @"),
     ] {
         let err = parse_expr(query).expect_err(query);
         assert_eq!((err.line, err.col, err.message.as_str()), (line, col, message), "query {query}");
-        assert_eq!(err.to_string(), format!("parse error at line {line}, col {col}: {message}"));
+        // Loki gives its semantic checks no position: `parse error : <message>`.
+        let expected =
+            if line == 0 { format!("parse error : {message}") } else { format!("parse error at line {line}, col {col}: {message}") };
+        assert_eq!(err.to_string(), expected);
+    }
+}
+
+/// Loki's pattern parser checks, in its order, with its messages (pkg/logql/log/pattern,
+/// syntax/ast.go), and its pattern line filter's (`|>` takes only `<_>`).
+#[test]
+fn pattern_errors_are_lokis() {
+    for (pattern, message) in [
+        ("", "parse error at line 1, col 1: syntax error: unexpected $end, expecting IDENTIFIER or LITERAL"),
+        ("<_>", "at least one capture is required"),
+        ("<_><_>", "at least one capture is required"),
+        ("foo bar", "at least one capture is required"),
+        ("<a><b>", "found consecutive capture '<a><b>': invalid expression"),
+        ("<f> f<f><a><b>", "found consecutive capture '<f><a>': invalid expression"),
+        ("<a> <a>", "duplicate capture name (a): invalid expression"),
+    ] {
+        let query = format!("{{app=\"x\"}} | pattern \"{pattern}\"");
+        let err = parse_expr(&query).expect_err(&query);
+        assert_eq!(err.to_string(), format!("parse error : invalid pattern parser: {message}"), "{query}");
+    }
+    assert!(parse_expr(r#"{app="x"} | pattern "<a> <_> <b>""#).is_ok());
+    let filter = |p: &str| skald_logql::pipeline::Pipeline::new(&log_stages(&format!("{{app=\"x\"}} |> \"{p}\""))).err().map(|e| e.0);
+    assert_eq!(filter("<_> GET <_>"), None);
+    assert_eq!(filter("<foo> GET"), Some("parse error : stage '|> \"<foo> GET\"' : named captures are not allowed: found '<foo>'".into()));
+    assert_eq!(
+        filter("<_><_>"),
+        Some("parse error : stage '|> \"<_><_>\"' : found consecutive capture '<_><_>': invalid expression".into())
+    );
+}
+
+fn log_stages(query: &str) -> Vec<skald_logql::ast::Stage> {
+    match parse_expr(query).unwrap() {
+        skald_logql::ast::Expr::Log(log) => log.pipeline,
+        other => panic!("not a log query: {other}"),
     }
 }
 

@@ -30,6 +30,9 @@ pub enum QueryError {
     /// A part of the system the query needs did not answer (an ingester, the store).
     #[error("{0}")]
     Unavailable(String),
+    /// What Loki answers with a plain error (500), e.g. a feature switched off.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl QueryError {
@@ -40,6 +43,7 @@ impl QueryError {
             QueryError::Timeout(_) => 504,
             QueryError::TooManyOutstanding => 429,
             QueryError::Unavailable(_) => 503,
+            QueryError::Internal(_) => 500,
         }
     }
 }
@@ -118,6 +122,7 @@ impl Querier {
         let started = Instant::now();
         let limits = self.limits(tenant);
         let expr = parse_expr(&request.query)?;
+        check_approx_topk(&expr, &limits, request.instant)?;
         if matches!(expr, Expr::Log(_)) && request.limit > limits.max_entries_limit_per_query && limits.max_entries_limit_per_query > 0 {
             return Err(QueryError::Limit(format!(
                 "max entries limit per query exceeded, limit > max_entries_limit_per_query ({} > {})",
@@ -293,4 +298,21 @@ impl Querier {
         stats.streams = streams.len() as u64;
         Ok(stats)
     }
+}
+
+/// `approx_topk` as Loki answers it: only when `limits_config.shard_aggregations` names
+/// it, and only for instant queries (both refusals are plain errors there: 500). Skald
+/// then answers the exact top k (Loki's sketch estimate can only be above it).
+fn check_approx_topk(expr: &Expr, limits: &Limits, instant: bool) -> Result<(), QueryError> {
+    let Expr::Sample(sample) = expr else { return Ok(()) };
+    if !sample.uses_vector_op(skald_logql::VectorOp::ApproxTopk) {
+        return Ok(());
+    }
+    if !limits.shard_aggregations.iter().any(|a| a == "approx_topk") {
+        return Err(QueryError::Internal("approx_topk is not enabled. See -limits.shard_aggregations".into()));
+    }
+    if !instant {
+        return Err(QueryError::Internal("count min sketches are only supported on instant queries".into()));
+    }
+    Ok(())
 }

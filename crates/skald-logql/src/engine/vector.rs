@@ -12,7 +12,7 @@ pub(crate) fn aggregate(agg: &VectorAggregation, inner: Value, steps: &Steps) ->
     };
     match agg.op {
         VectorOp::Sort | VectorOp::SortDesc => return Ok(Value::Vector(sort(series, agg.op == VectorOp::SortDesc))),
-        VectorOp::Topk | VectorOp::Bottomk => return topk(agg, series, steps),
+        VectorOp::Topk | VectorOp::Bottomk | VectorOp::ApproxTopk => return topk(agg, series, steps),
         _ => {}
     }
     // Group series by their output labels.
@@ -65,7 +65,7 @@ fn fold(op: VectorOp, values: &[f64]) -> f64 {
             let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
             if op == VectorOp::Stddev { var.sqrt() } else { var }
         }
-        VectorOp::Topk | VectorOp::Bottomk | VectorOp::Sort | VectorOp::SortDesc => f64::NAN,
+        VectorOp::Topk | VectorOp::Bottomk | VectorOp::ApproxTopk | VectorOp::Sort | VectorOp::SortDesc => f64::NAN,
     }
 }
 
@@ -85,7 +85,7 @@ fn topk(agg: &VectorAggregation, series: Vec<StepSeries>, steps: &Steps) -> Resu
         return Err(EngineError::bad_request(format!("invalid parameter k: {k}, must be >= 1")));
     }
     let k = k as usize;
-    let top = agg.op == VectorOp::Topk;
+    let top = agg.op != VectorOp::Bottomk;
     let mut groups: HashMap<LabelSet, Vec<usize>> = HashMap::new();
     for (i, s) in series.iter().enumerate() {
         groups.entry(group_labels(&s.labels, Some(&grouping_or_all(agg)))).or_default().push(i);

@@ -104,6 +104,7 @@ pub(super) fn vector_op(lower: &str) -> Option<VectorOp> {
         "bottomk" => VectorOp::Bottomk,
         "sort" => VectorOp::Sort,
         "sort_desc" => VectorOp::SortDesc,
+        "approx_topk" => VectorOp::ApproxTopk,
         _ => return None,
     })
 }

@@ -96,7 +96,6 @@ impl Parser<'_> {
 
     /// The right-hand side of a numeric, duration or bytes label filter.
     fn unit_filter(&mut self, name: String, op: CmpOp) -> PResult<LabelFilter> {
-        let pos = self.pos();
         match self.peek().clone() {
             TokKind::Duration(value) => {
                 self.bump();
@@ -108,18 +107,17 @@ impl Parser<'_> {
             }
             TokKind::Number(text) => {
                 self.bump();
-                let value = self.number_value(&text, pos);
+                let value = self.number_value(&text);
                 Ok(LabelFilter::Number { name, op, value })
             }
             TokKind::Add | TokKind::Sub => {
                 let negative = matches!(self.peek(), TokKind::Sub);
                 self.bump();
-                let pos = self.pos();
                 let TokKind::Number(text) = self.peek().clone() else {
                     return Err(self.unexpected(&["NUMBER"]));
                 };
                 self.bump();
-                let v = self.number_value(&text, pos);
+                let v = self.number_value(&text);
                 Ok(LabelFilter::Number { name, op, value: if negative { -v } else { v } })
             }
             _ => Err(self.unexpected(&[])),

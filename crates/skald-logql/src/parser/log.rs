@@ -108,7 +108,6 @@ impl Parser<'_> {
 
     /// `{name op "value", ...}`; records Loki's "at least one non-empty matcher" check.
     fn selector(&mut self) -> PResult<Vec<Matcher>> {
-        let start = self.pos();
         self.expect(TokKind::LBrace, "{")?;
         let mut matchers = Vec::new();
         if matches!(self.peek(), TokKind::RBrace) {
@@ -132,9 +131,7 @@ impl Parser<'_> {
             }
         }
         if matchers.iter().all(matches_empty) {
-            self.defer(
-                start,
-                "queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will",
+            self.defer_unpositioned("queries require at least one regexp or equality matcher that does not have an empty-compatible value. For instance, app=~\".*\" does not meet this requirement, but app=~\".+\" will",
             );
         }
         Ok(matchers)
@@ -261,19 +258,17 @@ impl Parser<'_> {
             }
             "regexp" => {
                 self.bump();
-                let arg_pos = self.pos();
                 let re = self.expect_string()?;
                 if let Err(e) = validate_regexp_parser(&re) {
-                    self.defer(arg_pos, format!("invalid regexp parser: {e}"));
+                    self.defer_unpositioned(format!("invalid regexp parser: {e}"));
                 }
                 Ok(Stage::Parser(ParserStage::Regexp(re)))
             }
             "pattern" => {
                 self.bump();
-                let arg_pos = self.pos();
                 let pattern = self.expect_string()?;
                 if let Err(e) = validate_pattern(&pattern) {
-                    self.defer(arg_pos, format!("invalid pattern parser: {e}"));
+                    self.defer_unpositioned(format!("invalid pattern parser: {e}"));
                 }
                 Ok(Stage::Parser(ParserStage::Pattern(pattern)))
             }

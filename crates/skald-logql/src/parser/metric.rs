@@ -40,7 +40,7 @@ impl Parser<'_> {
             }
             let op_pos = self.pos();
             self.bump();
-            let modifiers = self.bin_modifiers(op, op_pos)?;
+            let modifiers = self.bin_modifiers(op)?;
             let next_min = if op == BinaryOp::Pow { prec } else { prec + 1 };
             let (rhs, rhs_depth) = self.binary(next_min)?;
             depth = depth.max(rhs_depth) + 1;
@@ -75,20 +75,26 @@ impl Parser<'_> {
         };
         if is_set_op(op) {
             if let Some(v) = const_value(&lhs) {
-                self.defer(op_pos, format!("unexpected literal for left leg of logical/set binary operation ({}): {v:.6}", op.symbol()));
+                self.defer_unpositioned(format!(
+                    "unexpected literal for left leg of logical/set binary operation ({}): {v:.6}",
+                    op.symbol()
+                ));
             } else if let Some(v) = const_value(&rhs) {
-                self.defer(op_pos, format!("unexpected literal for right leg of logical/set binary operation ({}): {v:.6}", op.symbol()));
+                self.defer_unpositioned(format!(
+                    "unexpected literal for right leg of logical/set binary operation ({}): {v:.6}",
+                    op.symbol()
+                ));
             }
         }
         let node = BinaryExpr { op, lhs: *lhs, rhs: *rhs, return_bool, matching, group };
         Ok(Operand::Sample(Box::new(SampleExpr::Binary(Box::new(node)))))
     }
 
-    fn bin_modifiers(&mut self, op: BinaryOp, op_pos: usize) -> PResult<Modifiers> {
+    fn bin_modifiers(&mut self, op: BinaryOp) -> PResult<Modifiers> {
         let mut return_bool = false;
         if self.is_kw("bool") {
             if !is_comparison(op) {
-                self.defer(op_pos, "bool modifier can only be used on comparison operators");
+                self.defer_unpositioned("bool modifier can only be used on comparison operators");
             }
             self.bump();
             return_bool = true;
@@ -157,11 +163,10 @@ impl Parser<'_> {
             TokKind::Add | TokKind::Sub => {
                 let negative = matches!(self.peek(), TokKind::Sub);
                 self.bump();
-                let pos = self.pos();
                 match self.peek().clone() {
                     TokKind::Number(text) => {
                         self.bump();
-                        let v = self.number_value(&text, pos);
+                        let v = self.number_value(&text);
                         Ok((Operand::Sample(Box::new(SampleExpr::Literal(if negative { -v } else { v }))), 1))
                     }
                     _ => Err(self.unexpected(&["NUMBER"])),
@@ -171,22 +176,23 @@ impl Parser<'_> {
         }
     }
 
-    pub(super) fn number_value(&mut self, text: &str, pos: usize) -> f64 {
+    pub(super) fn number_value(&mut self, text: &str) -> f64 {
         match text.parse::<f64>() {
             Ok(v) if v.is_finite() => v,
             _ => {
-                self.defer(pos, format!("unable to parse literal as a float: strconv.ParseFloat: parsing {text:?}: value out of range"));
+                self.defer_unpositioned(format!(
+                    "unable to parse literal as a float: strconv.ParseFloat: parsing {text:?}: value out of range"
+                ));
                 0.0
             }
         }
     }
 
     fn primary(&mut self) -> PResult<(Operand, usize)> {
-        let pos = self.pos();
         match self.peek().clone() {
             TokKind::Number(text) => {
                 self.bump();
-                let v = self.number_value(&text, pos);
+                let v = self.number_value(&text);
                 Ok((Operand::Sample(Box::new(SampleExpr::Literal(v))), 1))
             }
             TokKind::LParen => {
@@ -229,7 +235,6 @@ impl Parser<'_> {
     }
 
     fn range_aggregation(&mut self, op: RangeOp, name: &str) -> PResult<(Operand, usize)> {
-        let fn_pos = self.pos();
         self.bump();
         self.expect(TokKind::LParen, "(")?;
         let mut param = None;
@@ -250,15 +255,14 @@ impl Parser<'_> {
         // Loki's newRangeAggregationExpr and RangeAggregationExpr.validate.
         let mut value = None;
         match (&param, op) {
-            (Some((text, pos)), RangeOp::QuantileOverTime) => match text.parse::<f64>() {
+            (Some((text, _)), RangeOp::QuantileOverTime) => match text.parse::<f64>() {
                 Ok(v) if v.is_finite() => value = Some(v),
-                _ => self.defer(
-                    *pos,
-                    format!("invalid parameter for operation {name}: strconv.ParseFloat: parsing {text:?}: value out of range"),
-                ),
+                _ => self.defer_unpositioned(format!(
+                    "invalid parameter for operation {name}: strconv.ParseFloat: parsing {text:?}: value out of range"
+                )),
             },
-            (Some((text, pos)), _) => self.defer(*pos, format!("parameter {text} not supported for operation {name}")),
-            (None, RangeOp::QuantileOverTime) => self.defer(fn_pos, format!("parameter required for operation {name}")),
+            (Some((text, _)), _) => self.defer_unpositioned(format!("parameter {text} not supported for operation {name}")),
+            (None, RangeOp::QuantileOverTime) => self.defer_unpositioned(format!("parameter required for operation {name}")),
             (None, _) => {}
         }
         if grouping.is_some()
@@ -274,17 +278,17 @@ impl Parser<'_> {
                     | RangeOp::LastOverTime
             )
         {
-            self.defer(fn_pos, format!("grouping not allowed for {name} aggregation"));
+            self.defer_unpositioned(format!("grouping not allowed for {name} aggregation"));
         }
         if lr.unwrap.is_some() {
             if matches!(op, RangeOp::CountOverTime | RangeOp::BytesOverTime | RangeOp::BytesRate) {
-                self.defer(fn_pos, format!("invalid aggregation {name} with unwrap"));
+                self.defer_unpositioned(format!("invalid aggregation {name} with unwrap"));
             }
         } else if !matches!(
             op,
             RangeOp::BytesOverTime | RangeOp::BytesRate | RangeOp::CountOverTime | RangeOp::Rate | RangeOp::AbsentOverTime
         ) {
-            self.defer(fn_pos, format!("invalid aggregation {name} without unwrap"));
+            self.defer_unpositioned(format!("invalid aggregation {name} without unwrap"));
         }
 
         let agg = RangeAggregation { op, param: value, log: lr.log, unwrap: lr.unwrap, range, offset: lr.offset, grouping };
@@ -314,7 +318,7 @@ impl Parser<'_> {
         }
         let depth = depth + 1;
         self.check_depth(depth, fn_pos)?;
-        let agg = self.finish_vector_aggregation(op, name, fn_pos, param, inner, grouping, grouping_first);
+        let agg = self.finish_vector_aggregation(op, name, param, inner, grouping, grouping_first);
         Ok((agg, depth))
     }
 
@@ -325,7 +329,6 @@ impl Parser<'_> {
         &mut self,
         op: VectorOp,
         name: &str,
-        fn_pos: usize,
         param: Option<(String, usize)>,
         inner: Box<SampleExpr>,
         grouping: Option<Grouping>,
@@ -333,17 +336,22 @@ impl Parser<'_> {
     ) -> Operand {
         let mut value = None;
         match (&param, op) {
-            (None, VectorOp::Topk | VectorOp::Bottomk) => self.defer(fn_pos, format!("parameter required for operation {name}")),
-            (Some((text, pos)), VectorOp::Topk | VectorOp::Bottomk) => match text.parse::<i64>() {
+            (None, VectorOp::Topk | VectorOp::Bottomk | VectorOp::ApproxTopk) => {
+                self.defer_unpositioned(format!("parameter required for operation {name}"))
+            }
+            (Some((text, _)), VectorOp::Topk | VectorOp::Bottomk | VectorOp::ApproxTopk) => match text.parse::<i64>() {
                 Ok(k) if k > 0 => value = Some(k as f64),
-                Ok(_) => self.defer(*pos, format!("invalid parameter (must be greater than 0) {name}({text}")),
-                Err(_) => self.defer(*pos, format!("invalid parameter {name}({text},")),
+                Ok(_) => self.defer_unpositioned(format!("invalid parameter (must be greater than 0) {name}({text}")),
+                Err(_) => self.defer_unpositioned(format!("invalid parameter {name}({text},")),
             },
-            (Some((text, pos)), _) => self.defer(*pos, format!("unsupported parameter for operation {name}({text},")),
+            (Some((text, _)), _) => self.defer_unpositioned(format!("unsupported parameter for operation {name}({text},")),
             (None, _) => {}
         }
+        if op == VectorOp::ApproxTopk && grouping.is_some() {
+            self.defer_unpositioned("grouping not allowed for approx_topk aggregation");
+        }
         if matches!(op, VectorOp::Sort | VectorOp::SortDesc) && grouping.as_ref().is_some_and(|g| !g.labels.is_empty()) {
-            self.defer(fn_pos, "sort and sort_desc doesn't allow grouping by ");
+            self.defer_unpositioned("sort and sort_desc doesn't allow grouping by ");
         }
         let agg = VectorAggregation { op, param: value, expr: inner, grouping, grouping_first };
         Operand::Sample(Box::new(SampleExpr::VectorAggregation(agg)))
@@ -352,12 +360,11 @@ impl Parser<'_> {
     fn vector(&mut self) -> PResult<(Operand, usize)> {
         self.bump();
         self.expect(TokKind::LParen, "(")?;
-        let pos = self.pos();
         let TokKind::Number(text) = self.peek().clone() else {
             return Err(self.unexpected(&["NUMBER"]));
         };
         self.bump();
-        let v = self.number_value(&text, pos);
+        let v = self.number_value(&text);
         self.expect(TokKind::RParen, ")")?;
         Ok((Operand::Sample(Box::new(SampleExpr::Vector(v))), 1))
     }
@@ -368,23 +375,21 @@ impl Parser<'_> {
         self.expect(TokKind::LParen, "(")?;
         let (inner, depth) = self.sample_arg()?;
         let mut args = Vec::with_capacity(4);
-        let mut regex_pos = 0;
         for _ in 0..4 {
             self.expect(TokKind::Comma, ",")?;
-            regex_pos = self.pos();
             args.push(self.expect_string()?);
         }
         self.expect(TokKind::RParen, ")")?;
         let depth = depth + 1;
         self.check_depth(depth, fn_pos)?;
-        Ok((self.finish_label_replace(inner, args, regex_pos), depth))
+        Ok((self.finish_label_replace(inner, args), depth))
     }
 
     #[inline(never)]
     #[allow(clippy::boxed_local, reason = "boxed to keep the recursive parser's frames small")]
-    fn finish_label_replace(&mut self, inner: Box<SampleExpr>, mut args: Vec<String>, regex_pos: usize) -> Operand {
+    fn finish_label_replace(&mut self, inner: Box<SampleExpr>, mut args: Vec<String>) -> Operand {
         if let Err(e) = compile_anchored(&args[3]) {
-            self.defer(regex_pos, format!("invalid regex in label_replace: {e}"));
+            self.defer_unpositioned(format!("invalid regex in label_replace: {e}"));
         }
         let regex = args.pop().unwrap_or_default();
         let src = args.pop().unwrap_or_default();

@@ -70,6 +70,10 @@ pub(super) fn validate_regexp_parser(re: &str) -> Result<(), String> {
 /// Loki's `pattern.New` checks: at least one named capture, no two consecutive
 /// captures, no duplicate capture names.
 pub(super) fn validate_pattern(pattern: &str) -> Result<(), String> {
+    if pattern.is_empty() {
+        // Loki's pattern grammar has no empty expression: its yacc parser says so.
+        return Err("parse error at line 1, col 1: syntax error: unexpected $end, expecting IDENTIFIER or LITERAL".to_string());
+    }
     #[derive(PartialEq)]
     enum Node<'a> {
         Literal,

@@ -37,7 +37,9 @@ pub struct SampleExtractor {
 
 impl SampleExtractor {
     pub fn new(agg: &RangeAggregation) -> Result<SampleExtractor, PipelineError> {
-        let pipeline = Pipeline::with_hints(&agg.log.pipeline, parser_hints(agg))?;
+        // Loki keeps no early label filters when the samples are grouped `by` labels.
+        let grouped_by = agg.grouping.as_ref().is_some_and(|g| !g.without && !g.labels.is_empty());
+        let pipeline = Pipeline::with_hints(&agg.log.pipeline, parser_hints(agg), !grouped_by)?;
         let kind = match agg.op {
             RangeOp::CountOverTime | RangeOp::Rate | RangeOp::AbsentOverTime => SampleKind::Count,
             RangeOp::BytesOverTime | RangeOp::BytesRate => SampleKind::Bytes,

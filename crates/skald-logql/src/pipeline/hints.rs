@@ -1,6 +1,31 @@
-//! Loki's parser hints: the labels a range aggregation's samples can depend on.
+//! Loki's parser hints: the labels a range aggregation's samples can depend on, and
+//! the label filters a parser applies as soon as it sets their label.
 
-use crate::ast::{ParserStage, RangeAggregation, Stage};
+use crate::ast::{LabelFilter, ParserStage, RangeAggregation, Stage};
+
+/// The pipeline's single-label filters (Loki's `NewParserHint` collects every
+/// `LabelFilterer` but binary ones, in stage order): `(label, stage index)`.
+pub(super) fn early_filters(stages: &[Stage]) -> Box<[(String, usize)]> {
+    fn single_name(f: &LabelFilter) -> Option<&str> {
+        match f {
+            LabelFilter::Paren(inner) => single_name(inner),
+            LabelFilter::String(m) => Some(&m.name),
+            LabelFilter::Number { name, .. }
+            | LabelFilter::Duration { name, .. }
+            | LabelFilter::Bytes { name, .. }
+            | LabelFilter::Ip { name, .. } => Some(name),
+            LabelFilter::And(..) | LabelFilter::Or(..) => None,
+        }
+    }
+    stages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, stage)| match stage {
+            Stage::LabelFilter(f) => single_name(f).map(|name| (name.to_string(), i)),
+            _ => None,
+        })
+        .collect()
+}
 
 /// Loki's parser hints for a range aggregation: the only labels its samples can depend
 /// on, when that set is known. It is known when the aggregation groups `by` some labels

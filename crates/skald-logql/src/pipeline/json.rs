@@ -72,8 +72,11 @@ impl Walk<'_> {
             s.key.push('_');
             sanitize_key_into(&mut s.key, key, false);
         }
-        if self.b.base_has(&s.key) {
+        if self.b.collides(&s.key) {
             s.key.push_str(DUPLICATE_SUFFIX);
+        }
+        if self.b.is_extracted(&s.key) {
+            return;
         }
         if let Some(h) = self.hints
             && !h.iter().any(|n| n.len() == s.key.len() && *n == s.key)
@@ -147,8 +150,11 @@ impl JsonExprParser {
         for (id, path) in self.ids.iter().zip(&self.paths) {
             s.key.clear();
             s.key.push_str(id);
-            if b.base_has(id) {
+            if b.collides(id) {
                 s.key.push_str(DUPLICATE_SUFFIX);
+            }
+            if b.is_extracted(&s.key) {
+                continue;
             }
             match lookup(line, path) {
                 Lookup::Found(v, t) => {
@@ -198,7 +204,7 @@ pub fn unpack(line: &[u8], b: &mut LabelsBuilder, s: &mut JsonScratch, pending: 
             return Ok(());
         }
         let mut field: Cow<'_, str> = String::from_utf8_lossy(key);
-        if b.base_has(&field) {
+        if b.collides(&field) {
             field = Cow::Owned(format!("{field}{DUPLICATE_SUFFIX}"));
         }
         let mut name = String::new();
@@ -215,7 +221,9 @@ pub fn unpack(line: &[u8], b: &mut LabelsBuilder, s: &mut JsonScratch, pending: 
     match entry {
         Some(e) => {
             for (n, v) in pending.iter() {
-                b.set_parsed(n, v);
+                if !b.is_extracted(n) {
+                    b.set_parsed(n, v);
+                }
             }
             out.clear();
             out.push_str(&e);

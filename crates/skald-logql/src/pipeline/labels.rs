@@ -101,6 +101,11 @@ pub struct LabelsBuilder {
     pub parsed: LabelBuf,
     del: Vec<String>,
     del_len: usize,
+    /// Names set as parsed labels since the last reset, in order (Loki's parser hints'
+    /// `extracted`): a parser never overwrites one, and the label filters that run
+    /// early look at the ones a parser just set.
+    extracted: Vec<String>,
+    extracted_len: usize,
     pub err: String,
     pub err_details: String,
 }
@@ -114,6 +119,7 @@ impl LabelsBuilder {
         self.meta.clear();
         self.parsed.clear();
         self.del_len = 0;
+        self.extracted_len = 0;
         self.err.clear();
         self.err_details.clear();
     }
@@ -164,6 +170,37 @@ impl LabelsBuilder {
     pub fn set_parsed(&mut self, name: &str, value: &str) {
         self.meta.remove(name);
         self.parsed.set(name, value);
+        if !self.is_extracted(name) {
+            if self.extracted_len < self.extracted.len() {
+                let slot = &mut self.extracted[self.extracted_len];
+                slot.clear();
+                slot.push_str(name);
+            } else {
+                self.extracted.push(name.to_string());
+            }
+            self.extracted_len += 1;
+        }
+    }
+
+    /// Whether a parsed label of this name was set since the last reset (by a parser
+    /// or `label_format`); parsers then leave it alone, as Loki's do.
+    pub fn is_extracted(&self, name: &str) -> bool {
+        self.extracted[..self.extracted_len].iter().any(|n| n.len() == name.len() && n == name)
+    }
+
+    pub fn extracted_len(&self) -> usize {
+        self.extracted_len
+    }
+
+    /// The names first set at or after position `from` of the extracted list.
+    pub fn extracted_since(&self, from: usize) -> &[String] {
+        &self.extracted[from.min(self.extracted_len)..self.extracted_len]
+    }
+
+    /// Whether a parser writing `name` must write `name_extracted` instead: the name
+    /// is a stream label or structured metadata of the entry.
+    pub fn collides(&self, name: &str) -> bool {
+        self.base_has(name) || self.meta.contains(name)
     }
 
     pub fn set_meta(&mut self, name: &str, value: &str) {

@@ -245,8 +245,11 @@ impl LogfmtParser {
             if key.is_empty() {
                 continue;
             }
-            if b.base_has(key) {
+            if b.collides(key) {
                 key.push_str(DUPLICATE_SUFFIX);
+            }
+            if b.is_extracted(key) {
+                continue;
             }
             if let Some(h) = hints
                 && !h.iter().any(|n| n.len() == key.len() && n == key)
@@ -314,7 +317,7 @@ impl LogfmtExprParser {
             };
             key.clear();
             key.push_str(id);
-            if b.base_has(key) {
+            if b.collides(key) {
                 key.push_str(DUPLICATE_SUFFIX);
             }
             let v = dec.value.as_deref();

@@ -49,6 +49,19 @@ fn parse_nodes(input: &str) -> Vec<Node> {
     nodes
 }
 
+/// The first two consecutive captures, as Loki quotes them (`<a><_>`).
+fn consecutive(nodes: &[Node]) -> String {
+    let text = |n: &Node| match n {
+        Node::Capture(Some(name)) => format!("<{name}>"),
+        _ => "<_>".to_string(),
+    };
+    nodes
+        .windows(2)
+        .find(|w| matches!(w, [Node::Capture(_), Node::Capture(_)]))
+        .map(|w| format!("{}{}", text(&w[0]), text(&w[1])))
+        .unwrap_or_default()
+}
+
 impl PatternMatcher {
     fn build(input: &str, need_capture: bool) -> Result<PatternMatcher, String> {
         let nodes = parse_nodes(input);
@@ -58,7 +71,7 @@ impl PatternMatcher {
             match n {
                 Node::Capture(name) => {
                     if prev_capture {
-                        return Err("found consecutive capture: invalid expression".into());
+                        return Err(format!("found consecutive capture '{}': invalid expression", consecutive(&nodes)));
                     }
                     prev_capture = true;
                     if let Some(name) = name {
@@ -73,6 +86,10 @@ impl PatternMatcher {
         }
         if need_capture && names.is_empty() {
             return Err("at least one capture is required".into());
+        }
+        // Loki's line filter (`|> "..."`) takes only `<_>`.
+        if !need_capture && let Some(name) = names.first() {
+            return Err(format!("named captures are not allowed: found '<{name}>'"));
         }
         Ok(PatternMatcher { nodes, names })
     }

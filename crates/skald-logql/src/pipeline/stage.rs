@@ -66,6 +66,20 @@ pub(super) fn decolorize_regex() -> &'static Regex {
 }
 
 impl CompiledStage {
+    /// Stages that set parsed labels from the line (the early label filters follow them).
+    pub(super) fn is_parser(&self) -> bool {
+        matches!(
+            self,
+            CompiledStage::Json
+                | CompiledStage::JsonExpr(_)
+                | CompiledStage::Logfmt(_)
+                | CompiledStage::LogfmtExpr(_)
+                | CompiledStage::Regexp(_)
+                | CompiledStage::Pattern(_)
+                | CompiledStage::Unpack
+        )
+    }
+
     pub(super) fn new(stage: &Stage) -> Result<CompiledStage, PipelineError> {
         Ok(match stage {
             Stage::LineFilter(f) => CompiledStage::LineFilter(CompiledLineFilter::new(f).map_err(err)?),

@@ -100,6 +100,21 @@ fn keep_labels(items: &[DropKeepItem], b: &mut LabelsBuilder) {
     }
 }
 
+/// Loki's `ShouldContinueParsingLine` for each label a parser just set (from position
+/// `from` of the extracted names): the first single-label filter on that label decides.
+fn early_filters_pass(inner: &Inner, b: &mut LabelsBuilder, from: usize) -> bool {
+    for i in from..b.extracted_len() {
+        let name = &b.extracted_since(i)[0];
+        let Some(&(_, index)) = inner.early.iter().find(|(n, _)| n == name) else { continue };
+        if let CompiledStage::LabelFilter(f) = &inner.stages[index]
+            && !f.process(b)
+        {
+            return false;
+        }
+    }
+    true
+}
+
 impl StreamPipeline {
     /// Runs the stages; `None` when the entry is filtered out.
     pub(super) fn run(&mut self, ts: i64, line: &str, metadata: &[Label]) -> Option<Cur> {
@@ -111,6 +126,7 @@ impl StreamPipeline {
         let inner = &*self.inner;
         for stage in &inner.stages {
             let (input, out, out_idx) = io(&mut self.bufs, cur, line);
+            let extracted_before = self.b.extracted_len();
             match stage {
                 CompiledStage::LineFilter(f) => {
                     if !f.matches(input.as_bytes()) {
@@ -129,8 +145,11 @@ impl StreamPipeline {
                             if self.key.is_empty() {
                                 continue;
                             }
-                            if self.b.base_has(&self.key) {
+                            if self.b.collides(&self.key) {
                                 self.key.push_str(labels::DUPLICATE_SUFFIX);
+                            }
+                            if self.b.is_extracted(&self.key) {
+                                continue;
                             }
                             let v = caps.get(*i).map(|m| m.as_bytes()).unwrap_or(b"");
                             self.val.clear();
@@ -147,8 +166,11 @@ impl StreamPipeline {
                         let name = &m.names()[i];
                         key.clear();
                         key.push_str(name);
-                        if b.base_has(key) {
+                        if b.collides(key) {
                             key.push_str(labels::DUPLICATE_SUFFIX);
+                        }
+                        if b.is_extracted(key) {
+                            return;
                         }
                         val.clear();
                         val.push_str(&String::from_utf8_lossy(v));
@@ -218,6 +240,9 @@ impl StreamPipeline {
                     }
                 }
                 CompiledStage::Keep(items) => keep_labels(items, &mut self.b),
+            }
+            if stage.is_parser() && !inner.early.is_empty() && !early_filters_pass(inner, &mut self.b, extracted_before) {
+                return None;
             }
         }
         Some(cur)

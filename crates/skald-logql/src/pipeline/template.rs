@@ -148,7 +148,6 @@ impl CompiledTemplate {
 
 #[cfg(test)]
 mod tests {
-    use super::convert::to_json;
     use super::*;
     use skald_common::LabelSet;
 
@@ -195,29 +194,37 @@ mod tests {
     }
 
     #[test]
-    fn to_json_abbrev_abs() {
-        assert_eq!(render("{{ toJson . }}", &[("b", "x<y>&\"z\"\n")]).unwrap(), r#"{"app":"payments","b":"x\u003cy\u003e\u0026\"z\"\n"}"#);
-        assert_eq!(render("{{ toJson .b }}", &[("b", "é\u{1}\u{2028}")]).unwrap(), r#""é\u0001\u2028""#);
-        assert_eq!(render("{{ toJson .missing }}", &[]).unwrap(), "\"\"");
+    fn functions_loki_does_not_have_are_refused() {
+        for name in ["toJson", "abbrev", "abs"] {
+            let error = CompiledTemplate::new("line", &format!("{{{{ {name} .x }}}}")).unwrap_err();
+            assert_eq!(error, format!("template: line:1: function \"{name}\" not defined"));
+        }
+    }
+
+    #[test]
+    fn to_date_in_zone_reads_the_wall_time_in_the_zone() {
+        // Go: time.ParseInLocation in Europe/Paris prints as CET/CEST with its offset.
         assert_eq!(
-            render("{{ toJson 42 }}|{{ toJson 1.5 }}|{{ toJson true }}|{{ toJson 1e21 }}|{{ toJson 1e-7 }}", &[]).unwrap(),
-            "42|1.5|true|1e+21|1e-7"
+            render(r#"{{ toDateInZone "2006-01-02 15:04" "Europe/Paris" "2024-01-02 10:00" }}"#, &[]).unwrap(),
+            "2024-01-02 10:00:00 +0100 CET"
         );
         assert_eq!(
-            render("{{ .j | fromJson | toJson }}", &[("j", r#"{"b":[1,"x",null],"a":{"c":false}}"#)]).unwrap(),
-            r#"{"a":{"c":false},"b":[1,"x",null]}"#
+            render(r#"{{ toDateInZone "2006-01-02 15:04" "Europe/Paris" "2024-07-02 10:00" | unixEpoch }}"#, &[]).unwrap(),
+            "1719907200"
         );
-        assert_eq!(to_json(&Value::Float(f64::NAN)), None);
         assert_eq!(
-            render("{{ abbrev 5 .x }}|{{ abbrev 3 .x }}|{{ abbrev 20 .x }}|{{ .x | abbrev 8 }}", &[("x", "hello world")]).unwrap(),
-            "he...|hello world|hello world|hello..."
+            render(r#"{{ toDateInZone "2006-01-02 15:04" "America/New_York" "2024-01-02 10:00" | unixEpoch }}"#, &[]).unwrap(),
+            "1704207600"
         );
-        assert_eq!(render(r#"{{ abbrev 4 "" }}|{{ abbrev 4 "abcd" }}|{{ abbrev 4 "abcde" }}"#, &[]).unwrap(), "|abcd|a...");
+        // A value with its own offset keeps it; an unknown zone is UTC.
         assert_eq!(
-            render(r#"{{ abs -5 }}|{{ abs 2.5 }}|{{ abs .n }}|{{ .m | abs }}|{{ abs "x" }}"#, &[("n", "-1.25"), ("m", "-7")]).unwrap(),
-            "5|2.5|1.25|7|0"
+            render(r#"{{ toDateInZone "2006-01-02 15:04 -0700" "Asia/Tokyo" "2024-01-02 10:00 +0000" | unixEpoch }}"#, &[]).unwrap(),
+            "1704189600"
         );
-        assert!(render("{{ abs }}", &[]).is_err());
+        assert_eq!(
+            render(r#"{{ toDateInZone "2006-01-02 15:04" "Mars/Olympus" "2024-01-02 10:00" }}"#, &[]).unwrap(),
+            "2024-01-02 10:00:00 +0000 UTC"
+        );
     }
 
     #[test]

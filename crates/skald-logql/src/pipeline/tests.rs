@@ -361,3 +361,51 @@ fn sample_extraction() {
     assert!(SampleExtractor::new(&agg(RangeOp::SumOverTime, vec![], None, None)).is_err());
     assert!(SampleExtractor::new(&agg(RangeOp::CountOverTime, vec![], unwrap("x", UnwrapConversion::None, vec![]), None)).is_err());
 }
+
+/// Runs a parsed log query's pipeline over one line of a `{app="x"}` stream.
+fn run_query(query: &str, stream: &LabelSet, line: &str, md: &[Label]) -> Option<(String, LabelsResult)> {
+    let crate::ast::Expr::Log(log) = crate::parse_expr(query).unwrap() else { panic!("{query}") };
+    run(&log.pipeline, stream, line, md)
+}
+
+fn parsed(result: &Option<(String, LabelsResult)>, name: &str) -> Option<String> {
+    result.as_ref()?.1.parsed.iter().find(|l| l.name == name).map(|l| l.value.clone())
+}
+
+/// Loki's parser hints (pkg/logql/log/parser_hints.go `ShouldContinueParsingLine`): a
+/// single-label filter is also applied when a parser sets its label, to the value it
+/// set, wherever the filter stands; a label_format in between does not help.
+#[test]
+fn label_filters_apply_when_a_parser_sets_their_label() {
+    let x = ls(&[("app", "x")]);
+    let q = r#"{app="x"} | logfmt | label_format level=upper_level | level="ERROR""#;
+    assert!(run_query(q, &x, "level=error upper_level=ERROR", &[]).is_none(), "logfmt set level=error: the filter refuses it");
+    assert_eq!(parsed(&run_query(q, &x, "upper_level=ERROR", &[]), "level").as_deref(), Some("ERROR"));
+    let q = r#"{app="x"} | logfmt | label_format level="{{ upper .level }}" | level="ERROR""#;
+    assert!(run_query(q, &x, "level=error", &[]).is_none());
+    // A filter before the parser is applied again when the parser sets the label.
+    assert!(run_query(r#"{app="x"} | level!="debug" | logfmt"#, &x, "level=debug", &[]).is_none());
+    assert!(run_query(r#"{app="x"} | level!="debug" | logfmt"#, &x, "level=info", &[]).is_some());
+    // Binary filters are not used early.
+    let q = r#"{app="x"} | logfmt | label_format level=upper_level | level="ERROR" and app="x""#;
+    assert!(run_query(q, &x, "level=error upper_level=ERROR", &[]).is_some());
+    // A parser writing `level_extracted` (the stream has `level`) is not checked by a filter on `level`.
+    let with_level = ls(&[("app", "x"), ("level", "info")]);
+    let q = r#"{app="x"} | logfmt | label_format level="{{ upper .level_extracted }}" | level="ERROR""#;
+    assert!(run_query(q, &with_level, "level=error", &[]).is_some());
+}
+
+/// Loki's parsers never overwrite a parsed label set earlier in the line (the first
+/// of two logfmt keys wins; a later parser keeps an earlier one's value), and a key that
+/// is structured metadata becomes `<key>_extracted` as one that is a stream label does.
+#[test]
+fn earlier_parsed_values_win_and_metadata_collides() {
+    let x = ls(&[("app", "x")]);
+    assert_eq!(parsed(&run_query(r#"{app="x"} | logfmt"#, &x, "a=1 a=2", &[]), "a").as_deref(), Some("1"));
+    let q = r#"{app="x"} | label_format level="fixed" | logfmt"#;
+    assert_eq!(parsed(&run_query(q, &x, "level=debug", &[]), "level").as_deref(), Some("fixed"));
+    let r = run_query(r#"{app="x"} | json"#, &x, r#"{"pod":"pod_parsed"}"#, &labels(&[("pod", "pod_sm")]));
+    assert_eq!(parsed(&r, "pod_extracted").as_deref(), Some("pod_parsed"));
+    let metadata = &r.as_ref().unwrap().1.structured_metadata;
+    assert_eq!(metadata.iter().find(|l| l.name == "pod").map(|l| l.value.as_str()), Some("pod_sm"));
+}

@@ -174,7 +174,7 @@ fn range_s(r: &RangeAggregation) -> String {
 }
 
 pub(super) fn is_k_op(op: VectorOp) -> bool {
-    matches!(op, VectorOp::Topk | VectorOp::Bottomk)
+    matches!(op, VectorOp::Topk | VectorOp::Bottomk | VectorOp::ApproxTopk)
 }
 
 pub(super) fn k_s(v: &VectorAggregation) -> String {

@@ -95,49 +95,6 @@ pub(super) fn is_empty_value(v: &Value) -> bool {
     }
 }
 
-/// Go's `encoding/json` `Marshal`, as sprig's `toJson` uses it: map keys sorted, `<`, `>`,
-/// `&`, U+2028 and U+2029 escaped, floats in `'f'` form unless tiny or huge. `None` where
-/// Go fails (NaN, infinities, functions).
-pub(super) fn to_json(v: &Value) -> Option<String> {
-    fn walk(out: &mut String, v: &Value) -> Option<()> {
-        match v {
-            Value::Nil => out.push_str("null"),
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => out.push_str(&i.to_string()),
-            Value::Uint(u) => out.push_str(&u.to_string()),
-            Value::Float(f) => out.push_str(&skald_common::go_json_float(*f)?),
-            Value::String(s) => skald_common::go_json_quote(s, out),
-            Value::List(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    walk(out, item)?;
-                }
-                out.push(']');
-            }
-            Value::Map(m) => {
-                out.push('{');
-                for (i, (k, item)) in m.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    skald_common::go_json_quote(k, out);
-                    out.push(':');
-                    walk(out, item)?;
-                }
-                out.push('}');
-            }
-            _ => return None,
-        }
-        Some(())
-    }
-    let mut out = String::new();
-    walk(&mut out, v)?;
-    Some(out)
-}
-
 pub(super) fn json_to_value(v: &serde_json::Value) -> Value {
     match v {
         serde_json::Value::Null => Value::Nil,

@@ -2,9 +2,9 @@
 //! `__line__`/`__timestamp__`.
 
 use super::CURRENT;
-use super::convert::{arg, err, is_empty_value, json_to_value, s, to_f64, to_i64, to_json, vstr};
-use super::go_time::{format_go_time, now_ns, parse_go_time, time_value, value_to_ns};
-use super::strings::{abbrev, align, b64dec, b64enc, go_replace, substring, title, trim_set, trunc, url_decode, url_encode};
+use super::convert::{arg, err, is_empty_value, json_to_value, s, to_f64, to_i64, vstr};
+use super::go_time::{format_go_time, now_ns, parse_go_time, parse_go_time_in_zone, time_value, time_value_in, value_to_ns};
+use super::strings::{align, b64dec, b64enc, go_replace, substring, title, trim_set, trunc, url_decode, url_encode};
 use crate::pipeline::goregex;
 use crate::pipeline::label_filter::{parse_go_duration, parse_humanize_bytes};
 use gotmpl::{TemplateError, Value};
@@ -206,8 +206,10 @@ pub fn functions() -> Vec<(&'static str, F)> {
         "toDateInZone",
         Box::new(|a| {
             let a = arg("toDateInZone", a, 3)?;
-            // Only UTC is known here; other zones are treated as UTC.
-            Ok(time_value(parse_go_time(&s(&a[0]), &s(&a[2])).unwrap_or(i64::MIN / 2)))
+            Ok(match parse_go_time_in_zone(&s(&a[0]), &s(&a[2]), &s(&a[1])) {
+                Some((ns, zone)) => time_value_in(ns, &zone),
+                None => time_value(i64::MIN / 2),
+            })
         }),
     ));
     for (name, left) in [("alignLeft", true), ("alignRight", false)] {
@@ -335,22 +337,6 @@ pub fn functions() -> Vec<(&'static str, F)> {
         }),
     ));
     v.push((
-        "toJson",
-        Box::new(|a| {
-            let a = arg("toJson", a, 1)?;
-            // sprig ignores the marshalling error (NaN, functions) and returns "".
-            Ok(vstr(to_json(&a[0]).unwrap_or_default()))
-        }),
-    ));
-    v.push((
-        "abbrev",
-        Box::new(|a| {
-            let a = arg("abbrev", a, 2)?;
-            Ok(vstr(abbrev(to_i64(&a[0]), &s(&a[1]))))
-        }),
-    ));
-    v.push(("abs", Box::new(|a| Ok(Value::Float(to_f64(&arg("abs", a, 1)?[0]).abs())))));
-    v.push((
         "fromJson",
         Box::new(|a| {
             let a = arg("fromJson", a, 1)?;
@@ -361,4 +347,90 @@ pub fn functions() -> Vec<(&'static str, F)> {
         }),
     ));
     v
+}
+
+#[cfg(test)]
+mod tests {
+    /// Loki's `functionMap`, its sprig subset and the line and timestamp functions
+    /// (`pkg/logql/log/fmt.go`, v3.7.6):
+    /// a template using anything else is refused as Loki refuses it.
+    const LOKI_FUNCTIONS: &[&str] = &[
+        "ToLower",
+        "ToUpper",
+        "Replace",
+        "Trim",
+        "TrimLeft",
+        "TrimRight",
+        "TrimPrefix",
+        "TrimSuffix",
+        "TrimSpace",
+        "regexReplaceAll",
+        "regexReplaceAllLiteral",
+        "count",
+        "urldecode",
+        "urlencode",
+        "bytes",
+        "duration",
+        "duration_seconds",
+        "unixEpochMillis",
+        "unixEpochNanos",
+        "toDateInZone",
+        "unixToTime",
+        "alignLeft",
+        "alignRight",
+        "b64enc",
+        "b64dec",
+        "lower",
+        "upper",
+        "title",
+        "trunc",
+        "substr",
+        "contains",
+        "hasPrefix",
+        "hasSuffix",
+        "indent",
+        "nindent",
+        "replace",
+        "repeat",
+        "trim",
+        "trimAll",
+        "trimSuffix",
+        "trimPrefix",
+        "int",
+        "float64",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "mod",
+        "addf",
+        "subf",
+        "mulf",
+        "divf",
+        "max",
+        "min",
+        "maxf",
+        "minf",
+        "ceil",
+        "floor",
+        "round",
+        "fromJson",
+        "date",
+        "toDate",
+        "now",
+        "unixEpoch",
+        "default",
+        // addLineAndTimestampFunctions
+        "__line__",
+        "__timestamp__",
+    ];
+
+    #[test]
+    fn exactly_lokis_functions() {
+        let mut ours: Vec<&str> = super::functions().into_iter().map(|(name, _)| name).collect();
+        ours.sort_unstable();
+        let mut loki = LOKI_FUNCTIONS.to_vec();
+        loki.sort_unstable();
+        assert_eq!(ours, loki);
+    }
 }

@@ -7,7 +7,55 @@ use gotmpl::Value;
 /// Times are carried as Go's `time.Time.String()` text in UTC,
 /// `2006-01-02 15:04:05.999999999 +0000 UTC`.
 pub(super) fn time_value(ns: i64) -> Value {
-    vstr(format_go_time(ns, "2006-01-02 15:04:05.999999999 -0700 MST"))
+    time_value_in(ns, &Zone::utc())
+}
+
+/// A time as Go's `time.Time.String()` prints it in a zone (`... +0100 CET`).
+pub(super) fn time_value_in(ns: i64, zone: &Zone) -> Value {
+    vstr(format_go_time_in(ns, "2006-01-02 15:04:05.999999999 -0700 MST", zone))
+}
+
+/// A zone in effect at some instant: its offset east of UTC and its abbreviation.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Zone {
+    pub offset_secs: i64,
+    pub name: String,
+}
+
+impl Zone {
+    pub fn utc() -> Zone {
+        Zone { offset_secs: 0, name: "UTC".into() }
+    }
+}
+
+/// Go's `time.ParseInLocation(layout, value, LoadLocation(zone))`: an unknown zone is
+/// UTC (as Loki falls back); a value with its own offset keeps it, else the wall time
+/// is read in the zone. Returns the instant and the zone to print it in.
+pub(super) fn parse_go_time_in_zone(layout: &str, value: &str, zone: &str) -> Option<(i64, Zone)> {
+    use chrono::{Offset, TimeZone};
+    use chrono_tz::OffsetName;
+    let (ns, had_offset) = parse_go_time_parts(layout, value)?;
+    let tz: Option<chrono_tz::Tz> = match zone {
+        "" | "UTC" | "Local" => None,
+        name => name.parse().ok(),
+    };
+    let Some(tz) = tz else { return Some((ns, Zone::utc())) };
+    let instant = if had_offset {
+        ns
+    } else {
+        let naive = chrono::DateTime::from_timestamp(ns.div_euclid(1_000_000_000), 0)?.naive_utc();
+        // A wall time skipped by a change (spring forward) takes the offset before it, as Go.
+        let local = tz
+            .from_local_datetime(&naive)
+            .earliest()
+            .or_else(|| tz.from_local_datetime(&(naive + chrono::Duration::hours(1))).earliest())?;
+        let offset = i64::from(local.offset().fix().local_minus_utc());
+        ns - offset * 1_000_000_000
+    };
+    let at = chrono::DateTime::from_timestamp(instant.div_euclid(1_000_000_000), 0)?.naive_utc();
+    let offset = tz.offset_from_utc_datetime(&at);
+    let name = offset.abbreviation().unwrap_or("").to_string();
+    Some((instant, Zone { offset_secs: i64::from(offset.fix().local_minus_utc()), name }))
 }
 
 pub(super) fn value_to_ns(v: &Value) -> Option<i64> {
@@ -126,6 +174,24 @@ fn layout_tokens(layout: &str) -> Vec<Result<Tok, String>> {
 
 /// Formats UTC nanoseconds with a Go layout.
 pub(super) fn format_go_time(ns: i64, layout: &str) -> String {
+    format_go_time_in(ns, layout, &Zone::utc())
+}
+
+/// `+hh:mm`-style text of an offset, with or without the colon and the minutes.
+fn offset_text(offset: i64, colon: bool, minutes: bool) -> String {
+    let sign = if offset < 0 { '-' } else { '+' };
+    let (h, m) = (offset.abs() / 3600, offset.abs() / 60 % 60);
+    match (minutes, colon) {
+        (false, _) => format!("{sign}{h:02}"),
+        (true, true) => format!("{sign}{h:02}:{m:02}"),
+        (true, false) => format!("{sign}{h:02}{m:02}"),
+    }
+}
+
+/// Formats nanoseconds with a Go layout, in a zone.
+pub(super) fn format_go_time_in(ns: i64, layout: &str, zone: &Zone) -> String {
+    let ns = ns.saturating_add(zone.offset_secs * 1_000_000_000);
+    let off = zone.offset_secs;
     let secs = ns.div_euclid(1_000_000_000);
     let nanos = ns.rem_euclid(1_000_000_000);
     let days = secs.div_euclid(86400);
@@ -158,11 +224,12 @@ pub(super) fn format_go_time(ns: i64, layout: &str) -> String {
                 Tok::Sec1 => out.push_str(&format!("{se}")),
                 Tok::PmUpper => out.push_str(if h >= 12 { "PM" } else { "AM" }),
                 Tok::PmLower => out.push_str(if h >= 12 { "pm" } else { "am" }),
-                Tok::ZoneName => out.push_str("UTC"),
-                Tok::TzZColon | Tok::TzZ => out.push('Z'),
-                Tok::TzColon => out.push_str("+00:00"),
-                Tok::Tz => out.push_str("+0000"),
-                Tok::TzHour => out.push_str("+00"),
+                Tok::ZoneName if zone.name.is_empty() => out.push_str(&offset_text(off, false, true)),
+                Tok::ZoneName => out.push_str(&zone.name),
+                Tok::TzZColon | Tok::TzZ if off == 0 => out.push('Z'),
+                Tok::TzZColon | Tok::TzColon => out.push_str(&offset_text(off, true, true)),
+                Tok::TzZ | Tok::Tz => out.push_str(&offset_text(off, false, true)),
+                Tok::TzHour => out.push_str(&offset_text(off, false, false)),
                 Tok::Frac(n, trim) => {
                     let digits = format!("{nanos:09}");
                     let mut f: String = digits.chars().take(n.min(9)).collect();
@@ -190,6 +257,12 @@ pub(super) fn format_go_time(ns: i64, layout: &str) -> String {
 
 /// Parses text with a Go layout into UTC nanoseconds (numeric zone offsets applied).
 pub(super) fn parse_go_time(layout: &str, value: &str) -> Option<i64> {
+    parse_go_time_parts(layout, value).map(|(ns, _)| ns)
+}
+
+/// [`parse_go_time`], also telling whether the text carried a numeric offset.
+fn parse_go_time_parts(layout: &str, value: &str) -> Option<(i64, bool)> {
+    let mut had_offset = false;
     let mut v = value;
     let (mut y, mut mo, mut d, mut h, mut mi, mut se, mut ns, mut off) = (1i64, 1i64, 1i64, 0i64, 0i64, 0i64, 0i64, 0i64);
     let mut pm: Option<bool> = None;
@@ -288,15 +361,17 @@ pub(super) fn parse_go_time(layout: &str, value: &str) -> Option<i64> {
                     v = &v[n..];
                 }
                 Tok::TzZColon | Tok::TzZ => {
+                    had_offset = true;
                     if let Some(r) = v.strip_prefix('Z') {
                         v = r;
                     } else {
                         off = sign_off(&mut v, tok == Tok::TzZColon, true)?;
                     }
                 }
-                Tok::TzColon => off = sign_off(&mut v, true, true)?,
-                Tok::Tz => off = sign_off(&mut v, false, true)?,
-                Tok::TzHour => off = sign_off(&mut v, false, false)?,
+                Tok::TzColon | Tok::Tz | Tok::TzHour => {
+                    had_offset = true;
+                    off = sign_off(&mut v, tok == Tok::TzColon, tok != Tok::TzHour)?;
+                }
                 Tok::Frac(_, _) => {
                     if let Some(r) = v.strip_prefix('.').or_else(|| v.strip_prefix(',')) {
                         v = r;
@@ -327,7 +402,7 @@ pub(super) fn parse_go_time(layout: &str, value: &str) -> Option<i64> {
     }
     let days = days_from_civil(y, mo, d);
     let secs = days * 86400 + h * 3600 + mi * 60 + se - off;
-    Some(secs * 1_000_000_000 + ns)
+    Some((secs * 1_000_000_000 + ns, had_offset))
 }
 
 pub(super) fn now_ns() -> i64 {

@@ -165,13 +165,3 @@ pub(super) fn url_decode(s: &str) -> Result<String, String> {
     }
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
-
-/// sprig's `abbrev` (goutils `Abbreviate`): a width below 4 leaves the string alone, a
-/// longer string keeps its first `width - 3` bytes followed by `...`.
-pub(super) fn abbrev(width: i64, s: &str) -> String {
-    if width < 4 || s.len() as i64 <= width {
-        return s.to_string();
-    }
-    let keep = (width - 3) as usize;
-    format!("{}...", String::from_utf8_lossy(&s.as_bytes()[..keep]))
-}

@@ -1,0 +1,133 @@
+//! LogQL answers taken from Loki's source and documentation (v3.7.6) where the public
+//! conformance cases say nothing: the pattern parser's and pattern line filter's
+//! refusals, stage errors, the template functions Loki has (and those it has not),
+//! `toDateInZone`, and `approx_topk` with and without `shard_aggregations`. Each case
+//! names where its expected answer comes from.
+
+mod common;
+
+use common::*;
+use skald_common::Entry;
+
+const SECOND: i64 = 1_000_000_000;
+
+async fn server_with_lines(extra_limits: &str) -> (Server, i64) {
+    let server = Server::start(&format!("{BASE_CONFIG}{extra_limits}")).await;
+    let t0 = now_ns() - 60 * SECOND;
+    let mut streams = Vec::new();
+    for (app, count) in [("a", 5), ("b", 3), ("c", 1)] {
+        let entries = (0..count).map(|i| Entry::new(t0 + i * SECOND, format!("level=info app={app} n={i}"))).collect();
+        streams.push(stream(&[("app", app), ("job", "rules")], entries));
+    }
+    server.push_streams(None, &streams).await;
+    (server, t0)
+}
+
+async fn query(server: &Server, path: &str, query: &str, t0: i64) -> (u16, String) {
+    let mut params = vec![("query", query.to_string())];
+    if path.ends_with("query_range") {
+        params.push(("start", (t0 - SECOND).to_string()));
+        params.push(("end", (t0 + 30 * SECOND).to_string()));
+        params.push(("step", "10".to_string()));
+    } else {
+        params.push(("time", (t0 + 30 * SECOND).to_string()));
+    }
+    server.get(path, &params, None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_with_lokis_status_and_text() {
+    let (server, t0) = server_with_lines("").await;
+    let range = "/loki/api/v1/query_range";
+    for (query_text, status, body, source) in [
+        // pkg/logql/log/pattern/ast.go validate(), syntax/ast.go: NewParseError(.., 0, 0)
+        (r#"{app="a"} | pattern "<_>""#, 400, "parse error : invalid pattern parser: at least one capture is required", "pattern/ast.go"),
+        (
+            r#"{app="a"} | pattern "<a><b> x""#,
+            400,
+            "parse error : invalid pattern parser: found consecutive capture '<a><b>': invalid expression",
+            "pattern/ast.go",
+        ),
+        (
+            r#"{app="a"} | pattern "<a> <a>""#,
+            400,
+            "parse error : invalid pattern parser: duplicate capture name (a): invalid expression",
+            "pattern/ast.go",
+        ),
+        (
+            r#"{app="a"} | pattern """#,
+            400,
+            "parse error : invalid pattern parser: parse error at line 1, col 1: syntax error: unexpected $end, expecting IDENTIFIER or LITERAL",
+            "pattern/parser.go",
+        ),
+        // pattern.ParseLineFilter: only `<_>`; logqlmodel.NewStageError
+        (
+            r#"{app="a"} |> "<level> x""#,
+            400,
+            "parse error : stage '|> \"<level> x\"' : named captures are not allowed: found '<level>'",
+            "pattern/pattern.go ParseLineFilter",
+        ),
+        // fmt.go functionMap + sprig subset: no toJson
+        (
+            r#"{app="a"} | line_format "{{ toJson .app }}""#,
+            400,
+            "parse error : stage '| line_format \"{{ toJson .app }}\"' : invalid line template: template: line:1: function \"toJson\" not defined",
+            "log/fmt.go",
+        ),
+        // syntax/ast.go mustNewVectorAggregationExpr
+        (
+            r#"approx_topk(2, sum by (app) (count_over_time({job="rules"}[1m]))) by (app)"#,
+            400,
+            "parse error : grouping not allowed for approx_topk aggregation",
+            "syntax/ast.go",
+        ),
+        // shardmapper.go: not in shard_aggregations -> plain error (500)
+        (
+            r#"approx_topk(2, sum by (app) (count_over_time({job="rules"}[1m])))"#,
+            500,
+            "approx_topk is not enabled. See -limits.shard_aggregations",
+            "logql/shardmapper.go",
+        ),
+    ] {
+        let (got_status, got_body) = query(&server, range, query_text, t0).await;
+        assert_eq!((got_status, got_body.trim()), (status, body), "{query_text} ({source})");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approx_topk_when_enabled_is_an_instant_top_k() {
+    let (server, t0) = server_with_lines("  shard_aggregations: [approx_topk]\n").await;
+    let inner = r#"sum by (app) (count_over_time({job="rules"}[5m]))"#;
+    let (status, approx) = query(&server, "/loki/api/v1/query", &format!("approx_topk(2, {inner})"), t0).await;
+    assert_eq!(status, 200, "{approx}");
+    let (_, exact) = query(&server, "/loki/api/v1/query", &format!("topk(2, {inner})"), t0).await;
+    let result = |body: &str| -> Vec<(String, String)> {
+        let value: serde_json::Value = serde_json::from_str(body).unwrap();
+        let mut rows: Vec<(String, String)> = value["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["metric"]["app"].as_str().unwrap().to_string(), r["value"][1].as_str().unwrap().to_string()))
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(result(&approx), vec![("a".to_string(), "5".to_string()), ("b".to_string(), "3".to_string())]);
+    assert_eq!(result(&approx), result(&exact));
+    // count_min_sketch.go: sketches answer instant queries only.
+    let (status, body) = query(&server, "/loki/api/v1/query_range", &format!("approx_topk(2, {inner})"), t0).await;
+    assert_eq!((status, body.trim()), (500, "count min sketches are only supported on instant queries"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn to_date_in_zone_reads_wall_time_in_the_zone() {
+    let (server, t0) = server_with_lines("").await;
+    // fmt.go toDateInZone: time.ParseInLocation(layout, value, LoadLocation(zone)).
+    let template = r#"{{ toDateInZone "2006-01-02 15:04" "Europe/Paris" "2024-01-02 10:00" | unixEpoch }} {{ toDateInZone "2006-01-02 15:04" "America/New_York" "2024-07-02 10:00" }}"#;
+    let query_text = format!("{{app=\"c\"}} | line_format `{template}`");
+    let (status, body) = query(&server, "/loki/api/v1/query_range", &query_text, t0).await;
+    assert_eq!(status, 200, "{body}");
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let line = value["data"]["result"][0]["values"][0][1].as_str().unwrap();
+    assert_eq!(line, "1704186000 2024-07-02 10:00:00 -0400 EDT");
+}
