@@ -84,6 +84,9 @@ impl Default for QuerySchedulerBlock {
 pub struct QueryRangeBlock {
     pub cache_results: bool,
     pub results_cache: ResultsCacheBlock,
+    /// Loki's `-querier.shard-aggregations` (comma-separated): merged with every
+    /// tenant's `limits_config.shard_aggregations` (`approx_topk` enables it).
+    pub shard_aggregations: String,
 }
 
 /// `query_range.results_cache:`.

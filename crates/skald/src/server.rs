@@ -75,10 +75,21 @@ pub(crate) fn start_replay(ingester: &Arc<Ingester>, replay: Option<skald_ingest
     });
 }
 
-/// Each tenant's limits: `limits_config` with the tenant's runtime overrides.
+/// Each tenant's limits: `limits_config` with the tenant's runtime overrides, and
+/// `query_range.shard_aggregations` added to each tenant's list (as Loki merges them).
 pub(crate) fn limits_fn(startup: &Startup) -> Arc<dyn Fn(&str) -> skald_common::Limits + Send + Sync> {
     let tenants = startup.tenants.clone();
-    Arc::new(move |tenant: &str| tenants.limits(tenant))
+    let shard_aggregations: Vec<String> =
+        startup.config().query_range.shard_aggregations.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+    Arc::new(move |tenant: &str| {
+        let mut limits = tenants.limits(tenant);
+        for aggregation in &shard_aggregations {
+            if !limits.shard_aggregations.contains(aggregation) {
+                limits.shard_aggregations.push(aggregation.clone());
+            }
+        }
+        limits
+    })
 }
 
 /// Each tenant's active-stream limit (`max_global_streams_per_user` with overrides).

@@ -114,6 +114,10 @@ async fn approx_topk_when_enabled_is_an_instant_top_k() {
     };
     assert_eq!(result(&approx), vec![("a".to_string(), "5".to_string()), ("b".to_string(), "3".to_string())]);
     assert_eq!(result(&approx), result(&exact));
+    // query_range.shard_aggregations (Loki's -querier.shard-aggregations) enables it too.
+    let server2 = Server::start(&format!("{BASE_CONFIG}query_range:\n  shard_aggregations: approx_topk\n")).await;
+    let (status, body) = query(&server2, "/loki/api/v1/query", &format!("approx_topk(2, {inner})"), t0).await;
+    assert_eq!(status, 200, "{body}");
     // count_min_sketch.go: sketches answer instant queries only.
     let (status, body) = query(&server, "/loki/api/v1/query_range", &format!("approx_topk(2, {inner})"), t0).await;
     assert_eq!((status, body.trim()), (500, "count min sketches are only supported on instant queries"));
