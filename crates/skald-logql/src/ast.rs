@@ -8,6 +8,22 @@
 pub enum Expr {
     Log(LogExpr),
     Sample(SampleExpr),
+    /// `variants(<metric>, ...) of (<log range>)`: several metric queries over one
+    /// selection of lines (Loki's multi-variant queries).
+    Variants(VariantsExpr),
+}
+
+/// `variants(v0, v1, ...) of ({selector} | pipeline [range] offset ...)`. Each variant
+/// is a range aggregation, or a vector aggregation of one; the lines are those of the
+/// `of` range (its selector and pipeline; a variant's own stages are not used, its
+/// operation, unwrap, range and grouping are), and each variant's series carry
+/// `__variant__` = its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantsExpr {
+    pub variants: Vec<SampleExpr>,
+    pub log: LogExpr,
+    pub range: i64,
+    pub offset: i64,
 }
 
 /// `{selector} | pipeline...`

@@ -17,7 +17,10 @@ mod binary;
 mod logs;
 mod range;
 mod value;
+mod variants;
 mod vector;
+
+pub use variants::VARIANT_LABEL;
 
 pub use value::{LogEntry, QueryResult, Sample, Series, StreamResult};
 
@@ -153,6 +156,11 @@ pub fn evaluate(expr: &Expr, params: &QueryParams, source: &dyn StreamSource) ->
             let value = evaluate_sample(sample, params, &steps, source)?;
             value::into_result(value, params, &steps)
         }
+        Expr::Variants(variants) => {
+            let steps = Steps::new(params);
+            let value = variants::evaluate_variants(variants, params, &steps, source)?;
+            value::into_result(value, params, &steps)
+        }
     }
 }
 
@@ -258,6 +266,7 @@ pub fn log_selectors(expr: &Expr) -> Vec<&LogExpr> {
     }
     match expr {
         Expr::Log(log) => vec![log],
+        Expr::Variants(variants) => vec![&variants.log],
         Expr::Sample(sample) => {
             let mut out = Vec::new();
             walk(sample, &mut out);

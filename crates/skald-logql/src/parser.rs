@@ -49,6 +49,16 @@ impl std::error::Error for ParseError {}
 /// Parses a LogQL query: a log query (`{app="a"} |= "x"`) or a metric query.
 pub fn parse_expr(input: &str) -> Result<Expr, ParseError> {
     let mut p = Parser::new(input);
+    if p.is_kw("variants") && matches!(p.peek_at(1), TokKind::LParen) {
+        let variants = p.variants()?;
+        if !matches!(p.peek(), TokKind::Eof) {
+            return Err(p.unexpected(&[]));
+        }
+        if let Some(err) = p.deferred.take() {
+            return Err(err);
+        }
+        return Ok(Expr::Variants(variants));
+    }
     let (operand, _) = p.binary(0)?;
     if !matches!(p.peek(), TokKind::Eof) {
         return Err(p.unexpected(&[]));
@@ -220,6 +230,33 @@ impl<'a> Parser<'a> {
             TokKind::Eof => "$end",
         };
         s.to_string()
+    }
+
+    /// `variants(<metric>, ...) of (<log range>)` (Loki's grammar: top level only).
+    fn variants(&mut self) -> PResult<VariantsExpr> {
+        self.bump();
+        self.expect(TokKind::LParen, "(")?;
+        let mut variants = Vec::new();
+        loop {
+            match self.binary(0)?.0 {
+                Operand::Sample(sample) => variants.push(*sample),
+                Operand::Log(_) => return Err(self.unexpected(&[])),
+            }
+            if !matches!(self.peek(), TokKind::Comma) {
+                break;
+            }
+            self.bump();
+        }
+        self.expect(TokKind::RParen, ")")?;
+        if !self.is_kw("of") {
+            return Err(self.unexpected(&["OF"]));
+        }
+        self.bump();
+        self.expect(TokKind::LParen, "(")?;
+        let lr = self.log_range()?;
+        let Some(range) = lr.range else { return Err(self.unexpected(&["RANGE"])) };
+        self.expect(TokKind::RParen, ")")?;
+        Ok(VariantsExpr { variants, log: lr.log, range, offset: lr.offset })
     }
 
     // ----- errors -----

@@ -59,7 +59,21 @@ impl Pretty {
         match e {
             Expr::Log(log) => self.log(log, 0),
             Expr::Sample(s) => self.sample(s, 0),
+            Expr::Variants(v) => self.variants(v),
         }
+    }
+
+    /// Loki always breaks `variants` up: each variant, then the log range, indented.
+    fn variants(&self, v: &VariantsExpr) -> String {
+        let variants: Vec<String> = v.variants.iter().map(|variant| self.sample(variant, 1)).collect();
+        let mut s = format!("variants(\n{}\n) of (\n", variants.join(",\n"));
+        s.push_str(&self.log(&v.log, 1));
+        s.push_str(&format!(" [{}]", model_duration(v.range)));
+        if v.offset != 0 {
+            s.push_str(&format!(" offset {}", model_duration(v.offset)));
+        }
+        s.push_str("\n)");
+        s
     }
 
     fn log(&self, log: &LogExpr, level: usize) -> String {

@@ -49,6 +49,24 @@ impl Display for Expr {
         match self {
             Expr::Log(log) => log.fmt(f),
             Expr::Sample(sample) => sample.fmt(f),
+            Expr::Variants(v) => {
+                f.write_str("variants(")?;
+                for (i, variant) in v.variants.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{variant}")?;
+                }
+                write!(f, ") of ({}", v.log)?;
+                if !v.log.pipeline.is_empty() {
+                    f.write_str(" ")?;
+                }
+                write!(f, "[{}]", duration_string(v.range))?;
+                if v.offset != 0 {
+                    write!(f, " offset {}", duration_string(v.offset))?;
+                }
+                f.write_str(")")
+            }
         }
     }
 }

@@ -321,3 +321,21 @@ fn large_inputs_are_linear_and_deep_ones_rejected() {
         assert!(start.elapsed() < std::time::Duration::from_secs(3), "slow on {}...", &deep[..40]);
     }
 }
+
+/// `variants(...) of (...)` (Loki's syntax.y `variantsExpr`; pretty form from Loki's
+/// ast_test.go: always broken up).
+#[test]
+fn variants_parse_print_and_prettify() {
+    let query = r#"variants(count_over_time({foo="bar"}[5m])) of ({foo="bar"}[5m])"#;
+    let expr = parse_expr(query).unwrap();
+    let Expr::Variants(v) = &expr else { panic!("{expr:?}") };
+    assert_eq!((v.variants.len(), v.range), (1, 300_000_000_000));
+    assert_eq!(expr.to_string(), query);
+    assert_eq!(prettify(&expr), "variants(\n  count_over_time({foo=\"bar\"}[5m])\n) of (\n  {foo=\"bar\"} [5m]\n)");
+    let two = r#"variants(count_over_time({a="b"}[1m]), sum by (app) (bytes_over_time({a="b"}[1m]))) of ({a="b"} |= "x" [1m])"#;
+    let expr = parse_expr(two).unwrap();
+    assert_eq!(expr.to_string(), two);
+    assert_eq!(parse_expr(&expr.to_string()).unwrap(), expr);
+    assert!(parse_expr(r#"variants(count_over_time({a="b"}[1m])) of ({a="b"})"#).is_err(), "the log range needs a range");
+    assert!(parse_expr(r#"variants({a="b"}) of ({a="b"}[1m])"#).is_err(), "variants are metric queries");
+}

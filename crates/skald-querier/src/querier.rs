@@ -123,6 +123,10 @@ impl Querier {
         let limits = self.limits(tenant);
         let expr = parse_expr(&request.query)?;
         check_approx_topk(&expr, &limits, request.instant)?;
+        if matches!(expr, Expr::Variants(_)) && !limits.enable_multi_variant_queries {
+            // Loki's ErrVariantsDisabled (400).
+            return Err(QueryError::BadRequest("multi variant queries are disabled for this instance".into()));
+        }
         if matches!(expr, Expr::Log(_)) && request.limit > limits.max_entries_limit_per_query && limits.max_entries_limit_per_query > 0 {
             return Err(QueryError::Limit(format!(
                 "max entries limit per query exceeded, limit > max_entries_limit_per_query ({} > {})",

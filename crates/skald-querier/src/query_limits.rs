@@ -13,6 +13,7 @@ fn selections(expr: &Expr) -> Vec<(&LogExpr, i64, i64)> {
     match expr {
         Expr::Log(log) => out.push((log, 0, 0)),
         Expr::Sample(sample) => collect(sample, &mut out),
+        Expr::Variants(variants) => out.push((&variants.log, variants.range, variants.offset)),
     }
     out
 }

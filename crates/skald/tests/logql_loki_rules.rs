@@ -135,3 +135,36 @@ async fn to_date_in_zone_reads_wall_time_in_the_zone() {
     let line = value["data"]["result"][0]["values"][0][1].as_str().unwrap();
     assert_eq!(line, "1704186000 2024-07-02 10:00:00 -0400 EDT");
 }
+
+/// `variants(...) of (...)`: off by default with Loki's 400; on, each variant's series
+/// over the `of` range's lines, labelled `__variant__` (0-based), equal to the variant
+/// asked alone over those lines (engine.go, consolidated_variant_extractor.go).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variants_answer_each_metric_over_one_selection() {
+    let (off, t0) = server_with_lines("").await;
+    let query_text = r#"variants(count_over_time({job="rules"}[5m]), sum by (job) (bytes_over_time({job="rules"}[5m]))) of ({job="rules"} |= "n=0" [5m])"#;
+    let (status, body) = query(&off, "/loki/api/v1/query", query_text, t0).await;
+    assert_eq!((status, body.trim()), (400, "multi variant queries are disabled for this instance"));
+    drop(off);
+
+    let (server, t0) = server_with_lines("  enable_multi_variant_queries: true\n").await;
+    let rows = |body: &str| -> Vec<String> {
+        let value: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        let mut rows: Vec<String> =
+            value["data"]["result"].as_array().unwrap().iter().map(|r| format!("{} {}", r["metric"], r["value"][1])).collect();
+        rows.sort();
+        rows
+    };
+    let (status, body) = query(&server, "/loki/api/v1/query", query_text, t0).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, counts) = query(&server, "/loki/api/v1/query", r#"count_over_time({job="rules"} |= "n=0" [5m])"#, t0).await;
+    let (_, bytes) = query(&server, "/loki/api/v1/query", r#"sum by (job) (bytes_over_time({job="rules"} |= "n=0" [5m]))"#, t0).await;
+    let labelled = |rows: Vec<String>, variant: &str| -> Vec<String> {
+        rows.into_iter().map(|r| r.replacen('{', &format!("{{\"__variant__\":\"{variant}\","), 1)).collect()
+    };
+    let mut expected = labelled(rows(&counts), "0");
+    expected.extend(labelled(rows(&bytes), "1"));
+    expected.sort();
+    assert_eq!(rows(&body), expected);
+    assert_eq!(rows(&body).len(), 4, "three streams counted, one sum: {body}");
+}

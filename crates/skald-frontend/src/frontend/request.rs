@@ -167,7 +167,7 @@ pub(crate) fn plan_range(incoming: &Incoming, limits: &TenantLimits) -> Option<P
         Some(_) => return None,
     };
     let plan = match parse_expr(query).ok()? {
-        Expr::Sample(_) => {
+        Expr::Sample(_) | Expr::Variants(_) => {
             let parts = split_metric(start, end, step, interval)
                 .into_iter()
                 .map(|r| PlannedPart { part: incoming.with_range(r.start, r.end, step), end: r.end })
