@@ -324,3 +324,60 @@ impl PodStore {
         self.pods.values().map(BTreeMap::len).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIST: &str = include_str!("../../skald/tests/k8s-api/pods-list.json");
+    const WATCH: &str = include_str!("../../skald/tests/k8s-api/pods-watch.jsonl");
+
+    fn names(store: &PodStore) -> Vec<String> {
+        store.pods().map(key).collect()
+    }
+
+    /// A re-list (after an expired watch) replaces what the watch knew: pods gone in
+    /// between are dropped; events of one watch never touch another's pods.
+    #[test]
+    fn pod_store_follows_list_watch_and_relist() {
+        let list: k8s_openapi::List<Pod> = serde_json::from_str(LIST).unwrap();
+        let mut store = PodStore::default();
+        assert!(!store.apply(0, Event::Init));
+        for pod in list.items.iter().cloned() {
+            assert!(!store.apply(0, Event::InitApply(pod)), "nothing changes before the list is complete");
+        }
+        assert!(store.apply(0, Event::InitDone));
+        assert_eq!(names(&store), ["kube-system/kube-proxy-7wq4z", "shop/checkout-7d9f8-abcde", "shop/db-0"]);
+        for line in WATCH.lines() {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            let pod: Pod = serde_json::from_value(event["object"].clone()).unwrap();
+            match event["type"].as_str().unwrap() {
+                "ADDED" | "MODIFIED" => assert!(store.apply(0, Event::Apply(pod))),
+                "DELETED" => assert!(store.apply(0, Event::Delete(pod))),
+                _ => {}
+            }
+        }
+        assert_eq!(names(&store), ["kube-system/kube-proxy-7wq4z", "shop/checkout-7d9f8-abcde", "shop/worker-5c6d-xyz12"]);
+        // Another watch (another namespace) is separate.
+        store.apply(1, Event::Init);
+        store.apply(1, Event::InitDone);
+        assert_eq!(store.len(), 3);
+        // A re-list that no longer has the worker.
+        store.apply(0, Event::Init);
+        for pod in list.items.iter().take(2).cloned() {
+            store.apply(0, Event::InitApply(pod));
+        }
+        store.apply(0, Event::InitDone);
+        assert_eq!(names(&store), ["kube-system/kube-proxy-7wq4z", "shop/checkout-7d9f8-abcde"]);
+    }
+
+    #[test]
+    fn only_role_pod_and_known_options() {
+        let parse = |yaml: &str| serde_yaml_ng::from_str::<KubernetesSdConfig>(yaml).map_err(|e| e.to_string()).and_then(|c| c.validate());
+        assert!(parse("{role: pod}").is_ok());
+        assert!(parse("{role: node}").unwrap_err().contains("only role pod"));
+        assert!(parse("{role: pod, attach_metadata: {node: true}}").unwrap_err().contains("attach_metadata.node"));
+        assert!(parse("{role: pod, api_server: 'https://k', kubeconfig_file: /k}").unwrap_err().contains("mutually exclusive"));
+        assert!(parse("{role: pod, oauth2: {}}").unwrap_err().contains("oauth2"));
+    }
+}

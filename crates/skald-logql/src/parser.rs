@@ -25,8 +25,10 @@ use keywords::{RESERVED, function_token_name};
 /// Maximum nesting of the syntax tree (parentheses, function calls, operator chains).
 pub const MAX_DEPTH: usize = 128;
 
-/// A query Loki's parser refuses. `line` 0 is an error Loki raises without a position
-/// (pattern and regexp parser checks, stage errors): printed `parse error : ...`.
+/// A query Loki's parser refuses. Line and column 0: an error Loki raises without a
+/// position (semantic checks, stage errors), printed `parse error : ...`. Line 0 with a
+/// column: an error at a range (`[5m]`), which Loki's lexer scans by hand and so reports
+/// on line 0 at the column of its `[`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     pub line: usize,
@@ -36,7 +38,7 @@ pub struct ParseError {
 
 impl std::fmt::Display for ParseError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.line == 0 {
+        if self.line == 0 && self.col == 0 {
             write!(f, "parse error : {}", self.message)
         } else {
             write!(f, "parse error at line {}, col {}: {}", self.line, self.col, self.message)
@@ -266,6 +268,8 @@ impl<'a> Parser<'a> {
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let col = before[line_start..].chars().count() + 1;
+        // Loki's lexer scans a range by hand: errors there have no line.
+        let line = if self.input.as_bytes().get(pos) == Some(&b'[') { 0 } else { line };
         ParseError { line, col, message: message.into() }
     }
 
