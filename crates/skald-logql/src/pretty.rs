@@ -23,6 +23,7 @@
 mod go_format;
 mod loki_ast;
 mod one_line;
+mod regex_filter;
 #[cfg(test)]
 mod tests;
 

@@ -345,3 +345,22 @@ fn variants_parse_print_and_prettify() {
     assert!(parse_expr(r#"variants(count_over_time({a="b"}[1m])) of ({a="b"})"#).is_err(), "the log range needs a range");
     assert!(parse_expr(r#"variants({a="b"}) of ({a="b"}[1m])"#).is_err(), "variants are metric queries");
 }
+
+/// format_query prints `=~` label filters as Loki's `LineFilterLabelFilter.String()`:
+/// cases from Loki's parser_test.go (`TestParseSampleExpr_String`), label_filter_test.go
+/// (a regex holding a backtick is double-quoted) and filter.go's simplifier.
+#[test]
+fn format_query_prints_regex_label_filters_as_loki() {
+    for (query, printed) in [
+        (r#"{cluster="beep", namespace="boop"} | msg=~"\\w.*""#, r#"{cluster="beep", namespace="boop"} | msg=~`\w.*`"#),
+        (r#"{foo="bar"} | logfmt | msg=~"`.`""#, r#"{foo="bar"} | logfmt | msg=~"`.`""#),
+        // A one-character literal is reduced to a literal filter: the matcher is printed.
+        (r#"{foo="bar"} | msg=~`"`"#, r#"{foo="bar"} | msg=~"\"""#),
+        (
+            r#"{foo="bar"} | x=~"a.+" | y=~"error|warn" | z!~"b.+" | w=~"a.*""#,
+            r#"{foo="bar"} | x=~`a.+` | y=~"error|warn" | z!~"b.+" | w=~"a.*""#,
+        ),
+    ] {
+        assert_eq!(prettify(&parse_expr(query).unwrap()), printed, "{query}");
+    }
+}

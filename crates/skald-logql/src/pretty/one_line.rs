@@ -38,6 +38,11 @@ pub(super) fn label_filter_s(f: &LabelFilter) -> String {
         LabelFilter::And(l, r) => format!("( {} , {} )", label_filter_s(l), label_filter_s(r)),
         LabelFilter::Or(l, r) => format!("( {} or {} )", label_filter_s(l), label_filter_s(r)),
         LabelFilter::Paren(inner) => label_filter_s(inner),
+        // LineFilterLabelFilter.String(): a regex Loki could not reduce to literal
+        // filters is printed as written, in backticks.
+        LabelFilter::String(m) if m.op == MatchOp::Re && !super::regex_filter::simplifiable_label_regex(&m.value) => {
+            if m.value.contains('`') { format!("{}=~{}", m.name, go_quote(&m.value)) } else { format!("{}=~`{}`", m.name, m.value) }
+        }
         LabelFilter::String(m) => matcher_s(m),
         LabelFilter::Number { name, op, value } => format!("{name}{}{}", cmp_s(*op), go_float_f(*value)),
         LabelFilter::Duration { name, op, value } => format!("{name}{}{}", cmp_s(*op), go_duration(*value)),
