@@ -97,7 +97,7 @@ impl Walk<'_> {
                 }
             }
         }
-        self.b.set_parsed(&s.key, &s.value);
+        self.b.set_parsed_new(&s.key, &s.value);
     }
 }
 
@@ -166,7 +166,7 @@ impl JsonExprParser {
                         }
                         _ => unescape_string(v, &mut s.unesc, &mut s.value),
                     }
-                    b.set_parsed(&s.key, &s.value);
+                    b.set_parsed_new(&s.key, &s.value);
                 }
                 Lookup::Error(e) => b_set_json_err(b, Some(e.message())),
                 Lookup::Missing => {
@@ -222,7 +222,7 @@ pub fn unpack(line: &[u8], b: &mut LabelsBuilder, s: &mut JsonScratch, pending: 
         Some(e) => {
             for (n, v) in pending.iter() {
                 if !b.is_extracted(n) {
-                    b.set_parsed(n, v);
+                    b.set_parsed_new(n, v);
                 }
             }
             out.clear();

@@ -43,7 +43,7 @@ impl LabelBuf {
         }
         self.push(name, value);
     }
-    fn push(&mut self, name: &str, value: &str) {
+    pub(crate) fn push(&mut self, name: &str, value: &str) {
         if self.len < self.items.len() {
             let l = &mut self.items[self.len];
             l.name.clear();
@@ -94,6 +94,19 @@ pub fn assign_labels<'s>(dst: &mut Vec<Label>, src: impl Iterator<Item = (&'s st
     dst.truncate(n);
 }
 
+/// Appends `name` to the first `len` entries of `list`, reusing the string left in the
+/// next slot by an earlier line (these lists are reset for every entry).
+fn push_reusing(list: &mut Vec<String>, len: &mut usize, name: &str) {
+    if *len < list.len() {
+        let slot = &mut list[*len];
+        slot.clear();
+        slot.push_str(name);
+    } else {
+        list.push(name.to_string());
+    }
+    *len += 1;
+}
+
 #[derive(Debug, Default)]
 pub struct LabelsBuilder {
     pub base: LabelSet,
@@ -101,11 +114,11 @@ pub struct LabelsBuilder {
     pub parsed: LabelBuf,
     del: Vec<String>,
     del_len: usize,
-    /// Names set as parsed labels since the last reset, in order (Loki's parser hints'
-    /// `extracted`): a parser never overwrites one, and the label filters that run
-    /// early look at the ones a parser just set.
-    extracted: Vec<String>,
-    extracted_len: usize,
+    /// Parsed labels removed since the last reset (`drop`, a `label_format` rename):
+    /// with the parsed ones, the names Loki's parser hints count as `extracted` (a
+    /// parser never overwrites them).
+    dropped_parsed: Vec<String>,
+    dropped_parsed_len: usize,
     pub err: String,
     pub err_details: String,
 }
@@ -119,7 +132,7 @@ impl LabelsBuilder {
         self.meta.clear();
         self.parsed.clear();
         self.del_len = 0;
-        self.extracted_len = 0;
+        self.dropped_parsed_len = 0;
         self.err.clear();
         self.err_details.clear();
     }
@@ -170,31 +183,28 @@ impl LabelsBuilder {
     pub fn set_parsed(&mut self, name: &str, value: &str) {
         self.meta.remove(name);
         self.parsed.set(name, value);
-        if !self.is_extracted(name) {
-            if self.extracted_len < self.extracted.len() {
-                let slot = &mut self.extracted[self.extracted_len];
-                slot.clear();
-                slot.push_str(name);
-            } else {
-                self.extracted.push(name.to_string());
-            }
-            self.extracted_len += 1;
+    }
+
+    /// A parser's label, known not to be set yet (checked with [`is_extracted`]):
+    /// appended without looking for it again.
+    ///
+    /// [`is_extracted`]: LabelsBuilder::is_extracted
+    pub fn set_parsed_new(&mut self, name: &str, value: &str) {
+        if !self.meta.is_empty() {
+            self.meta.remove(name);
         }
+        self.parsed.push(name, value);
     }
 
     /// Whether a parsed label of this name was set since the last reset (by a parser
-    /// or `label_format`); parsers then leave it alone, as Loki's do.
+    /// or `label_format`, even if removed since); parsers then leave it alone, as Loki's do.
     pub fn is_extracted(&self, name: &str) -> bool {
-        self.extracted[..self.extracted_len].iter().any(|n| n.len() == name.len() && n == name)
+        self.parsed.contains(name) || self.dropped_parsed[..self.dropped_parsed_len].iter().any(|n| n.len() == name.len() && n == name)
     }
 
-    pub fn extracted_len(&self) -> usize {
-        self.extracted_len
-    }
-
-    /// The names first set at or after position `from` of the extracted list.
-    pub fn extracted_since(&self, from: usize) -> &[String] {
-        &self.extracted[from.min(self.extracted_len)..self.extracted_len]
+    /// How many parsed labels there are: a parser adds its labels after this position.
+    pub fn parsed_len(&self) -> usize {
+        self.parsed.as_slice().len()
     }
 
     /// Whether a parser writing `name` must write `name_extracted` instead: the name
@@ -237,15 +247,10 @@ impl LabelsBuilder {
 
     pub fn del(&mut self, name: &str) {
         self.meta.remove(name);
-        self.parsed.remove(name);
-        if self.del_len < self.del.len() {
-            let d = &mut self.del[self.del_len];
-            d.clear();
-            d.push_str(name);
-        } else {
-            self.del.push(name.to_string());
+        if self.parsed.remove(name) {
+            push_reusing(&mut self.dropped_parsed, &mut self.dropped_parsed_len, name);
         }
-        self.del_len += 1;
+        push_reusing(&mut self.del, &mut self.del_len, name);
     }
 
     /// True when a stream label is hidden (deleted or shadowed by metadata/parsed).

@@ -260,7 +260,7 @@ impl LogfmtParser {
             if !self.keep_empty && val.is_empty() {
                 continue;
             }
-            b.set_parsed(key, val);
+            b.set_parsed_new(key, val);
         }
         if self.strict
             && let Some(e) = &dec.err

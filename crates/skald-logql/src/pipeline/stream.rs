@@ -100,11 +100,12 @@ fn keep_labels(items: &[DropKeepItem], b: &mut LabelsBuilder) {
     }
 }
 
-/// Loki's `ShouldContinueParsingLine` for each label a parser just set (from position
-/// `from` of the extracted names): the first single-label filter on that label decides.
+/// Loki's `ShouldContinueParsingLine` for each label a parser just set (the parsed
+/// labels from position `from` on: parsers append, never remove): the first
+/// single-label filter on that label decides.
 fn early_filters_pass(inner: &Inner, b: &mut LabelsBuilder, from: usize) -> bool {
-    for i in from..b.extracted_len() {
-        let name = &b.extracted_since(i)[0];
+    for i in from..b.parsed_len() {
+        let name = &b.parsed.as_slice()[i].name;
         let Some(&(_, index)) = inner.early.iter().find(|(n, _)| n == name) else { continue };
         if let CompiledStage::LabelFilter(f) = &inner.stages[index]
             && !f.process(b)
@@ -126,7 +127,7 @@ impl StreamPipeline {
         let inner = &*self.inner;
         for stage in &inner.stages {
             let (input, out, out_idx) = io(&mut self.bufs, cur, line);
-            let extracted_before = self.b.extracted_len();
+            let parsed_before = self.b.parsed_len();
             match stage {
                 CompiledStage::LineFilter(f) => {
                     if !f.matches(input.as_bytes()) {
@@ -154,7 +155,7 @@ impl StreamPipeline {
                             let v = caps.get(*i).map(|m| m.as_bytes()).unwrap_or(b"");
                             self.val.clear();
                             self.val.push_str(&String::from_utf8_lossy(v));
-                            self.b.set_parsed(&self.key, &self.val);
+                            self.b.set_parsed_new(&self.key, &self.val);
                         }
                     }
                 }
@@ -174,7 +175,7 @@ impl StreamPipeline {
                         }
                         val.clear();
                         val.push_str(&String::from_utf8_lossy(v));
-                        b.set_parsed(key, val);
+                        b.set_parsed_new(key, val);
                     });
                 }
                 CompiledStage::Unpack => {
@@ -241,7 +242,7 @@ impl StreamPipeline {
                 }
                 CompiledStage::Keep(items) => keep_labels(items, &mut self.b),
             }
-            if stage.is_parser() && !inner.early.is_empty() && !early_filters_pass(inner, &mut self.b, extracted_before) {
+            if stage.is_parser() && !inner.early.is_empty() && !early_filters_pass(inner, &mut self.b, parsed_before) {
                 return None;
             }
         }
