@@ -22,7 +22,8 @@
 #[cfg(test)]
 mod conformance;
 mod extract;
-mod goregex;
+pub(crate) mod goregex;
+pub(crate) mod goregex_syntax;
 mod hints;
 mod ip;
 mod json;

@@ -1,7 +1,7 @@
 //! LogQL answers taken from Loki's source and documentation (v3.7.6) where the public
 //! conformance cases say nothing: the pattern parser's and pattern line filter's
 //! refusals, stage errors, the template functions Loki has (and those it has not),
-//! `toDateInZone`, and `approx_topk` with and without `shard_aggregations`. Each case
+//! `toDateInZone`, template errors, and `approx_topk` with and without `shard_aggregations`. Each case
 //! names where its expected answer comes from.
 
 mod common;
@@ -134,6 +134,36 @@ async fn to_date_in_zone_reads_wall_time_in_the_zone() {
     let value: serde_json::Value = serde_json::from_str(&body).unwrap();
     let line = value["data"]["result"][0]["values"][0][1].as_str().unwrap();
     assert_eq!(line, "1704186000 2024-07-02 10:00:00 -0400 EDT");
+}
+
+/// A template that fails on a line: `TemplateFormatErr` with Go's text/template message
+/// (Go 1.26, the Go Loki 3.7 is built with; fmt.go LineFormatter.Process puts
+/// `err.Error()` in `__error_details__`), located at the failing call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn template_errors_carry_gos_message() {
+    let (server, t0) = server_with_lines("").await;
+    for (template, details) in [
+        (
+            r#"{{ if eq .app 1 }}one{{ end }}"#,
+            r#"template: line:1:6: executing "line" at <eq .app 1>: error calling eq: incompatible types for comparison: string and int"#,
+        ),
+        (
+            "x\n{{ .app | unixToTime }}",
+            r#"template: line:2:10: executing "line" at <unixToTime>: error calling unixToTime: unable to parse time 'c': strconv.ParseInt: parsing "c": invalid syntax"#,
+        ),
+        (
+            r#"{{ regexReplaceAll "(" .app "x" }}"#,
+            r#"template: line:1:3: executing "line" at <regexReplaceAll "(" .app "x">: error calling regexReplaceAll: error parsing regexp: missing closing ): `(`"#,
+        ),
+    ] {
+        let query_text = format!("{{app=\"c\"}} | line_format `{template}`");
+        let (status, body) = query(&server, "/loki/api/v1/query_range", &query_text, t0).await;
+        assert_eq!(status, 200, "{body}");
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let stream = &value["data"]["result"][0]["stream"];
+        assert_eq!(stream["__error__"], "TemplateFormatErr", "{template}: {body}");
+        assert_eq!(stream["__error_details__"], details, "{template}");
+    }
 }
 
 /// `variants(...) of (...)`: off by default with Loki's 400; on, each variant's series

@@ -1,7 +1,7 @@
 //! Log expressions: stream selectors, log ranges with offset and unwrap, and pipeline
 //! stages (line filters, parsers, formatters).
 
-use super::validate::{compile_anchored, matches_empty, regex_error, validate_pattern, validate_regexp_parser};
+use super::validate::{compile_anchored, matches_empty, validate_pattern, validate_regexp_parser};
 use super::{LogRange, PResult, Parser};
 use crate::ast::*;
 use crate::lexer::TokKind;
@@ -214,9 +214,9 @@ impl Parser<'_> {
             TokKind::Str(s) => {
                 self.bump();
                 if matches!(op, LineFilterOp::Regex | LineFilterOp::NotRegex)
-                    && let Err(e) = regex::Regex::new(&s)
+                    && let Err(e) = crate::pipeline::goregex::compile(&s)
                 {
-                    self.defer(pos, regex_error(&e));
+                    self.defer(pos, e);
                 }
                 Ok(LineFilterValue::Literal(s))
             }

@@ -388,7 +388,10 @@ impl Parser<'_> {
     #[inline(never)]
     #[allow(clippy::boxed_local, reason = "boxed to keep the recursive parser's frames small")]
     fn finish_label_replace(&mut self, inner: Box<SampleExpr>, mut args: Vec<String>) -> Operand {
-        if let Err(e) = compile_anchored(&args[3]) {
+        // Loki compiles `^(?:<regex>)$`, so Go's message quotes the wrapped pattern.
+        if let Err(e) =
+            crate::pipeline::goregex_syntax::check(&format!("^(?:{})$", args[3])).and_then(|()| compile_anchored(&args[3]).map(|_| ()))
+        {
             self.defer_unpositioned(format!("invalid regex in label_replace: {e}"));
         }
         let regex = args.pop().unwrap_or_default();

@@ -19,11 +19,15 @@ pub(super) fn const_value(e: &SampleExpr) -> Option<f64> {
 
 /// Compiles a label-matcher regex (fully anchored, as Prometheus does).
 pub(super) fn compile_anchored(re: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| regex_error(&e))
+    regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| regex_error(re, &e))
 }
 
-/// A one-line message for a regex error, in the spirit of Go's `error parsing regexp: ...`.
-pub(super) fn regex_error(e: &regex::Error) -> String {
+/// A regex error as Go words it (`error parsing regexp: missing closing ): `(``); where
+/// only the `regex` crate finds one, its message on one line.
+pub(super) fn regex_error(pattern: &str, e: &regex::Error) -> String {
+    if let Err(go) = crate::pipeline::goregex_syntax::check(pattern) {
+        return go;
+    }
     let text = e.to_string();
     let detail = text
         .lines()
@@ -54,7 +58,7 @@ pub(super) fn log_type_name(log: &LogExpr) -> &'static str {
 /// Loki's `log.NewRegexpParser` checks: the regex compiles and has named captures with
 /// valid, distinct label names.
 pub(super) fn validate_regexp_parser(re: &str) -> Result<(), String> {
-    let compiled = regex::Regex::new(re).map_err(|e| regex_error(&e))?;
+    let compiled = regex::Regex::new(re).map_err(|e| regex_error(re, &e))?;
     let names: Vec<&str> = compiled.capture_names().flatten().collect();
     if names.is_empty() {
         return Err("at least one named capture must be supplied".to_string());

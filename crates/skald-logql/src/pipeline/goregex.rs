@@ -2,7 +2,8 @@
 //!
 //! Go's `\d`, `\w`, `\s` and `\b` are ASCII-only while the `regex` crate's are Unicode
 //! aware; everything else LogQL uses (syntax, `(?i)`, leftmost-first semantics) agrees.
-//! [`translate`] rewrites the Perl classes to their ASCII forms before compiling.
+//! [`translate`] rewrites the Perl classes to their ASCII forms before compiling, and
+//! escapes what Go reads literally and the crate would not (`{` without a count).
 
 use regex::bytes::{Regex, RegexBuilder};
 
@@ -54,7 +55,27 @@ pub fn translate(pattern: &str) -> String {
                     }
                     _ => {
                         out.push('\\');
-                        out.push(n);
+                        let mut n = n;
+                        let mut ahead = chars.clone();
+                        if matches!(n, 'p' | 'P') && ahead.next() == Some('{') && ahead.next() == Some('^') {
+                            // Go's `\p{^Greek}` is the crate's `\P{Greek}`.
+                            chars.next();
+                            chars.next();
+                            n = if n == 'p' { 'P' } else { 'p' };
+                            out.push(n);
+                            out.push('{');
+                        } else {
+                            out.push(n);
+                        }
+                        if matches!(n, 'p' | 'P' | 'x') && (out.ends_with('{') || chars.peek() == Some(&'{')) {
+                            // `\p{Greek}`, `\x{41}`: the braces belong to the escape.
+                            for ch in chars.by_ref() {
+                                out.push(ch);
+                                if ch == '}' {
+                                    break;
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -104,6 +125,14 @@ pub fn translate(pattern: &str) -> String {
                 }
                 out.push(c);
             }
+            '{' if class_depth == 0 => {
+                // Go reads `{` as a literal unless a repeat count follows (`a{,2}`, `a{x}`).
+                let rest: String = std::iter::once('{').chain(chars.clone()).collect();
+                if super::goregex_syntax::parse_repeat(&rest).is_none() {
+                    out.push('\\');
+                }
+                out.push('{');
+            }
             _ => {
                 class_start = false;
                 out.push(c);
@@ -115,14 +144,19 @@ pub fn translate(pattern: &str) -> String {
 
 /// Compiles a Go regular expression (unanchored) to a bytes regex.
 pub fn compile(pattern: &str) -> Result<Regex, String> {
+    super::goregex_syntax::check(pattern)?;
     let translated = translate(pattern);
-    RegexBuilder::new(&translated).size_limit(64 << 20).build().map_err(|e| format!("error parsing regexp: {e}"))
+    RegexBuilder::new(&translated).octal(true).size_limit(64 << 20).build().map_err(|e| format!("error parsing regexp: {e}"))
 }
 
 /// Compiles a fully anchored Go regular expression (label matchers).
 pub fn compile_anchored(pattern: &str) -> Result<Regex, String> {
     let translated = translate(pattern);
-    RegexBuilder::new(&format!("^(?:{translated})$")).size_limit(64 << 20).build().map_err(|e| format!("error parsing regexp: {e}"))
+    RegexBuilder::new(&format!("^(?:{translated})$"))
+        .octal(true)
+        .size_limit(64 << 20)
+        .build()
+        .map_err(|e| format!("error parsing regexp: {e}"))
 }
 
 #[cfg(test)]

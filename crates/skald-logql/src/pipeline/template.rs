@@ -2,16 +2,19 @@
 //! Loki's function map (its own functions and the sprig subset it enables), the
 //! `__line__`/`__timestamp__` functions and `missingkey=zero` semantics.
 
+mod compare;
 mod convert;
 mod functions;
+mod go_errors;
 mod go_time;
 mod strings;
 
 use super::labels::LabelsBuilder;
 use functions::functions;
 pub use functions::functions as template_functions;
+use go_errors::SiteCollector;
 use gotmpl::parse::{Expr, ListNode, Node, PipeNode};
-use gotmpl::{Template, Value};
+use gotmpl::{Template, TemplateError, Value};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,6 +35,14 @@ pub struct CompiledTemplate {
     fields: Vec<Arc<str>>,
     uses_line: bool,
     uses_ts: bool,
+    /// The source and parsed tree, to word errors no call site claimed as Go does.
+    source: Box<Source>,
+}
+
+struct Source {
+    name: String,
+    src: String,
+    root: ListNode,
 }
 
 impl std::fmt::Debug for CompiledTemplate {
@@ -96,17 +107,12 @@ fn simple_regex() -> &'static regex::Regex {
 
 impl CompiledTemplate {
     pub fn new(name: &str, src: &str) -> Result<CompiledTemplate, String> {
-        let mut t = Template::new(name);
-        for (fname, f) in functions() {
-            t = t.func(fname, f);
-        }
-        let tmpl = t.parse(src).map_err(|e| e.to_string())?;
+        let parsed = with_functions(Template::new(name)).parse(src).map_err(|e| e.to_string())?;
         let simple_key = simple_regex().captures(src).map(|c| c[1].to_string());
         let mut fields: Vec<Arc<str>> = Vec::new();
         let mut idents: Vec<String> = Vec::new();
-        if let Some(root) = tmpl.lookup(name) {
-            walk_list(root, &mut fields, &mut idents);
-        }
+        let root = parsed.lookup(name).cloned().unwrap_or(ListNode { pos: gotmpl::parse::Pos::new(0, 1), nodes: Vec::new() });
+        walk_list(&root, &mut fields, &mut idents);
         let known: Vec<&str> = functions().iter().map(|(n, _)| *n).chain(GO_BUILTINS.iter().copied()).collect();
         for i in &idents {
             if !known.contains(&i.as_str()) {
@@ -115,7 +121,15 @@ impl CompiledTemplate {
         }
         fields.sort();
         fields.dedup();
-        Ok(CompiledTemplate { tmpl, simple_key, fields, uses_line: src.contains("__line__"), uses_ts: src.contains("__timestamp__") })
+        let tmpl = with_call_sites(name, src, parsed)?;
+        Ok(CompiledTemplate {
+            tmpl,
+            simple_key,
+            fields,
+            uses_line: src.contains("__line__"),
+            uses_ts: src.contains("__timestamp__"),
+            source: Box::new(Source { name: name.to_string(), src: src.to_string(), root }),
+        })
     }
 
     /// The template data: every label (with `__error__`/`__error_details__`).
@@ -142,8 +156,57 @@ impl CompiledTemplate {
             });
         }
         out.clear();
-        self.tmpl.execute_fmt(out, data).map_err(|e| e.to_string())
+        self.tmpl.execute_fmt(out, data).map_err(|e| match e {
+            TemplateError::Exec(m) if go_errors::is_located(&m) => m,
+            other => go_errors::unattributed(&self.source.name, &self.source.src, &self.source.root, &other),
+        })
     }
+}
+
+fn with_functions(mut t: Template) -> Template {
+    for (fname, f) in functions() {
+        t = t.func(fname, f);
+    }
+    t
+}
+
+/// The template to execute: `parsed` itself when it calls no function, else the source
+/// parsed again with each call going to an alias that words the function's errors as Go
+/// does at that call site (see `go_errors`).
+fn with_call_sites(name: &str, src: &str, parsed: Template) -> Result<Template, String> {
+    let functions: BTreeMap<&'static str, Arc<functions::F>> = functions().into_iter().map(|(n, f)| (n, Arc::new(f))).collect();
+    let is_function = |n: &str| functions.contains_key(n);
+    let mut collector = SiteCollector { parse_name: name, tmpl: name, src, known: &is_function, sites: Vec::new() };
+    for template in parsed.templates() {
+        if let Some(body) = parsed.lookup(template) {
+            collector.tmpl = template;
+            collector.list(body);
+        }
+    }
+    let mut sites = collector.sites;
+    sites.sort_by_key(|s| s.offset);
+    sites.dedup_by_key(|s| s.offset);
+    if sites.is_empty() || sites.iter().any(|s| src.get(s.offset..s.offset + s.name.len()) != Some(s.name.as_str())) {
+        return Ok(parsed);
+    }
+    let mut renamed = String::with_capacity(src.len() + sites.len() * 8);
+    let mut at = 0;
+    let mut t = with_functions(Template::new(name));
+    for (i, site) in sites.into_iter().enumerate() {
+        let alias = go_errors::alias(&site.name, i);
+        renamed.push_str(&src[at..site.offset]);
+        renamed.push_str(&alias);
+        at = site.offset + site.name.len();
+        let f = functions[site.name.as_str()].clone();
+        t = t.func(&alias, move |a: &[Value]| {
+            if let Some(e) = site.arity_error(a.len()) {
+                return Err(e);
+            }
+            f(a).map_err(|e| site.wrap(e))
+        });
+    }
+    renamed.push_str(&src[at..]);
+    t.parse(&renamed).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

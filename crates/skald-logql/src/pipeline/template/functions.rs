@@ -11,7 +11,7 @@ use gotmpl::{TemplateError, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-type F = Box<dyn Fn(&[Value]) -> gotmpl::Result<Value> + Send + Sync>;
+pub(super) type F = Box<dyn Fn(&[Value]) -> gotmpl::Result<Value> + Send + Sync>;
 
 fn str1(name: &'static str, f: fn(&str) -> String) -> (&'static str, F) {
     (name, Box::new(move |a: &[Value]| Ok(vstr(f(&s(&arg(name, a, 1)?[0]))))))
@@ -54,6 +54,7 @@ pub fn functions() -> Vec<(&'static str, F)> {
         regex_fn("regexReplaceAll", false),
         regex_fn("regexReplaceAllLiteral", true),
     ];
+    v.extend(super::compare::comparisons());
     v.push((
         "Replace",
         Box::new(|a| {
@@ -175,14 +176,22 @@ pub fn functions() -> Vec<(&'static str, F)> {
         Box::new(|a| {
             let a = arg("unixToTime", a, 1)?;
             let e = s(&a[0]);
-            let i: i64 = e.parse().map_err(|_| err(format!("unable to parse time '{e}'")))?;
+            // Go's strconv.ParseInt error, wrapped as Loki does (`%w` of a nil error when
+            // only the length is wrong).
+            let i: i64 = e.parse().map_err(|x: std::num::ParseIntError| {
+                let why = match x.kind() {
+                    std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => "value out of range",
+                    _ => "invalid syntax",
+                };
+                err(format!("unable to parse time '{e}': strconv.ParseInt: parsing {}: {why}", skald_common::go_quote(&e)))
+            })?;
             let ns = match e.len() {
                 5 => i * 86400 * 1_000_000_000,
                 10 => i * 1_000_000_000,
                 13 => i * 1_000_000,
                 16 => i * 1_000,
                 19 => i,
-                _ => return Err(err(format!("unable to parse time '{e}'"))),
+                _ => return Err(err(format!("unable to parse time '{e}': %!w(<nil>)"))),
             };
             Ok(time_value(ns))
         }),
@@ -427,7 +436,9 @@ mod tests {
 
     #[test]
     fn exactly_lokis_functions() {
-        let mut ours: Vec<&str> = super::functions().into_iter().map(|(name, _)| name).collect();
+        // Go's comparison builtins are registered over gotmpl's, not added.
+        let builtins: Vec<&str> = super::super::compare::comparisons().into_iter().map(|(name, _)| name).collect();
+        let mut ours: Vec<&str> = super::functions().into_iter().map(|(name, _)| name).filter(|n| !builtins.contains(n)).collect();
         ours.sort_unstable();
         let mut loki = LOKI_FUNCTIONS.to_vec();
         loki.sort_unstable();
