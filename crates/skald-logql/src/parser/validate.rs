@@ -58,7 +58,8 @@ pub(super) fn log_type_name(log: &LogExpr) -> &'static str {
 /// Loki's `log.NewRegexpParser` checks: the regex compiles and has named captures with
 /// valid, distinct label names.
 pub(super) fn validate_regexp_parser(re: &str) -> Result<(), String> {
-    let compiled = regex::Regex::new(re).map_err(|e| regex_error(re, &e))?;
+    let translated = crate::pipeline::goregex::translate(re);
+    let compiled = regex::RegexBuilder::new(&translated).octal(true).build().map_err(|e| regex_error(re, &e))?;
     let names: Vec<&str> = compiled.capture_names().flatten().collect();
     if names.is_empty() {
         return Err("at least one named capture must be supplied".to_string());

@@ -7,6 +7,7 @@ mod convert;
 mod functions;
 mod go_errors;
 mod go_time;
+mod go_types;
 mod strings;
 
 use super::labels::LabelsBuilder;
@@ -199,7 +200,7 @@ fn with_call_sites(name: &str, src: &str, parsed: Template) -> Result<Template, 
         at = site.offset + site.name.len();
         let f = functions[site.name.as_str()].clone();
         t = t.func(&alias, move |a: &[Value]| {
-            if let Some(e) = site.arity_error(a.len()) {
+            if let Some(e) = site.arity_error(a.len()).or_else(|| site.type_error()) {
                 return Err(e);
             }
             f(a).map_err(|e| site.wrap(e))

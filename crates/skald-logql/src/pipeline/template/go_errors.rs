@@ -48,6 +48,8 @@ pub(super) struct CallSite {
     explicit_args: usize,
     /// The fixed parameters of a variadic function (Go checks at least these).
     variadic_fixed: Option<usize>,
+    /// Go's refusal of an argument's type, known when compiled (see `go_types`).
+    type_error: Option<String>,
 }
 
 impl CallSite {
@@ -58,6 +60,11 @@ impl CallSite {
         (got < fixed).then(|| {
             located(&self.ident_frame, &format!("wrong number of args for {}: want at least {fixed} got {}", self.name, self.explicit_args))
         })
+    }
+
+    /// Go's refusal of an argument of this call, if it has one.
+    pub fn type_error(&self) -> Option<TemplateError> {
+        self.type_error.as_ref().map(|m| TemplateError::Exec(m.clone()))
     }
 
     /// The function's own error in Go's wording at this site.
@@ -137,7 +144,8 @@ impl SiteCollector<'_> {
     }
 
     fn pipe(&mut self, p: &PipeNode) {
-        for cmd in &p.commands {
+        for (i, cmd) in p.commands.iter().enumerate() {
+            let piped = i.checked_sub(1).map(|prev| super::go_types::command_type(&p.commands[prev]));
             let ident = match cmd.args.first() {
                 Some(Expr::Identifier(pos, name)) => Some((*pos, name.to_string())),
                 Some(Expr::Chain(_, inner, _)) => match inner.as_ref() {
@@ -154,6 +162,9 @@ impl SiteCollector<'_> {
                     offset: pos.offset,
                     explicit_args: cmd.args.len() - 1,
                     variadic_fixed: VARIADIC.iter().find(|(n, _)| *n == name).map(|(_, fixed)| *fixed),
+                    type_error: super::go_types::check_call(self.src, &name, cmd, piped).map(|(at, message)| {
+                        format!("{}{message}", frame(self.parse_name, self.tmpl, self.src, Pos::new(at.offset, 0), &at.context))
+                    }),
                     name,
                 };
                 self.sites.push(site);
