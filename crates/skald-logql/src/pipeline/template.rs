@@ -57,26 +57,32 @@ const GO_BUILTINS: &[&str] = &[
     "lt", "ne",
 ];
 
-fn walk_list(l: &ListNode, fields: &mut Vec<Arc<str>>, idents: &mut Vec<String>) {
+/// Calls `f` on every action's, branch's and template call's pipeline, in source order
+/// (nested pipelines inside arguments are the caller's to walk).
+pub(super) fn for_each_pipe(l: &ListNode, f: &mut dyn FnMut(&PipeNode)) {
     for n in &l.nodes {
         match n {
-            Node::List(l) => walk_list(l, fields, idents),
-            Node::Action(a) => walk_pipe(&a.pipe, fields, idents),
+            Node::List(l) => for_each_pipe(l, f),
+            Node::Action(a) => f(&a.pipe),
             Node::If(b) | Node::Range(b) | Node::With(b) => {
-                walk_pipe(&b.pipe, fields, idents);
-                walk_list(&b.body, fields, idents);
+                f(&b.pipe);
+                for_each_pipe(&b.body, f);
                 if let Some(e) = &b.else_body {
-                    walk_list(e, fields, idents);
+                    for_each_pipe(e, f);
                 }
             }
             Node::Template(t) => {
                 if let Some(p) = &t.pipe {
-                    walk_pipe(p, fields, idents);
+                    f(p);
                 }
             }
             _ => {}
         }
     }
+}
+
+fn walk_list(l: &ListNode, fields: &mut Vec<Arc<str>>, idents: &mut Vec<String>) {
+    for_each_pipe(l, &mut |p| walk_pipe(p, fields, idents));
 }
 
 fn walk_pipe(p: &PipeNode, fields: &mut Vec<Arc<str>>, idents: &mut Vec<String>) {

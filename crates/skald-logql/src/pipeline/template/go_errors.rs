@@ -11,7 +11,7 @@
 //! the whole node). Errors not raised by a call
 //! (a field of a string: `.a.b`) are attributed to the first node that can raise them.
 
-use gotmpl::parse::{CommandNode, Expr, ListNode, Node, PipeNode, Pos};
+use gotmpl::parse::{CommandNode, Expr, ListNode, PipeNode, Pos};
 use gotmpl::{TemplateError, Value};
 use std::fmt::Write;
 
@@ -122,25 +122,7 @@ pub(super) fn alias(name: &str, site: usize) -> String {
 
 impl SiteCollector<'_> {
     pub fn list(&mut self, l: &ListNode) {
-        for n in &l.nodes {
-            match n {
-                Node::List(l) => self.list(l),
-                Node::Action(a) => self.pipe(&a.pipe),
-                Node::If(b) | Node::Range(b) | Node::With(b) => {
-                    self.pipe(&b.pipe);
-                    self.list(&b.body);
-                    if let Some(e) = &b.else_body {
-                        self.list(e);
-                    }
-                }
-                Node::Template(t) => {
-                    if let Some(p) = &t.pipe {
-                        self.pipe(p);
-                    }
-                }
-                _ => {}
-            }
-        }
+        super::for_each_pipe(l, &mut |p| self.pipe(p));
     }
 
     fn pipe(&mut self, p: &PipeNode) {
@@ -200,28 +182,11 @@ pub(super) fn unattributed(parse_name: &str, src: &str, root: &ListNode, error: 
 }
 
 fn find_field(l: &ListNode, field: &str, found: &mut Option<(Pos, String)>) {
-    for n in &l.nodes {
-        if found.is_some() {
-            return;
+    super::for_each_pipe(l, &mut |p| {
+        if found.is_none() {
+            find_field_pipe(p, field, found);
         }
-        match n {
-            Node::List(l) => find_field(l, field, found),
-            Node::Action(a) => find_field_pipe(&a.pipe, field, found),
-            Node::If(b) | Node::Range(b) | Node::With(b) => {
-                find_field_pipe(&b.pipe, field, found);
-                find_field(&b.body, field, found);
-                if let Some(e) = &b.else_body {
-                    find_field(e, field, found);
-                }
-            }
-            Node::Template(t) => {
-                if let Some(p) = &t.pipe {
-                    find_field_pipe(p, field, found);
-                }
-            }
-            _ => {}
-        }
-    }
+    });
 }
 
 fn find_field_pipe(p: &PipeNode, field: &str, found: &mut Option<(Pos, String)>) {
