@@ -40,7 +40,8 @@ pub fn seconds(ts: i64) -> Value {
     if ms % 1000 == 0 { json!(ms / 1000) } else { json!(ms as f64 / 1000.0) }
 }
 
-pub fn query_data(result: &QueryResult, stats: &QueryStats, categorize: bool) -> Value {
+/// A query answer as Loki writes it (`warnings`, when there are any, before `data`).
+pub fn query_data(result: &QueryResult, stats: &QueryStats, warnings: &[String], categorize: bool) -> Value {
     let (result_type, result_value) = match result {
         QueryResult::Streams(streams) => {
             let list: Vec<Value> = streams
@@ -97,7 +98,11 @@ pub fn query_data(result: &QueryResult, stats: &QueryStats, categorize: bool) ->
     }
     data.insert("result".into(), result_value);
     data.insert("stats".into(), stats_json(stats));
-    json!({"status": "success", "data": Value::Object(data)})
+    if warnings.is_empty() {
+        json!({"status": "success", "data": Value::Object(data)})
+    } else {
+        json!({"status": "success", "warnings": warnings, "data": Value::Object(data)})
+    }
 }
 
 /// Loki's `stats` block. Fields Skald does not track are present with zero values so
@@ -150,7 +155,7 @@ mod tests {
     #[test]
     fn envelope_keys_in_lokis_order() {
         let result = QueryResult::Streams(Vec::new());
-        let text = query_data(&result, &QueryStats::default(), true).to_string();
+        let text = query_data(&result, &QueryStats::default(), &[], true).to_string();
         let at = |key: &str| text.find(key).unwrap_or_else(|| panic!("{key} missing in {text}"));
         assert!(at("\"status\"") < at("\"data\""));
         assert!(at("\"resultType\"") < at("\"encodingFlags\""));

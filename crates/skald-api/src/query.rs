@@ -35,7 +35,7 @@ pub async fn range(State(state): State<Arc<AppState>>, params: Params) -> Result
         categorize_labels: categorize,
     };
     let output = state.querier()?.query(&tenant, request).await?;
-    Ok(Json(query_data(&output.result, &output.stats, categorize)))
+    Ok(Json(query_data(&output.result, &output.stats, &output.warnings, categorize)))
 }
 
 pub async fn instant(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
@@ -54,7 +54,7 @@ pub async fn instant(State(state): State<Arc<AppState>>, params: Params) -> Resu
         categorize_labels: categorize,
     };
     let output = state.querier()?.query(&tenant, request).await?;
-    Ok(Json(query_data(&output.result, &output.stats, categorize)))
+    Ok(Json(query_data(&output.result, &output.stats, &output.warnings, categorize)))
 }
 
 pub async fn format(params: Params) -> Result<Json<Value>, ApiError> {

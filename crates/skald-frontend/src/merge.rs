@@ -77,10 +77,11 @@ pub fn merge_responses(parts: Vec<Value>, kind: MergeKind) -> Result<Value, Merg
     insert_after_header(&mut out, merged_result);
     out.insert("stats".to_string(), stats::sum_stats(&part_stats, part_count));
     if let Some(object) = envelope.as_object_mut() {
-        object.insert("data".to_string(), Value::Object(out));
+        // Loki writes `warnings` before `data`.
         if !warnings.is_empty() {
             object.insert("warnings".to_string(), Value::Array(warnings));
         }
+        object.insert("data".to_string(), Value::Object(out));
     }
     Ok(envelope)
 }

@@ -76,6 +76,9 @@ impl EngineError {
 pub trait StreamSource: Sync {
     /// Streams matching `matchers` that may hold entries in `[from, through)`.
     fn select(&self, matchers: &[Matcher], from: i64, through: i64) -> Result<Vec<SourceStream>, EngineError>;
+
+    /// Records a warning for the answer (Loki's `warnings`), such as a dropped variant.
+    fn warn(&self, _message: String) {}
 }
 
 /// One stream's data.
@@ -159,7 +162,8 @@ pub fn evaluate(expr: &Expr, params: &QueryParams, source: &dyn StreamSource) ->
         Expr::Variants(variants) => {
             let steps = Steps::new(params);
             let value = variants::evaluate_variants(variants, params, &steps, source)?;
-            value::into_result(value, params, &steps)
+            // The series limit applied to each variant; the answer as a whole has none.
+            value::into_result(value, &QueryParams { max_series: usize::MAX, ..params.clone() }, &steps)
         }
     }
 }

@@ -65,6 +65,8 @@ pub struct QueryStats {
 pub struct QueryOutput {
     pub result: QueryResult,
     pub stats: QueryStats,
+    /// Loki's `warnings` (for example a variant dropped past `max_query_series`).
+    pub warnings: Vec<String>,
 }
 
 /// `/index/stats` figures.
@@ -161,6 +163,7 @@ impl Querier {
             stats: Arc::new(ScanStats::default()),
             chunks_fetched: AtomicU64::new(0),
             chunk_bytes: AtomicU64::new(0),
+            warnings: Default::default(),
         });
         let task_source = source.clone();
         let task = tokio::task::spawn_blocking(move || evaluate(&expr, &params, task_source.as_ref() as &dyn StreamSource));
@@ -187,7 +190,8 @@ impl Querier {
             duplicates: scan.duplicates.load(Ordering::Relaxed),
             entries_returned,
         };
-        Ok(QueryOutput { result, stats })
+        let warnings = std::mem::take(&mut *source.warnings.lock().unwrap_or_else(|e| e.into_inner()));
+        Ok(QueryOutput { result, stats, warnings })
     }
 
     /// Runs `work` over this tenant's [`QuerySource`] on a blocking thread, under the
@@ -208,6 +212,7 @@ impl Querier {
             stats: Arc::new(ScanStats::default()),
             chunks_fetched: AtomicU64::new(0),
             chunk_bytes: AtomicU64::new(0),
+            warnings: Default::default(),
         };
         let task = tokio::task::spawn_blocking(move || work(&source));
         let timeout = Duration::from_nanos(limits.query_timeout.max(1) as u64);

@@ -19,6 +19,8 @@ pub(crate) struct QuerySource {
     pub stats: Arc<ScanStats>,
     pub chunks_fetched: AtomicU64,
     pub chunk_bytes: AtomicU64,
+    /// Warnings of the evaluation, for the answer's `warnings`.
+    pub warnings: std::sync::Mutex<Vec<String>>,
 }
 
 /// Compiles LogQL matchers for the index.
@@ -36,6 +38,13 @@ pub fn compile_matchers(matchers: &[Matcher]) -> Result<Vec<LabelMatcher>, Engin
 }
 
 impl StreamSource for QuerySource {
+    fn warn(&self, message: String) {
+        let mut warnings = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+        if !warnings.contains(&message) {
+            warnings.push(message);
+        }
+    }
+
     fn select(&self, matchers: &[Matcher], from: i64, through: i64) -> Result<Vec<SourceStream>, EngineError> {
         let compiled = compile_matchers(matchers)?;
         let mut streams: BTreeMap<u64, (LabelSet, Vec<BlockRef>)> = BTreeMap::new();

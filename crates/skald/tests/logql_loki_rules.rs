@@ -198,3 +198,37 @@ async fn variants_answer_each_metric_over_one_selection() {
     assert_eq!(rows(&body), expected);
     assert_eq!(rows(&body).len(), 4, "three streams counted, one sum: {body}");
 }
+
+/// `max_query_series` applies to each variant: one past it is dropped with Loki's warning
+/// and the others answer (engine.go multiVariantVectorsToSeries); in a range query a
+/// variant at exactly the limit is dropped by its next sample, as Loki's check comes
+/// before it looks the sample's series up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_variant_past_the_series_limit_is_dropped_with_a_warning() {
+    let (server, t0) = server_with_lines("  enable_multi_variant_queries: true\n  max_query_series: 2\n").await;
+    // Variant 0: one series per app (a, b, c); variant 1: one sum; variant 2: two apps.
+    let query_text = r#"variants(count_over_time({job="rules"}[5m]), sum(count_over_time({job="rules"}[5m])), topk(2, count_over_time({job="rules"}[5m]))) of ({job="rules"}[5m])"#;
+    let (status, body) = query(&server, "/loki/api/v1/query", query_text, t0).await;
+    assert_eq!(status, 200, "{body}");
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(value["warnings"], serde_json::json!(["maximum of series (2) reached for variant (0)"]), "{body}");
+    let mut variants: Vec<&str> =
+        value["data"]["result"].as_array().unwrap().iter().map(|r| r["metric"]["__variant__"].as_str().unwrap()).collect();
+    variants.sort();
+    assert_eq!(variants, ["1", "2", "2"], "{body}");
+    let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["status", "warnings", "data"]);
+
+    // Over a range, variant 2's two series answer at more than one step: dropped too.
+    let (status, body) = query(&server, "/loki/api/v1/query_range", query_text, t0).await;
+    assert_eq!(status, 200, "{body}");
+    let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        value["warnings"],
+        serde_json::json!(["maximum of series (2) reached for variant (0)", "maximum of series (2) reached for variant (2)"]),
+        "{body}"
+    );
+    let result = value["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 1, "{body}");
+    assert_eq!(result[0]["metric"]["__variant__"], "1");
+}

@@ -91,7 +91,7 @@ pub(crate) fn into_result(value: Value, params: &QueryParams, steps: &Steps) -> 
 
 /// Series with equal labels (for example both sides of `or`) become one series; the
 /// first value at a step wins.
-fn merge_same_labels(series: Vec<StepSeries>) -> Vec<StepSeries> {
+pub(crate) fn merge_same_labels(series: Vec<StepSeries>) -> Vec<StepSeries> {
     let mut out: Vec<StepSeries> = Vec::with_capacity(series.len());
     let mut index: std::collections::HashMap<LabelSet, usize> = std::collections::HashMap::new();
     for s in series {
