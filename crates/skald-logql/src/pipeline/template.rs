@@ -8,6 +8,7 @@ mod functions;
 mod go_errors;
 mod go_time;
 mod go_types;
+mod indexing;
 mod strings;
 
 use super::labels::LabelsBuilder;
@@ -165,7 +166,7 @@ impl CompiledTemplate {
         out.clear();
         self.tmpl.execute_fmt(out, data).map_err(|e| match e {
             TemplateError::Exec(m) if go_errors::is_located(&m) => m,
-            other => go_errors::unattributed(&self.source.name, &self.source.src, &self.source.root, &other),
+            other => go_errors::unattributed(&self.source.name, &self.source.src, &self.source.root, data, &other),
         })
     }
 }
@@ -183,7 +184,8 @@ fn with_functions(mut t: Template) -> Template {
 fn with_call_sites(name: &str, src: &str, parsed: Template) -> Result<Template, String> {
     let functions: BTreeMap<&'static str, Arc<functions::F>> = functions().into_iter().map(|(n, f)| (n, Arc::new(f))).collect();
     let is_function = |n: &str| functions.contains_key(n);
-    let mut collector = SiteCollector { parse_name: name, tmpl: name, src, known: &is_function, sites: Vec::new() };
+    let mut collector =
+        SiteCollector { parse_name: name, tmpl: name, src, known: &is_function, sites: Vec::new(), vars: Default::default() };
     for template in parsed.templates() {
         if let Some(body) = parsed.lookup(template) {
             collector.tmpl = template;
@@ -204,13 +206,18 @@ fn with_call_sites(name: &str, src: &str, parsed: Template) -> Result<Template, 
         renamed.push_str(&src[at..site.offset]);
         renamed.push_str(&alias);
         at = site.offset + site.name.len();
-        let f = functions[site.name.as_str()].clone();
-        t = t.func(&alias, move |a: &[Value]| {
-            if let Some(e) = site.arity_error(a.len()).or_else(|| site.type_error()) {
-                return Err(e);
+        match functions.get(site.name.as_str()).cloned() {
+            Some(f) => {
+                t = t.func(&alias, move |a: &[Value]| {
+                    if let Some(e) = site.static_error().or_else(|| site.runtime_error(a)) {
+                        return Err(e);
+                    }
+                    f(a).map_err(|e| site.wrap(e))
+                })
             }
-            f(a).map_err(|e| site.wrap(e))
-        });
+            // A builtin of gotmpl's that Go refuses here: the call only fails.
+            None => t = t.func(&alias, move |_: &[Value]| Err(site.static_error().unwrap_or_else(|| TemplateError::Exec(String::new())))),
+        }
     }
     renamed.push_str(&src[at..]);
     t.parse(&renamed).map_err(|e| e.to_string())

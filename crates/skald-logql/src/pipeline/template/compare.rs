@@ -2,7 +2,8 @@
 //! errors: values of different kinds are "incompatible types for comparison" (a label,
 //! a string, compared with a number literal is the common case: `eq .status 200`),
 //! except signed and unsigned integers; booleans are ordered by nothing ("invalid type
-//! for comparison"). Registered over `gotmpl`'s own, whose messages differ.
+//! for comparison"). Registered over `gotmpl`'s own, whose messages differ, with `html`,
+//! `js` and `urlquery`, which Go also calls with no argument.
 
 use super::convert::err;
 use super::go_errors::go_type;
@@ -113,8 +114,8 @@ fn le(x: &Value, y: &Value) -> gotmpl::Result<bool> {
     Ok(less(x, y)? || equal(x, y)?)
 }
 
-/// The comparison builtins by name.
-pub(super) fn comparisons() -> Vec<(&'static str, super::functions::F)> {
+/// Go's builtins registered over gotmpl's, by name.
+pub(super) fn go_builtins() -> Vec<(&'static str, super::functions::F)> {
     vec![
         ("eq", Box::new(eq)),
         (
@@ -153,5 +154,26 @@ pub(super) fn comparisons() -> Vec<(&'static str, super::functions::F)> {
             }),
         ),
         ("len", Box::new(super::go_errors::go_len)),
+        ("html", Box::new(|a| Ok(Value::String(gotmpl::html_escape(&sprint(a)).into())))),
+        ("js", Box::new(|a| Ok(Value::String(gotmpl::js_escape(&sprint(a)).into())))),
+        ("urlquery", Box::new(|a| Ok(Value::String(gotmpl::url_encode(&sprint(a)).into())))),
+        ("index", Box::new(super::indexing::go_index)),
+        ("slice", Box::new(super::indexing::go_slice)),
     ]
+}
+
+/// Go's `evalArgs`: one string as it is, else `fmt.Sprint` of the arguments (a space
+/// between two operands when neither is a string).
+fn sprint(a: &[Value]) -> String {
+    if let [Value::String(s)] = a {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    for (i, v) in a.iter().enumerate() {
+        if i > 0 && !matches!(v, Value::String(_)) && !matches!(a[i - 1], Value::String(_)) {
+            out.push(' ');
+        }
+        out.push_str(&v.to_string());
+    }
+    out
 }

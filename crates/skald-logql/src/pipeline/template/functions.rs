@@ -8,8 +8,6 @@ use super::strings::{align, b64dec, b64enc, go_replace, substring, title, trim_s
 use crate::pipeline::goregex;
 use crate::pipeline::label_filter::{parse_go_duration, parse_humanize_bytes};
 use gotmpl::{TemplateError, Value};
-use std::collections::BTreeMap;
-use std::sync::Arc;
 
 pub(super) type F = Box<dyn Fn(&[Value]) -> gotmpl::Result<Value> + Send + Sync>;
 
@@ -54,7 +52,7 @@ pub fn functions() -> Vec<(&'static str, F)> {
         regex_fn("regexReplaceAll", false),
         regex_fn("regexReplaceAllLiteral", true),
     ];
-    v.extend(super::compare::comparisons());
+    v.extend(super::compare::go_builtins());
     v.push((
         "Replace",
         Box::new(|a| {
@@ -349,9 +347,10 @@ pub fn functions() -> Vec<(&'static str, F)> {
         "fromJson",
         Box::new(|a| {
             let a = arg("fromJson", a, 1)?;
+            // sprig: json.Unmarshal into an interface{}, nil when the text is no JSON.
             Ok(match serde_json::from_str::<serde_json::Value>(&s(&a[0])) {
-                Ok(j @ serde_json::Value::Object(_)) => json_to_value(&j),
-                _ => Value::Map(Arc::new(BTreeMap::new())),
+                Ok(j) => json_to_value(&j),
+                Err(_) => Value::Nil,
             })
         }),
     ));
@@ -437,7 +436,7 @@ mod tests {
     #[test]
     fn exactly_lokis_functions() {
         // Go's comparison builtins are registered over gotmpl's, not added.
-        let builtins: Vec<&str> = super::super::compare::comparisons().into_iter().map(|(name, _)| name).collect();
+        let builtins: Vec<&str> = super::super::compare::go_builtins().into_iter().map(|(name, _)| name).collect();
         let mut ours: Vec<&str> = super::functions().into_iter().map(|(name, _)| name).filter(|n| !builtins.contains(n)).collect();
         ours.sort_unstable();
         let mut loki = LOKI_FUNCTIONS.to_vec();

@@ -11,28 +11,9 @@
 //! the whole node). Errors not raised by a call
 //! (a field of a string: `.a.b`) are attributed to the first node that can raise them.
 
-use gotmpl::parse::{CommandNode, Expr, ListNode, PipeNode, Pos};
+use gotmpl::parse::{CommandNode, Expr, ListNode, Node, PipeNode, Pos};
 use gotmpl::{TemplateError, Value};
 use std::fmt::Write;
-
-/// Functions whose Go signature is variadic, with the count of fixed parameters:
-/// Go's arity message differs for them (`want at least N got M`, M not counting a piped
-/// value).
-const VARIADIC: &[(&str, usize)] = &[
-    ("add", 0),
-    ("addf", 0),
-    ("default", 1),
-    ("divf", 1),
-    ("eq", 1),
-    ("max", 1),
-    ("maxf", 1),
-    ("min", 1),
-    ("minf", 1),
-    ("mul", 1),
-    ("mulf", 1),
-    ("round", 2),
-    ("subf", 1),
-];
 
 /// One call of a function in the template source.
 #[derive(Debug)]
@@ -44,27 +25,25 @@ pub(super) struct CallSite {
     ident_frame: String,
     /// The frame for errors the function returns: at the whole command.
     cmd_frame: String,
-    /// Arguments written in the command (a piped value is one more).
-    explicit_args: usize,
-    /// The fixed parameters of a variadic function (Go checks at least these).
-    variadic_fixed: Option<usize>,
-    /// Go's refusal of an argument's type, known when compiled (see `go_types`).
-    type_error: Option<String>,
+    /// Go's refusal of the call (arity, an argument's type), known when compiled (see
+    /// `go_types`): the call fails with it whenever it is reached.
+    static_error: Option<String>,
+    /// Arguments whose type only running tells: (argument, wanted type, frame).
+    runtime_checks: Vec<(usize, &'static str, String)>,
 }
 
 impl CallSite {
-    /// Go's arity check for a variadic function (fixed arities are checked by the
-    /// function, which sees the same count as Go's `numIn`).
-    pub fn arity_error(&self, got: usize) -> Option<TemplateError> {
-        let fixed = self.variadic_fixed?;
-        (got < fixed).then(|| {
-            located(&self.ident_frame, &format!("wrong number of args for {}: want at least {fixed} got {}", self.name, self.explicit_args))
-        })
+    /// Go's refusal of this call, if it has one.
+    pub fn static_error(&self) -> Option<TemplateError> {
+        self.static_error.as_ref().map(|m| TemplateError::Exec(m.clone()))
     }
 
-    /// Go's refusal of an argument of this call, if it has one.
-    pub fn type_error(&self) -> Option<TemplateError> {
-        self.type_error.as_ref().map(|m| TemplateError::Exec(m.clone()))
+    /// Go's refusal of an argument's type that only running tells.
+    pub fn runtime_error(&self, args: &[Value]) -> Option<TemplateError> {
+        self.runtime_checks.iter().find_map(|(i, want, frame)| {
+            let message = super::go_types::runtime_type_error(args.get(*i)?, want)?;
+            Some(TemplateError::Exec(format!("{frame}{message}")))
+        })
     }
 
     /// The function's own error in Go's wording at this site.
@@ -113,6 +92,8 @@ pub(super) struct SiteCollector<'a> {
     pub src: &'a str,
     pub known: &'a dyn Fn(&str) -> bool,
     pub sites: Vec<CallSite>,
+    /// The static types of variables declared so far (`$v := ...`).
+    pub vars: super::go_types::Vars,
 }
 
 /// The alias a call site's identifier is renamed to.
@@ -127,7 +108,7 @@ impl SiteCollector<'_> {
 
     fn pipe(&mut self, p: &PipeNode) {
         for (i, cmd) in p.commands.iter().enumerate() {
-            let piped = i.checked_sub(1).map(|prev| super::go_types::command_type(&p.commands[prev]));
+            let piped = i.checked_sub(1).map(|prev| super::go_types::command_type(&p.commands[prev], &self.vars));
             let ident = match cmd.args.first() {
                 Some(Expr::Identifier(pos, name)) => Some((*pos, name.to_string())),
                 Some(Expr::Chain(_, inner, _)) => match inner.as_ref() {
@@ -136,24 +117,38 @@ impl SiteCollector<'_> {
                 },
                 _ => None,
             };
-            if let Some((pos, name)) = ident.filter(|(_, n)| (self.known)(n)) {
-                let cmd_context = command_string(self.src, cmd);
-                let site = CallSite {
-                    ident_frame: frame(self.parse_name, self.tmpl, self.src, pos, &name),
-                    cmd_frame: frame(self.parse_name, self.tmpl, self.src, cmd.pos, &cmd_context),
-                    offset: pos.offset,
-                    explicit_args: cmd.args.len() - 1,
-                    variadic_fixed: VARIADIC.iter().find(|(n, _)| *n == name).map(|(_, fixed)| *fixed),
-                    type_error: super::go_types::check_call(self.src, &name, cmd, piped).map(|(at, message)| {
+            if let Some((pos, name)) = ident {
+                let ident_frame = frame(self.parse_name, self.tmpl, self.src, pos, &name);
+                let arity = super::go_types::arity_error(&name, cmd.args.len() - 1, piped.is_some()).map(|m| format!("{ident_frame}{m}"));
+                let static_error = arity.or_else(|| {
+                    super::go_types::check_call(self.src, &name, cmd, piped, &self.vars).map(|(at, message)| {
                         format!("{}{message}", frame(self.parse_name, self.tmpl, self.src, Pos::new(at.offset, 0), &at.context))
-                    }),
-                    name,
-                };
-                self.sites.push(site);
+                    })
+                });
+                // Go's own builtins are aliased only to fail as Go fails; the others always.
+                if (self.known)(&name) || static_error.is_some() {
+                    let cmd_context = command_string(self.src, cmd);
+                    let runtime_checks = super::go_types::runtime_checks(self.src, &name, cmd, piped, &self.vars)
+                        .into_iter()
+                        .map(|c| (c.arg, c.want, frame(self.parse_name, self.tmpl, self.src, Pos::new(c.at.offset, 0), &c.at.context)))
+                        .collect();
+                    self.sites.push(CallSite {
+                        ident_frame,
+                        cmd_frame: frame(self.parse_name, self.tmpl, self.src, cmd.pos, &cmd_context),
+                        offset: pos.offset,
+                        static_error,
+                        runtime_checks,
+                        name,
+                    });
+                }
             }
             for e in &cmd.args {
                 self.expr(e);
             }
+        }
+        if let [var] = p.decl.as_slice() {
+            let t = super::go_types::pipe_type(p, &self.vars);
+            self.vars.declare(var, t);
         }
     }
 
@@ -166,25 +161,98 @@ impl SiteCollector<'_> {
     }
 }
 
-/// Go's message for an error no call site claimed: a field of a non-map value is
-/// located at the first field chain that reaches through a value; anything else gets
-/// Go's node-less form.
-pub(super) fn unattributed(parse_name: &str, src: &str, root: &ListNode, error: &TemplateError) -> String {
+/// Go's message for an error no call site claimed, located at the first node that can
+/// raise it (errors of the template's structure, not of a call): a field of a
+/// non-map value (`.a.b`, or `.y` where `with` made dot a string), arguments given to a
+/// field, an undefined template, `range` over a string. Anything else gets Go's
+/// node-less form.
+pub(super) fn unattributed(parse_name: &str, src: &str, root: &ListNode, data: &Value, error: &TemplateError) -> String {
     let m = message(error);
+    let at = |pos: Pos, context: &str, message: &str| format!("{}{message}", frame(parse_name, parse_name, src, pos, context));
     if let Some(field) = m.strip_prefix("can't evaluate field ").and_then(|r| r.split(' ').next()) {
         let mut found = None;
         find_field(root, field, &mut found);
         if let Some((pos, context)) = found {
-            return format!("{}{m}", frame(parse_name, parse_name, src, pos, &context));
+            return at(pos, &context, &m);
         }
     }
+    if m.starts_with("can't give argument to non-function") {
+        let mut found = None;
+        super::for_each_pipe(root, &mut |p| {
+            for (i, cmd) in p.commands.iter().enumerate() {
+                if let (None, Some(Expr::Field(pos, names))) = (&found, cmd.args.first())
+                    && (cmd.args.len() > 1 || i > 0)
+                {
+                    found = Some((*pos, names.iter().fold(String::new(), |s, n| s + "." + n), names.last().map(|n| n.to_string())));
+                }
+            }
+        });
+        if let Some((pos, context, Some(name))) = found {
+            return at(pos, &context, &format!("{name} is not a method but has arguments"));
+        }
+    }
+    if let Some(name) = m.strip_prefix("undefined template: ")
+        && let Some(node) = find_node(root, &|n| matches!(n, Node::Template(t) if t.name == name))
+        && let Node::Template(t) = node
+    {
+        let name_at = src.get(t.pos.offset..).and_then(|r| r.find(['"', '`'])).map_or(t.pos.offset, |i| t.pos.offset + i);
+        let context = match &t.pipe {
+            Some(p) => {
+                let mut s = String::new();
+                write_pipe(src, p, &mut s);
+                format!("{{{{template {} {s}}}}}", skald_common::go_quote(name))
+            }
+            None => format!("{{{{template {}}}}}", skald_common::go_quote(name)),
+        };
+        return at(Pos::new(name_at, 0), &context, &format!("template {} not defined", skald_common::go_quote(name)));
+    }
+    if m.starts_with("cannot range over ")
+        && let Some(Node::Range(r)) = root.nodes.iter().find(|n| matches!(n, Node::Range(_)))
+        && let [cmd] = r.pipe.commands.as_slice()
+        && let [Expr::Field(pos, names)] = cmd.args.as_slice()
+        && let ([name], Value::Map(map)) = (names.as_slice(), data)
+        && let Some(value) = map.get(name.as_str())
+    {
+        return at(*pos, &format!(".{name}"), &format!("range can't iterate over {value}"));
+    }
     format!("template: {parse_name}: {m}")
+}
+
+/// The first node (depth first, in source order) that `wanted` accepts.
+fn find_node<'a>(l: &'a ListNode, wanted: &dyn Fn(&Node) -> bool) -> Option<&'a Node> {
+    for n in &l.nodes {
+        if wanted(n) {
+            return Some(n);
+        }
+        let inner = match n {
+            Node::List(l) => find_node(l, wanted),
+            Node::If(b) | Node::Range(b) | Node::With(b) => {
+                find_node(&b.body, wanted).or_else(|| b.else_body.as_ref().and_then(|e| find_node(e, wanted)))
+            }
+            _ => None,
+        };
+        if inner.is_some() {
+            return inner;
+        }
+    }
+    None
 }
 
 fn find_field(l: &ListNode, field: &str, found: &mut Option<(Pos, String)>) {
     super::for_each_pipe(l, &mut |p| {
         if found.is_none() {
             find_field_pipe(p, field, found);
+        }
+    });
+    // `.y` alone fails only where `with` or `range` made dot something else.
+    super::for_each_pipe(l, &mut |p| {
+        for e in p.commands.iter().flat_map(|c| &c.args) {
+            if let (None, Expr::Field(pos, names)) = (&found, e)
+                && let [name] = names.as_slice()
+                && name == field
+            {
+                *found = Some((*pos, format!(".{name}")));
+            }
         }
     });
 }
@@ -336,6 +404,9 @@ pub(super) fn go_len(a: &[Value]) -> gotmpl::Result<Value> {
 /// The Go type a template value stands for.
 pub(super) fn go_type(v: &Value) -> &'static str {
     match v {
+        // Loki's data is a `map[string]string`; `fromJson` objects are
+        // `map[string]interface {}` (one holding only strings reads as the data here).
+        Value::Map(m) if m.values().all(|v| matches!(v, Value::String(_))) => "map[string]string",
         Value::Map(_) => "map[string]interface {}",
         Value::List(_) => "[]interface {}",
         Value::Function(_) => "func",
@@ -436,6 +507,16 @@ mod tests {
                 q("line:1:3: executing ~line~ at <unixToTime ~123~>: error calling unixToTime: unable to parse time '123': %!w(<nil>)"),
             ),
         ];
+        // Errors of the template's structure (Go 1.26.6, same data).
+        let structure = [
+            ("{{ range $i, $v := .x }}{{ end }}", "line:1:19: executing ~line~ at <.x>: range can't iterate over abc"),
+            ("{{ range .x }}{{ end }}", "line:1:9: executing ~line~ at <.x>: range can't iterate over abc"),
+            ("{{ template ~nope~ }}", "line:1:12: executing ~line~ at <{{template ~nope~}}>: template ~nope~ not defined"),
+            ("{{ with .x }}{{ .y }}{{ end }}", "line:1:16: executing ~line~ at <.y>: can't evaluate field y in type string"),
+            ("{{ .x 1 }}", "line:1:3: executing ~line~ at <.x>: x is not a method but has arguments"),
+            ("{{ $x := 1 }}{{ $x.y }}", "line:1:18: executing ~line~ at <$x.y>: can't evaluate field y in type int"),
+        ];
+        let cases = cases.into_iter().chain(structure.into_iter().map(|(src, want)| (src, q(want))));
         for (src, want) in cases {
             assert_eq!(run(&q(src)), Err(format!("template: {want}")), "{src}");
         }

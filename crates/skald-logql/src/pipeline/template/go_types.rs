@@ -8,9 +8,10 @@
 //! is checked once, when compiled, and a call that Go would refuse fails when reached,
 //! with Go's message at the node Go names (`evalArg`/`validateType` in exec.go).
 //!
-//! Not checked (no error where Go has one): values of variables (`$v`) and of functions
-//! returning `interface{}` (`default`, `fromJson`, `index`), whose type Go only knows
-//! when running.
+//! Variables take the type of what they were declared with (`$v := add 1 2` is an
+//! `int64`), and `default` the type its arguments share. Not checked (no error where Go
+//! has one): values whose type Go only knows when running (`fromJson`, `index`, `and`,
+//! a `default` over arguments of different types, a variable assigned in a branch).
 
 use gotmpl::parse::{CommandNode, Expr, Number, PipeNode};
 
@@ -106,7 +107,49 @@ const SIGNATURES: &[Signature] = &[
     sig("gt", &[ANY, ANY], None, "bool"),
     sig("ge", &[ANY, ANY], None, "bool"),
     sig("len", &[ANY], None, "int"),
+    sig("index", &[ANY], Some(ANY), ANY),
+    sig("slice", &[ANY], Some(ANY), ANY),
+    // Go's builtins that `gotmpl` implements.
+    sig("not", &[ANY], None, "bool"),
+    sig("and", &[ANY], Some(ANY), ANY),
+    sig("or", &[ANY], Some(ANY), ANY),
+    sig("call", &[ANY], Some(ANY), ANY),
+    sig("printf", &[S], Some(ANY), S),
+    sig("print", &[], Some(ANY), S),
+    sig("println", &[], Some(ANY), S),
+    sig("html", &[], Some(ANY), S),
+    sig("js", &[], Some(ANY), S),
+    sig("urlquery", &[], Some(ANY), S),
 ];
+
+/// The static types of declared variables (`$` is the data, a `map[string]string`).
+#[derive(Default)]
+pub(super) struct Vars(std::collections::HashMap<String, Option<&'static str>>);
+
+impl Vars {
+    pub fn declare(&mut self, name: &str, t: Option<&'static str>) {
+        self.0.insert(name.to_string(), t);
+    }
+
+    fn get(&self, name: &str) -> Option<&'static str> {
+        if name == "$" { Some("map[string]string") } else { self.0.get(name).copied().flatten() }
+    }
+}
+
+/// Go's arity check of a call (before its arguments are evaluated): `explicit`
+/// arguments written, and a value piped in or not.
+pub(super) fn arity_error(name: &str, explicit: usize, piped: bool) -> Option<String> {
+    let sig = signature(name)?;
+    let total = explicit + usize::from(piped);
+    match sig.variadic {
+        // Go counts only the written arguments here.
+        Some(_) if total < sig.params.len() => {
+            Some(format!("wrong number of args for {name}: want at least {} got {explicit}", sig.params.len()))
+        }
+        None if total != sig.params.len() => Some(format!("wrong number of args for {name}: want {} got {total}", sig.params.len())),
+        _ => None,
+    }
+}
 
 fn signature(name: &str) -> Option<&'static Signature> {
     SIGNATURES.iter().find(|s| s.name == name)
@@ -121,20 +164,21 @@ pub(super) struct At {
 /// The first argument of `cmd` (a call of `name`) that Go refuses, with the node Go names
 /// and the message; `piped` is the static type of a value piped into the call (None:
 /// nothing piped, or not known).
-pub(super) fn check_call(src: &str, name: &str, cmd: &CommandNode, piped: Option<Option<&'static str>>) -> Option<(At, String)> {
+pub(super) fn check_call(
+    src: &str,
+    name: &str,
+    cmd: &CommandNode,
+    piped: Option<Option<&'static str>>,
+    vars: &Vars,
+) -> Option<(At, String)> {
     let sig = signature(name)?;
     let args = &cmd.args[1..];
-    let total = args.len() + usize::from(piped.is_some());
-    let arity_ok = match sig.variadic {
-        Some(_) => total >= sig.params.len(),
-        None => total == sig.params.len(),
-    };
-    if !arity_ok {
-        return None; // Go's arity error comes first; the call site words it.
+    if arity_error(name, args.len(), piped.is_some()).is_some() {
+        return None;
     }
     let param = |i: usize| sig.params.get(i).copied().or(sig.variadic).unwrap_or(ANY);
     for (i, arg) in args.iter().enumerate() {
-        if let Some(found) = check_arg(src, param(i), arg) {
+        if let Some(found) = check_arg(src, param(i), arg, vars) {
             return Some(found);
         }
     }
@@ -151,12 +195,74 @@ pub(super) fn check_call(src: &str, name: &str, cmd: &CommandNode, piped: Option
     }
 }
 
+/// A check Go makes when running, for an argument whose type is not known before: the
+/// argument's position in the call's values, the Go type wanted, the node Go names.
+pub(super) struct RuntimeCheck {
+    pub arg: usize,
+    pub want: &'static str,
+    pub at: At,
+}
+
+/// The runtime checks of a call that passed `check_call`: arguments (and a piped value)
+/// of unknown static type given to a `string`, `int` or `float64` parameter (a time is
+/// a string to `gotmpl`, so `time.Time` parameters cannot be told apart when running).
+pub(super) fn runtime_checks(
+    src: &str,
+    name: &str,
+    cmd: &CommandNode,
+    piped: Option<Option<&'static str>>,
+    vars: &Vars,
+) -> Vec<RuntimeCheck> {
+    let Some(sig) = signature(name) else { return Vec::new() };
+    let args = &cmd.args[1..];
+    let param = |i: usize| sig.params.get(i).copied().or(sig.variadic).unwrap_or(ANY);
+    let checked = |want: &str| matches!(want, "string" | "int" | "float64");
+    let mut out = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        let unknown = matches!(arg, Expr::Variable(..) | Expr::Pipe(..) | Expr::Chain(..)) && static_type(arg, vars).is_none();
+        if unknown
+            && checked(param(i))
+            && let Some(at) = last_visited(src, arg)
+        {
+            out.push(RuntimeCheck { arg: i, want: param(i), at });
+        }
+    }
+    let want = param(args.len());
+    if piped == Some(None) && checked(want) {
+        let at = match args.last() {
+            Some(last) => last_visited(src, last),
+            None => Some(At { offset: cmd.args[0].pos().offset, context: name.to_string() }),
+        };
+        if let Some(at) = at {
+            out.push(RuntimeCheck { arg: args.len(), want, at });
+        }
+    }
+    out
+}
+
+/// Go's `validateType` on a value known only when running (Go's type names as the
+/// value's kind suggests: an integer reads as `int`, though sprig's math gives `int64`).
+pub(super) fn runtime_type_error(value: &gotmpl::Value, want: &str) -> Option<String> {
+    use gotmpl::Value;
+    let got = match value {
+        Value::Nil => return Some(format!("invalid value; expected {want}")),
+        other => super::go_errors::go_type(other),
+    };
+    let fits = match want {
+        "string" => matches!(value, Value::String(_)),
+        "int" => matches!(value, Value::Int(_)),
+        "float64" => matches!(value, Value::Float(_)),
+        _ => true,
+    };
+    (!fits).then(|| format!("wrong type for value; expected {want}; got {got}"))
+}
+
 fn assignable(got: &str, want: &str) -> bool {
     want == ANY || got == want
 }
 
 /// Go's `evalArg` for one explicit argument.
-fn check_arg(src: &str, want: &'static str, arg: &Expr) -> Option<(At, String)> {
+fn check_arg(src: &str, want: &'static str, arg: &Expr, vars: &Vars) -> Option<(At, String)> {
     if want == ANY {
         return None;
     }
@@ -176,8 +282,12 @@ fn check_arg(src: &str, want: &'static str, arg: &Expr) -> Option<(At, String)> 
             (want != S).then(|| (here(), format!("wrong type for value; expected {want}; got string")))
         }
         Expr::Dot(_) => Some((here(), format!("wrong type for value; expected {want}; got map[string]string"))),
+        Expr::Variable(..) => {
+            let got = static_type(arg, vars)?;
+            (!assignable(got, want)).then(|| (here(), format!("wrong type for value; expected {want}; got {got}")))
+        }
         Expr::Pipe(..) => {
-            let got = static_type(arg)?;
+            let got = static_type(arg, vars)?;
             if assignable(got, want) {
                 return None;
             }
@@ -197,29 +307,46 @@ fn is_int(n: &Number) -> bool {
 }
 
 /// The Go type of an expression's value, where it is known without running.
-fn static_type(e: &Expr) -> Option<&'static str> {
+fn static_type(e: &Expr, vars: &Vars) -> Option<&'static str> {
     match e {
+        Expr::Variable(_, name, fields) => match fields.len() {
+            0 => vars.get(name),
+            1 if name == "$" => Some(S),
+            _ => None,
+        },
         Expr::Field(_, names) if names.len() == 1 => Some(S),
         Expr::Dot(_) => Some("map[string]string"),
         Expr::String(..) => Some(S),
         Expr::Bool(..) => Some("bool"),
         Expr::Number(_, Number::Float(_)) => Some("float64"),
         Expr::Number(..) => Some("int"),
-        Expr::Pipe(_, p) => pipe_type(p),
+        Expr::Pipe(_, p) => pipe_type(p, vars),
         _ => None,
     }
 }
 
 /// The type of a pipeline's value: its last command's.
-pub(super) fn pipe_type(p: &PipeNode) -> Option<&'static str> {
-    command_type(p.commands.last()?)
+pub(super) fn pipe_type(p: &PipeNode, vars: &Vars) -> Option<&'static str> {
+    let (last, before) = p.commands.split_last()?;
+    let piped = before.last().map(|c| command_type(c, vars));
+    command_type_piped(last, piped, vars)
 }
 
 /// The type of a command's value (a call's Go result type, or its operand's type).
-pub(super) fn command_type(cmd: &CommandNode) -> Option<&'static str> {
+pub(super) fn command_type(cmd: &CommandNode, vars: &Vars) -> Option<&'static str> {
+    command_type_piped(cmd, None, vars)
+}
+
+fn command_type_piped(cmd: &CommandNode, piped: Option<Option<&'static str>>, vars: &Vars) -> Option<&'static str> {
     match cmd.args.first()? {
+        // `default` gives back one of its arguments: their type when they share one.
+        Expr::Identifier(_, name) if name == "default" => {
+            let mut types = cmd.args[1..].iter().map(|a| static_type(a, vars)).chain(piped);
+            let first = types.next()??;
+            types.all(|t| t == Some(first)).then_some(first)
+        }
         Expr::Identifier(_, name) => signature(name).map(|s| s.result).filter(|t| *t != ANY),
-        single if cmd.args.len() == 1 => static_type(single),
+        single if cmd.args.len() == 1 => static_type(single, vars),
         _ => None,
     }
 }
@@ -286,6 +413,48 @@ mod tests {
 {{ default "a" .x | ToUpper }}	OK ABC
 {{ alignLeft (count "a" .x) .x }}	OK a
 {{ trunc 1e2 .x }}	OK abc
+{{ not }}	line:1:3: executing "line" at <not>: wrong number of args for not: want 1 got 0
+{{ not 1 2 }}	line:1:3: executing "line" at <not>: wrong number of args for not: want 1 got 2
+{{ index }}	line:1:3: executing "line" at <index>: wrong number of args for index: want at least 1 got 0
+{{ index .x 5 }}	line:1:3: executing "line" at <index .x 5>: error calling index: index out of range: 5
+{{ index .x "a" }}	line:1:3: executing "line" at <index .x "a">: error calling index: cannot index slice/array with type string
+{{ index . 1 }}	line:1:3: executing "line" at <index . 1>: error calling index: value has type int; should be string
+{{ slice }}	line:1:3: executing "line" at <slice>: wrong number of args for slice: want at least 1 got 0
+{{ slice .x 1 9 }}	line:1:3: executing "line" at <slice .x 1 9>: error calling slice: index out of range: 9
+{{ slice .x 2 1 }}	line:1:3: executing "line" at <slice .x 2 1>: error calling slice: invalid slice index: 2 > 1
+{{ slice .x 1 2 3 }}	line:1:3: executing "line" at <slice .x 1 2 3>: error calling slice: cannot 3-index slice a string
+{{ slice . 1 }}	line:1:3: executing "line" at <slice . 1>: error calling slice: can't slice item of type map[string]string
+{{ printf }}	line:1:3: executing "line" at <printf>: wrong number of args for printf: want at least 1 got 0
+{{ printf 5 }}	line:1:10: executing "line" at <5>: expected string; found 5
+{{ call }}	line:1:3: executing "line" at <call>: wrong number of args for call: want at least 1 got 0
+{{ and }}	line:1:3: executing "line" at <and>: wrong number of args for and: want at least 1 got 0
+{{ or }}	line:1:3: executing "line" at <or>: wrong number of args for or: want at least 1 got 0
+{{ len }}	line:1:3: executing "line" at <len>: wrong number of args for len: want 1 got 0
+{{ len .x .x }}	line:1:3: executing "line" at <len>: wrong number of args for len: want 1 got 2
+{{ $v := 5 }}{{ ToUpper $v }}	line:1:24: executing "line" at <$v>: wrong type for value; expected string; got int
+{{ $v := .x }}{{ ToUpper $v }}{{ trunc $v .x }}	line:1:39: executing "line" at <$v>: wrong type for value; expected int; got string
+{{ $v := add 1 2 }}{{ ToUpper $v }}	line:1:30: executing "line" at <$v>: wrong type for value; expected string; got int64
+{{ with $v := add 1 2 }}{{ ToUpper $v }}{{ end }}	line:1:35: executing "line" at <$v>: wrong type for value; expected string; got int64
+{{ default 1 2 | ToUpper }}	line:1:17: executing "line" at <ToUpper>: wrong type for value; expected string; got int
+{{ $ | ToUpper }}	line:1:7: executing "line" at <ToUpper>: wrong type for value; expected string; got map[string]string
+{{ index . "x" }}	OK abc
+{{ index .x 1 }}	OK 98
+{{ slice .x 1 }}	OK bc
+{{ html }}	OK 
+{{ default 1 .x | ToUpper }}	OK ABC
+{{ $.x | ToUpper }}	OK ABC
+{{ $v := fromJson .x }}{{ ToUpper $v }}	line:1:34: executing "line" at <$v>: invalid value; expected string
+{{ fromJson .x | ToUpper }}	line:1:17: executing "line" at <ToUpper>: invalid value; expected string
+{{ (fromJson .x).key }}	OK <no value>
+{{ fromJson "[1,2]" | ToUpper }}	line:1:22: executing "line" at <ToUpper>: wrong type for value; expected string; got []interface {}
+{{ fromJson "{\"a\":1}" | ToUpper }}	line:1:26: executing "line" at <ToUpper>: wrong type for value; expected string; got map[string]interface {}
+{{ (fromJson "{\"a\":1}").a | ToUpper }}	line:1:30: executing "line" at <ToUpper>: wrong type for value; expected string; got float64
+{{ (fromJson "{\"a\":\"b\"}").a | ToUpper }}	OK B
+{{ default 1 .y | ToUpper }}	line:1:18: executing "line" at <ToUpper>: wrong type for value; expected string; got int
+{{ default 1 .x | ToUpper }}	OK ABC
+{{ ToUpper (default 1 .y) }}	line:1:22: executing "line" at <.y>: wrong type for value; expected string; got int
+{{ $v := default 1 .y }}{{ ToUpper $v }}	line:1:35: executing "line" at <$v>: wrong type for value; expected string; got int
+{{ trunc (default "a" .y) .x }}	line:1:22: executing "line" at <.y>: wrong type for value; expected int; got string
 "#;
 
     #[test]
