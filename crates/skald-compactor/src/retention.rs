@@ -76,7 +76,8 @@ pub(crate) fn compile_matchers(matchers: &[skald_logql::Matcher]) -> Result<Vec<
             skald_logql::MatchOp::Eq => LabelMatcher::Eq(m.name.clone(), m.value.clone()),
             skald_logql::MatchOp::Neq => LabelMatcher::Neq(m.name.clone(), m.value.clone()),
             skald_logql::MatchOp::Re | skald_logql::MatchOp::Nre => {
-                LabelMatcher::regex(&m.name, &m.value, m.op == skald_logql::MatchOp::Nre).map_err(|e| e.to_string())?
+                LabelMatcher::regex(&m.name, &skald_logql::pipeline::translate_go_regex(&m.value), m.op == skald_logql::MatchOp::Nre)
+                    .map_err(|e| e.to_string())?
             }
         };
         out.push(compiled);

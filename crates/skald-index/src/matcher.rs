@@ -20,11 +20,14 @@ pub enum LabelMatcher {
 }
 
 impl LabelMatcher {
-    /// Compiles a regex matcher; `negate` selects `!~`.
+    /// Compiles a regex matcher; `negate` selects `!~`. `pattern` is in the `regex`
+    /// crate's syntax: callers holding a Go (LogQL) pattern translate it first
+    /// (`skald_logql::pipeline::translate_go_regex`: ASCII `\d`, Go's literal `{`).
     pub fn regex(name: &str, pattern: &str, negate: bool) -> Result<LabelMatcher, MatcherError> {
         let anchored = format!("^(?s:{pattern})$");
         let regex = regex::RegexBuilder::new(&anchored)
             .unicode(true)
+            .octal(true)
             .build()
             .map_err(|e| MatcherError { name: name.to_string(), message: e.to_string() })?;
         Ok(if negate { LabelMatcher::Nre(name.to_string(), regex) } else { LabelMatcher::Re(name.to_string(), regex) })

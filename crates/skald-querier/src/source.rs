@@ -31,7 +31,8 @@ pub fn compile_matchers(matchers: &[Matcher]) -> Result<Vec<LabelMatcher>, Engin
             MatchOp::Eq => Ok(LabelMatcher::Eq(m.name.clone(), m.value.clone())),
             MatchOp::Neq => Ok(LabelMatcher::Neq(m.name.clone(), m.value.clone())),
             MatchOp::Re | MatchOp::Nre => {
-                LabelMatcher::regex(&m.name, &m.value, m.op == MatchOp::Nre).map_err(|e| EngineError::bad_request(e.to_string()))
+                LabelMatcher::regex(&m.name, &skald_logql::pipeline::translate_go_regex(&m.value), m.op == MatchOp::Nre)
+                    .map_err(|e| EngineError::bad_request(e.to_string()))
             }
         })
         .collect()

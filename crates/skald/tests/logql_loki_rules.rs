@@ -232,3 +232,23 @@ async fn a_variant_past_the_series_limit_is_dropped_with_a_warning() {
     assert_eq!(result.len(), 1, "{body}");
     assert_eq!(result[0]["metric"]["__variant__"], "1");
 }
+
+/// Stream matchers read their regex as Go (Prometheus' FastRegexMatcher) does: `\d` is
+/// ASCII, and a `{` that starts no repeat count is a literal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matcher_regexes_have_gos_semantics() {
+    let server = Server::start(BASE_CONFIG).await;
+    let t0 = now_ns() - 60 * SECOND;
+    let streams: Vec<_> = ["7", "\u{663}", "x{,2}"]
+        .iter()
+        .map(|app| stream(&[("app", app), ("job", "re")], vec![Entry::new(t0, format!("app={app}"))]))
+        .collect();
+    server.push_streams(None, &streams).await;
+    for (selector, want) in [(r#"{job="re", app=~"\\d"}"#, vec!["7"]), (r#"{job="re", app=~"x{,2}"}"#, vec!["x{,2}"])] {
+        let (status, body) = query(&server, "/loki/api/v1/query_range", selector, t0).await;
+        assert_eq!(status, 200, "{selector}: {body}");
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let apps: Vec<&str> = value["data"]["result"].as_array().unwrap().iter().map(|r| r["stream"]["app"].as_str().unwrap()).collect();
+        assert_eq!(apps, want, "{selector}");
+    }
+}

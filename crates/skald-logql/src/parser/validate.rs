@@ -19,7 +19,8 @@ pub(super) fn const_value(e: &SampleExpr) -> Option<f64> {
 
 /// Compiles a label-matcher regex (fully anchored, as Prometheus does).
 pub(super) fn compile_anchored(re: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(&format!("^(?:{re})$")).map_err(|e| regex_error(re, &e))
+    let translated = crate::pipeline::goregex::translate(re);
+    regex::RegexBuilder::new(&format!("^(?:{translated})$")).octal(true).build().map_err(|e| regex_error(re, &e))
 }
 
 /// A regex error as Go words it (`error parsing regexp: missing closing ): `(``); where
