@@ -12,7 +12,7 @@ pub(super) fn time_value(ns: i64) -> Value {
 
 /// A time as Go's `time.Time.String()` prints it in a zone (`... +0100 CET`).
 pub(super) fn time_value_in(ns: i64, zone: &Zone) -> Value {
-    vstr(format_go_time_in(ns, "2006-01-02 15:04:05.999999999 -0700 MST", zone))
+    vstr(format_go_time_in(ns, TIME_STRING, zone))
 }
 
 /// A zone in effect at some instant: its offset east of UTC and its abbreviation.
@@ -58,11 +58,14 @@ pub(super) fn parse_go_time_in_zone(layout: &str, value: &str, zone: &str) -> Op
     Some((instant, Zone { offset_secs: i64::from(offset.fix().local_minus_utc()), name }))
 }
 
+/// Go's `time.Time.String()` layout: how a time value is held as a string here.
+pub(super) const TIME_STRING: &str = "2006-01-02 15:04:05.999999999 -0700 MST";
+
 pub(super) fn value_to_ns(v: &Value) -> Option<i64> {
     match v {
         Value::Int(i) => Some(i.saturating_mul(1_000_000_000)),
         Value::Uint(u) => Some((*u as i64).saturating_mul(1_000_000_000)),
-        Value::String(s) => parse_go_time("2006-01-02 15:04:05.999999999 -0700 MST", s),
+        Value::String(s) => parse_go_time(TIME_STRING, s),
         _ => None,
     }
 }

@@ -204,8 +204,7 @@ pub(super) struct RuntimeCheck {
 }
 
 /// The runtime checks of a call that passed `check_call`: arguments (and a piped value)
-/// of unknown static type given to a `string`, `int` or `float64` parameter (a time is
-/// a string to `gotmpl`, so `time.Time` parameters cannot be told apart when running).
+/// of unknown static type given to a `string`, `int`, `float64` or `time.Time` parameter.
 pub(super) fn runtime_checks(
     src: &str,
     name: &str,
@@ -216,7 +215,7 @@ pub(super) fn runtime_checks(
     let Some(sig) = signature(name) else { return Vec::new() };
     let args = &cmd.args[1..];
     let param = |i: usize| sig.params.get(i).copied().or(sig.variadic).unwrap_or(ANY);
-    let checked = |want: &str| matches!(want, "string" | "int" | "float64");
+    let checked = |want: &str| matches!(want, "string" | "int" | "float64" | "time.Time");
     let mut out = Vec::new();
     for (i, arg) in args.iter().enumerate() {
         let unknown = matches!(arg, Expr::Variable(..) | Expr::Pipe(..) | Expr::Chain(..)) && static_type(arg, vars).is_none();
@@ -252,6 +251,8 @@ pub(super) fn runtime_type_error(value: &gotmpl::Value, want: &str) -> Option<St
         "string" => matches!(value, Value::String(_)),
         "int" => matches!(value, Value::Int(_)),
         "float64" => matches!(value, Value::Float(_)),
+        // A time is a string to gotmpl, written as Go's `time.Time.String()`.
+        "time.Time" => matches!(value, Value::String(t) if super::go_time::parse_go_time(super::go_time::TIME_STRING, t).is_some()),
         _ => true,
     };
     (!fits).then(|| format!("wrong type for value; expected {want}; got {got}"))
@@ -443,6 +444,9 @@ mod tests {
 {{ html }}	OK 
 {{ default 1 .x | ToUpper }}	OK ABC
 {{ $.x | ToUpper }}	OK ABC
+{{ unixEpoch (index . "x") }}	line:1:22: executing "line" at <"x">: wrong type for value; expected time.Time; got string
+{{ $v := fromJson .x }}{{ unixEpoch $v }}	line:1:36: executing "line" at <$v>: invalid value; expected time.Time
+{{ unixEpoch (default (unixToTime "1700000000") .y) }}	OK 1700000000
 {{ $v := fromJson .x }}{{ ToUpper $v }}	line:1:34: executing "line" at <$v>: invalid value; expected string
 {{ fromJson .x | ToUpper }}	line:1:17: executing "line" at <ToUpper>: invalid value; expected string
 {{ (fromJson .x).key }}	OK <no value>
