@@ -15,6 +15,8 @@ mod params;
 mod patterns;
 mod push;
 mod query;
+pub mod rule_querier;
+mod rules;
 pub mod serve;
 mod stall;
 mod tail;
@@ -49,6 +51,8 @@ pub struct AppState {
     pub ingester: Option<Arc<Ingester>>,
     /// Where live tails get new entries: this process's ingester, or a cluster's.
     pub tail: Option<Arc<dyn TailFeed>>,
+    /// The ruler (its API is mounted when set and `ruler.enable_api` is on).
+    pub ruler: Option<Arc<skald_ruler::Ruler>>,
     pub auth_enabled: bool,
     pub started: Instant,
     pub version: &'static str,
@@ -67,6 +71,7 @@ impl AppState {
             querier: None,
             ingester: None,
             tail: None,
+            ruler: None,
             auth_enabled,
             started: Instant::now(),
             version: env!("CARGO_PKG_VERSION"),
@@ -116,10 +121,28 @@ pub fn router(state: Arc<AppState>) -> Router {
     if state.ingester.is_some() {
         router = router.route("/flush", post(meta::flush)).route("/ingester/flush", post(meta::flush));
     }
+    if state.ruler.as_ref().is_some_and(|r| r.config().enable_api) {
+        router = router.merge(rule_routes());
+    }
     router
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(MAX_PUSH_BODY))
         .with_state(state)
+}
+
+/// Loki's ruler API (`pkg/loki/modules.go` `initRuler`): the rule groups as YAML under
+/// `/loki/api/v1/rules` and `/api/prom/rules`, their state in Prometheus' JSON.
+pub fn rule_routes() -> Router<Arc<AppState>> {
+    let mut router = Router::new()
+        .route("/prometheus/api/v1/rules", get(rules::prometheus_rules))
+        .route("/prometheus/api/v1/alerts", get(rules::prometheus_alerts));
+    for base in ["/loki/api/v1/rules", "/api/prom/rules"] {
+        router = router
+            .route(base, get(rules::list_all))
+            .route(&format!("{base}/{{namespace}}"), get(rules::list_namespace).post(rules::create_group).delete(rules::delete_namespace))
+            .route(&format!("{base}/{{namespace}}/{{group}}"), get(rules::get_group).delete(rules::delete_group));
+    }
+    router
 }
 
 /// Loki's read endpoints (what a querier, or a query frontend in front of queriers,

@@ -241,7 +241,6 @@ mod tests {
                 "common.instance_addr",
                 "frontend.encoding",
                 "limits_config.metric_aggregation_enabled",
-                "ruler",
                 "server.grpc_server_max_concurrent_streams"
             ]
         );

@@ -31,6 +31,8 @@ pub struct Config {
     pub memberlist: MemberlistSection,
     pub ingester_client: IngesterClientSection,
     pub compactor: skald_compactor::CompactorConfig,
+    /// Alerting and recording rules (`ruler`).
+    pub ruler: skald_ruler::RulerConfig,
     /// Per-tenant overrides (`runtime_config.file`, reloaded every `period`).
     pub runtime_config: RuntimeConfigSection,
     /// Built-in credentials (Skald's own section; Loki has none).

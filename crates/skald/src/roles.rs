@@ -16,7 +16,7 @@ const LOKI_ONLY_TARGETS: &[(&str, &str)] = &[
     ("index-gateway", "queriers read the index from object storage themselves"),
     ("table-manager", "retention is the compactor's"),
     ("ingester-querier", "queriers ask the ingesters directly"),
-    ("ruler", "not yet in Skald"),
+    ("ruler", "the ruler runs in the single binary (`all`) for now"),
     ("pattern-ingester", "patterns are computed at query time"),
     ("bloom-planner", "Skald's blocks carry their own filters"),
     ("bloom-builder", "Skald's blocks carry their own filters"),

@@ -155,8 +155,13 @@ pub(crate) async fn serve(startup: Startup) -> anyhow::Result<()> {
             }
         });
     }
+    let ruler = crate::storage_wiring::start_ruler(config, &store, querier.clone())?;
     let mut state = AppState::single_binary(distributor, querier, ingester.clone(), config.auth_enabled);
     state.extra_metrics.push(Arc::new(crate::runtime_overrides::render_metrics));
+    if let Some(notifier) = ruler.notifier().cloned() {
+        state.extra_metrics.push(Arc::new(move || notifier.render_metrics()));
+    }
+    state.ruler = Some(ruler);
     let state = Arc::new(state);
     let credentials = Arc::new(crate::credentials::credentials(config)?);
     let app = skald_api::router(state)

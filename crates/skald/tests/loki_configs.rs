@@ -46,7 +46,7 @@ fn every_loki_example_and_sample_config_verifies() {
     let file = root.path().join("sample-loki-local-config.yaml");
     let (_, stdout, _) = skald(&["-verify-config", "-config.file", file.to_str().unwrap()], &[]);
     let ignored = stdout.lines().find(|l| l.starts_with("ignored")).unwrap_or_default();
-    for key in ["server.grpc_server_max_concurrent_streams", "frontend.encoding", "pattern_ingester", "ruler"] {
+    for key in ["server.grpc_server_max_concurrent_streams", "frontend.encoding", "pattern_ingester"] {
         assert!(ignored.contains(key), "{key} not named: {stdout}");
     }
     assert!(!ignored.contains("limits_config,") && !ignored.contains("schema_config"), "{stdout}");

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod conformance;
 pub mod emulators;
+pub mod receivers;
 
 use serde_json::Value;
 use skald_common::{Entry, Label, LabelSet, PushStream};

@@ -1,0 +1,15 @@
+//! The ruler (Loki's alerting and recording rules over LogQL): rule groups stored per
+//! tenant where Loki stores them (`store`), evaluated on their interval by one task per
+//! group (`manager`) through a `RuleQuerier` (the local querier in the single binary),
+//! alerts sent to Alertmanager (`notifier`). The rule format, the alert state machine
+//! and the templates are `skald-rules` (pure); the HTTP API is in `skald-api`.
+
+pub mod config;
+pub mod manager;
+pub mod notifier;
+pub mod proto;
+pub mod store;
+
+pub use config::RulerConfig;
+pub use manager::{GroupSnapshot, GroupState, RuleQuerier, RuleState, Ruler};
+pub use store::{RuleStore, StoreError};
