@@ -328,6 +328,44 @@ try {
     await page.screenshot({ path: join(shots, 'logs-dark.png') });
   });
 
+  await step('the rules page lists a group, its rules and the firing alert', async () => {
+    await page.emulateMedia({ colorScheme: 'light' });
+    const group = [
+      'name: ui-checks',
+      'interval: 1s',
+      'rules:',
+      '  - alert: PaymentsFailing',
+      '    expr: sum by (app) (count_over_time({app="checkout", level="error"}[1h])) > 0',
+      '    labels:',
+      '      severity: page',
+      '    annotations:',
+      "      summary: '{{ $labels.app }}: {{ $value }} failed payments'",
+      '  - record: checkout:errors:count1h',
+      '    expr: sum(count_over_time({app="checkout", level="error"}[1h]))',
+      '',
+    ].join('\n');
+    const response = await fetch(`${base}/loki/api/v1/rules/ui`, { method: 'POST', body: group });
+    check(response.status === 202, `loading the rules answered ${response.status}: ${await response.text()}`);
+    await page.goto(`${base}/rules`);
+    const deadline = Date.now() + WAIT;
+    let alerts = '';
+    while (!alerts.includes('PaymentsFailing')) {
+      check(Date.now() < deadline, `no firing alert on the rules page: ${alerts}`);
+      await page.waitForTimeout(500);
+      await page.locator('#refresh').click();
+      alerts = await page.locator('#alerts').textContent();
+    }
+    check(alerts.includes('firing') && alerts.includes('checkout: 40 failed payments') && alerts.includes('severity=page'), `alerts: ${alerts}`);
+    const groups = await page.locator('#groups').textContent();
+    check(groups.includes('ui-checks') && groups.includes('checkout:errors:count1h') && groups.includes('count_over_time'), `groups: ${groups}`);
+    check((await page.locator('#groups .badge.health-ok').count()) === 2, 'both rules healthy');
+    await page.selectOption('#filter', 'record');
+    await page.waitForFunction(() => !document.querySelector('#groups').textContent.includes('PaymentsFailing'), null, { timeout: WAIT });
+    check(new URL(page.url()).searchParams.get('type') === 'record', `the filter is in the URL: ${page.url()}`);
+    await page.selectOption('#filter', '');
+    await page.screenshot({ path: join(shots, 'rules.png'), fullPage: true });
+  });
+
   await step('no errors in the browser console', async () => {
     // The bad query's 400s are expected; anything else is not.
     const unexpected = consoleErrors.filter((text) => !/status of 400/.test(text));

@@ -44,7 +44,9 @@ async fn two_ingesters_down_fail_with_a_clear_5xx() {
     assert!(message.contains("quorum"), "{message}");
     assert!(message.contains("{app=\"a\", service_name=\"a\"}"), "names the stream: {message}");
     assert!(message.contains("2 of 3 replicas failed, at most 1 may"), "{message}");
-    assert!(message.contains("Connection refused"), "says why: {message}");
+    // A stopped server's port refuses connections, or (when the stop races the
+    // connect) resets the one it had accepted.
+    assert!(message.contains("Connection refused") || message.contains("connection reset"), "says why: {message}");
     assert!(message.contains("ingester-1") && message.contains("ingester-2"), "names the failed ingesters: {message}");
     assert!(!message.contains("ingester-0 ("), "the healthy ingester is not blamed: {message}");
 }

@@ -40,6 +40,10 @@ pub struct RulerConfig {
     pub resend_delay: i64,
     pub enable_api: bool,
     pub storage: RuleStorageConfig,
+    /// Where recording rules' series (and `ALERTS`) go.
+    pub remote_write: RemoteWriteConfig,
+    /// The write-ahead log of what remote write has not delivered yet.
+    pub wal: RulerWalConfig,
 }
 
 impl Default for RulerConfig {
@@ -60,6 +64,8 @@ impl Default for RulerConfig {
             resend_delay: 60 * SECOND,
             enable_api: true,
             storage: RuleStorageConfig::default(),
+            remote_write: RemoteWriteConfig::default(),
+            wal: RulerWalConfig::default(),
         }
     }
 }
@@ -102,4 +108,145 @@ pub struct RuleStorageConfig {
 #[serde(default)]
 pub struct LocalRuleStorage {
     pub directory: String,
+}
+
+/// `ruler.remote_write`: Prometheus remote-write clients (`clients`, or the deprecated
+/// single `client`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RemoteWriteConfig {
+    pub enabled: bool,
+    pub client: Option<RemoteWriteClient>,
+    pub clients: BTreeMap<String, RemoteWriteClient>,
+    /// Sends `X-Scope-OrgID: <tenant>` (replacing any configured header of that name).
+    pub add_org_id_header: bool,
+}
+
+impl Default for RemoteWriteConfig {
+    fn default() -> Self {
+        RemoteWriteConfig { enabled: false, client: None, clients: BTreeMap::new(), add_org_id_header: true }
+    }
+}
+
+impl RemoteWriteConfig {
+    /// The clients by name, with Loki's checks.
+    pub fn resolved(&self) -> Result<BTreeMap<String, RemoteWriteClient>, String> {
+        if !self.enabled {
+            return Ok(BTreeMap::new());
+        }
+        let clients = match (&self.client, self.clients.is_empty()) {
+            (Some(_), false) => {
+                return Err("ruler remote write config: both 'client' and 'clients' options are defined; 'client' is deprecated, please only use 'clients'".into());
+            }
+            (Some(c), true) => BTreeMap::from([("default".to_string(), c.clone())]),
+            (None, _) => self.clients.clone(),
+        };
+        if clients.is_empty() {
+            return Err("remote-write enabled but no clients URL are configured".into());
+        }
+        for (name, c) in &clients {
+            if c.url.is_empty() {
+                return Err(format!("remote-write enabled but client '{name}' URL is not configured"));
+            }
+            if !name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_') {
+                return Err(format!("ruler.remote_write.clients: client name {name:?}: letters, digits, '-' and '_' only"));
+            }
+        }
+        Ok(clients)
+    }
+}
+
+/// One Prometheus `remote_write` client.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RemoteWriteClient {
+    pub url: String,
+    pub name: String,
+    pub headers: BTreeMap<String, String>,
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    #[serde(deserialize_with = "de_prom_duration", serialize_with = "ser_prom_duration")]
+    pub remote_timeout: u64,
+    pub queue_config: QueueConfig,
+}
+
+impl Default for RemoteWriteClient {
+    fn default() -> Self {
+        RemoteWriteClient {
+            url: String::new(),
+            name: String::new(),
+            headers: BTreeMap::new(),
+            basic_auth: None,
+            authorization: None,
+            remote_timeout: 30_000,
+            queue_config: QueueConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct BasicAuth {
+    pub username: String,
+    pub password: String,
+    pub password_file: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Authorization {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub credentials: String,
+    pub credentials_file: String,
+}
+
+impl Default for Authorization {
+    fn default() -> Self {
+        Authorization { kind: "Bearer".into(), credentials: String::new(), credentials_file: String::new() }
+    }
+}
+
+/// Prometheus' `queue_config` (durations in milliseconds).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct QueueConfig {
+    pub max_samples_per_send: usize,
+    #[serde(deserialize_with = "de_prom_duration", serialize_with = "ser_prom_duration")]
+    pub min_backoff: u64,
+    #[serde(deserialize_with = "de_prom_duration", serialize_with = "ser_prom_duration")]
+    pub max_backoff: u64,
+    pub retry_on_http_429: bool,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig { max_samples_per_send: 2000, min_backoff: 30, max_backoff: 5_000, retry_on_http_429: true }
+    }
+}
+
+/// `ruler.wal`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RulerWalConfig {
+    /// Relative to the data directory (`common.path_prefix`) when relative.
+    pub dir: String,
+    /// Records older than this that no client could deliver are dropped (and counted).
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub max_age: i64,
+}
+
+impl Default for RulerWalConfig {
+    fn default() -> Self {
+        RulerWalConfig { dir: "ruler-wal".into(), max_age: 4 * 3600 * SECOND }
+    }
+}
+
+fn de_prom_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let text = String::deserialize(d)?;
+    skald_rules::duration::parse_prom_duration(&text).map_err(serde::de::Error::custom)
+}
+
+fn ser_prom_duration<S: serde::Serializer>(ms: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&skald_rules::duration::format_prom_duration(*ms))
 }

@@ -8,8 +8,10 @@ pub mod config;
 pub mod manager;
 pub mod notifier;
 pub mod proto;
+pub mod remote_write;
 pub mod store;
 
 pub use config::RulerConfig;
 pub use manager::{GroupSnapshot, GroupState, RuleQuerier, RuleState, Ruler};
+pub use remote_write::RemoteWriter;
 pub use store::{RuleStore, StoreError};

@@ -7,6 +7,7 @@
 
 use crate::config::RulerConfig;
 use crate::notifier::Notifier;
+use crate::remote_write::RemoteWriter;
 use crate::store::{RuleStore, StoreError};
 use parking_lot::Mutex;
 use skald_rules::alert::{AlertSet, AlertSpec, Labels, restore_active_since};
@@ -74,6 +75,8 @@ pub struct Ruler {
     store: RuleStore,
     querier: Arc<dyn RuleQuerier>,
     notifier: Option<Arc<Notifier>>,
+    /// Where rules' series go (`ruler.remote_write`), through the WAL.
+    writer: Option<Arc<RemoteWriter>>,
     groups: Mutex<BTreeMap<GroupKey, Running>>,
     /// Serialises syncs (the poll loop and API changes).
     syncing: tokio::sync::Mutex<()>,
@@ -84,9 +87,20 @@ pub fn now_ms() -> i64 {
 }
 
 impl Ruler {
-    pub fn new(config: RulerConfig, store: RuleStore, querier: Arc<dyn RuleQuerier>) -> Result<Arc<Ruler>, String> {
+    /// A ruler; `wal_dir` holds what remote write has not delivered yet.
+    pub fn new(
+        config: RulerConfig,
+        store: RuleStore,
+        querier: Arc<dyn RuleQuerier>,
+        wal_dir: &std::path::Path,
+    ) -> Result<Arc<Ruler>, String> {
         let notifier = Notifier::new(&config)?;
-        Ok(Arc::new(Ruler { config, store, querier, notifier, groups: Mutex::new(BTreeMap::new()), syncing: Default::default() }))
+        let writer = RemoteWriter::open(&config, wal_dir)?;
+        Ok(Arc::new(Ruler { config, store, querier, notifier, writer, groups: Mutex::new(BTreeMap::new()), syncing: Default::default() }))
+    }
+
+    pub fn remote_writer(&self) -> Option<&Arc<RemoteWriter>> {
+        self.writer.as_ref()
     }
 
     pub fn config(&self) -> &RulerConfig {
@@ -105,6 +119,9 @@ impl Ruler {
     pub fn start(self: &Arc<Self>) {
         if let Some(notifier) = &self.notifier {
             tokio::spawn(notifier.clone().run());
+        }
+        if let Some(writer) = &self.writer {
+            writer.start();
         }
         let ruler = self.clone();
         tokio::spawn(async move {
@@ -213,6 +230,7 @@ impl Ruler {
         let started = Instant::now();
         let ctx = TemplateContext { external_labels: self.config.external_labels.clone(), external_url: self.config.external_url.clone() };
         let query_ts = ts - group.query_offset.map(|d| d.0 as i64).unwrap_or(0);
+        let mut written: Vec<(Labels, f64)> = Vec::new();
         for index in 0..group.rules.len() {
             let rule_started = Instant::now();
             let rule = &group.rules[index];
@@ -235,11 +253,11 @@ impl Ruler {
                         alerts.restore(self.restore(&key.tenant, rule, &spec, interval, query_ts).await);
                     }
                     let expander = |text: &str, labels: &Labels, value: f64| expand(&rule.alert, text, labels, value, &ctx);
-                    let evaluated = alerts.eval(&spec, ts, &samples, group.limit, &expander).map(|_alerts_series| ());
+                    let evaluated = alerts.eval(&spec, ts, &samples, group.limit, &expander);
                     self.send(&key.tenant, rule, &mut alerts, ts, interval);
-                    evaluated
+                    evaluated.map(|series| written.extend(series.into_iter().map(|s| (s.labels, s.value))))
                 }
-                Ok(samples) => record(rule, &samples, group.limit).map(|_series| ()),
+                Ok(samples) => record(rule, &samples, group.limit).map(|series| written.extend(series)),
             };
             let mut s = state.lock();
             let r = &mut s.rules[index];
@@ -258,6 +276,11 @@ impl Ruler {
                     r.last_error = e;
                 }
             }
+        }
+        if let Some(writer) = &self.writer
+            && let Err(error) = writer.append(&key.tenant, ts, written).await
+        {
+            tracing::error!(tenant = %key.tenant, group = %key.name, %error, "writing rule results to the ruler WAL failed");
         }
         let mut s = state.lock();
         s.last_evaluation = Some(ts);

@@ -24,6 +24,9 @@ impl Asset {
 /// The page served at `/`.
 pub const INDEX: &str = "index.html";
 
+/// The page served at `/rules`: rule groups, their state, the alerts firing.
+pub const RULES: &str = "rules.html";
+
 const HTML: &str = "text/html; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
@@ -53,6 +56,8 @@ pub static ASSETS: &[Asset] = &[
     asset!("js/table.js", JS),
     asset!("js/tail.js", JS),
     asset!("js/format.js", JS),
+    asset!("rules.html", HTML),
+    asset!("js/rules.js", JS),
 ];
 
 /// The asset at `path` (relative to `assets/`), if there is one.

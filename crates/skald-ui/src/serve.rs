@@ -1,5 +1,5 @@
-//! HTTP handlers: `/` answers the page, `/ui/{path}` an embedded asset, with content
-//! type, `ETag` and `If-None-Match` revalidation.
+//! HTTP handlers: `/` answers the search page, `/rules` the rules page, `/ui/{path}` an
+//! embedded asset, with content type, `ETag` and `If-None-Match` revalidation.
 
 use crate::assets::{self, Asset};
 use axum::Router;
@@ -8,9 +8,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-/// Routes of the UI (`/` and `/ui/{path}`), to merge with the API router.
+/// Routes of the UI (`/`, `/rules` and `/ui/{path}`), to merge with the API router.
 pub fn router() -> Router {
-    Router::new().route("/", get(index)).route("/ui/{*path}", get(asset))
+    Router::new().route("/", get(index)).route("/rules", get(rules)).route("/ui/{*path}", get(asset))
+}
+
+async fn rules(headers: HeaderMap) -> Response {
+    match assets::find(assets::RULES) {
+        Some(asset) => respond(asset, &headers),
+        None => not_found(assets::RULES),
+    }
 }
 
 async fn index(headers: HeaderMap) -> Response {

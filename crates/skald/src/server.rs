@@ -155,11 +155,14 @@ pub(crate) async fn serve(startup: Startup) -> anyhow::Result<()> {
             }
         });
     }
-    let ruler = crate::storage_wiring::start_ruler(config, &store, querier.clone())?;
+    let ruler = crate::storage_wiring::start_ruler(config, &data_dir, &store, querier.clone())?;
     let mut state = AppState::single_binary(distributor, querier, ingester.clone(), config.auth_enabled);
     state.extra_metrics.push(Arc::new(crate::runtime_overrides::render_metrics));
     if let Some(notifier) = ruler.notifier().cloned() {
         state.extra_metrics.push(Arc::new(move || notifier.render_metrics()));
+    }
+    if let Some(writer) = ruler.remote_writer().cloned() {
+        state.extra_metrics.push(Arc::new(move || writer.render_metrics()));
     }
     state.ruler = Some(ruler);
     let state = Arc::new(state);

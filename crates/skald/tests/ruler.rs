@@ -1,11 +1,13 @@
 //! The ruler through the real binary: Loki's rules API (load, list, change, delete, the
 //! refusals), an alert fired over pushed lines reaching a real Alertmanager (Debian's
 //! `prometheus-alertmanager`) with its labels and rendered annotations, then its
-//! resolution; tenants kept apart; `for` state kept across a restart.
+//! resolution; tenants kept apart; `for` state kept across a restart; a recording rule's
+//! series in a real Prometheus (Debian's `prometheus`, remote-write receiver), no sample
+//! lost while Prometheus is down, nor when the ruler is killed meanwhile.
 
 mod common;
 
-use common::receivers::{Alertmanager, Webhook};
+use common::receivers::{Alertmanager, Prometheus, Webhook};
 use common::*;
 use serde_json::Value;
 use skald_common::Entry;
@@ -213,4 +215,65 @@ async fn a_restart_keeps_the_time_an_alert_became_active() {
     let parse = |s: &Option<String>| skald_common::parse_rfc3339(s.as_deref().unwrap()).unwrap() / 1_000_000;
     let moved = (parse(&after) - parse(&before)).abs();
     assert!(moved <= 1_000, "activeAt moved by {moved} ms across the restart: {before:?} -> {after:?}");
+}
+
+/// The raw samples Prometheus holds of `series` over the last 10 minutes: their times (ms).
+async fn sample_times(prometheus: &Prometheus, series: &str) -> Vec<i64> {
+    let result = prometheus.query(&format!("{series}[10m]")).await;
+    let values = result[0]["values"].as_array().cloned().unwrap_or_default();
+    values.iter().map(|v| (v[0].as_f64().unwrap() * 1000.0).round() as i64).collect()
+}
+
+async fn metric(server: &Server, name: &str) -> f64 {
+    metric_value(&server.get("/metrics", &[], None).await.1, name).unwrap_or(-1.0)
+}
+
+#[tokio::test]
+async fn recorded_series_reach_prometheus_and_an_outage_loses_no_sample() {
+    let mut prometheus = Prometheus::start().await;
+    let extra = format!(
+        "  remote_write:\n    enabled: true\n    clients:\n      local:\n        url: {}\n        queue_config:\n          min_backoff: 50ms\n          max_backoff: 200ms\n",
+        prometheus.write_url()
+    );
+    let mut server = Server::start(&config(&extra)).await;
+    let group = "name: g\ninterval: 1s\nrules:\n  - record: checkout:lines:count10m\n    expr: sum by (app) (count_over_time({app=\"checkout\"}[10m]))\n    labels:\n      source: skald\n";
+    assert_eq!(post_rules(&server, "a", "ns", group).await.0, 202);
+    push_errors(&server, "a", 4).await;
+
+    // The series, with the rule's labels and the lines' count, answers a PromQL query.
+    wait_until(Duration::from_secs(20), "the recorded series in Prometheus", async || {
+        let result = prometheus.query("checkout:lines:count10m").await;
+        result[0]["value"][1] == "4"
+    })
+    .await;
+    let result = prometheus.query("checkout:lines:count10m").await;
+    assert_eq!(result[0]["metric"], serde_json::json!({"__name__": "checkout:lines:count10m", "app": "checkout", "source": "skald"}));
+
+    // Prometheus stops; evaluations go on into the WAL; the ruler is killed and started
+    // again meanwhile; Prometheus comes back and receives every one of them.
+    prometheus.stop();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(metric(&server, "loki_ruler_remote_write_samples_pending").await >= 2.0, "samples wait while Prometheus is down");
+    let killed_at = now_ns() / 1_000_000;
+    server.restart().await;
+    let back_at = now_ns() / 1_000_000;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    prometheus.start_again().await;
+    wait_until(Duration::from_secs(30), "the WAL delivered", async || {
+        metric(&server, "loki_ruler_remote_write_samples_pending").await == 0.0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let times = sample_times(&prometheus, "checkout:lines:count10m").await;
+    assert!(times.len() >= 8, "{times:?}");
+    for pair in times.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        // One sample per second, except while the ruler itself was not running.
+        let ruler_down = a >= killed_at - 1_000 && b <= back_at + 2_000;
+        assert!(b - a == 1_000 || ruler_down, "a sample is missing between {a} and {b} ({times:?}; ruler down {killed_at}..{back_at})");
+    }
+    let outage = times.iter().filter(|t| **t > back_at + 1_000).count();
+    assert!(outage >= 3, "samples evaluated while Prometheus was down were delivered: {times:?}");
+    assert_eq!(metric(&server, "loki_ruler_remote_write_samples_dropped_total").await, 0.0);
 }

@@ -113,3 +113,88 @@ impl Drop for Alertmanager {
         let _ = self.child.wait();
     }
 }
+
+/// A running Prometheus with its remote-write receiver on, killed on drop; stopped and
+/// started again on the same port and storage by [`Prometheus::stop`]/[`Prometheus::start_again`].
+pub struct Prometheus {
+    child: Option<Child>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+    starts: usize,
+}
+
+impl Prometheus {
+    pub async fn start() -> Prometheus {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("prometheus.yml"), "global:\n  scrape_interval: 1h\n").unwrap();
+        let mut p = Prometheus { child: None, port: free_port(), dir, starts: 0 };
+        p.start_again().await;
+        p
+    }
+
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none());
+        self.starts += 1;
+        let log = std::fs::File::create(self.dir.path().join(format!("prometheus-{}.log", self.starts))).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", self.dir.path().join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", self.dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+            .arg("--web.enable-remote-write-receiver")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian package) must be installed: scripts/test-deps");
+        self.child = Some(child);
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(format!("http://127.0.0.1:{}/-/ready", self.port)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "Prometheus did not start: {}", self.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stops Prometheus cleanly (SIGTERM: it keeps what it accepted).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+
+    pub fn write_url(&self) -> String {
+        format!("http://127.0.0.1:{}/api/v1/write", self.port)
+    }
+
+    /// `GET /api/v1/query` at now: the `data.result` array.
+    pub async fn query(&self, promql: &str) -> Value {
+        let r = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{}/api/v1/query", self.port))
+            .query(&[("query", promql)])
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["status"], "success", "{body}");
+        body["data"]["result"].clone()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("prometheus-{}.log", self.starts))).unwrap_or_default()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
