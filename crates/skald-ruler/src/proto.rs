@@ -1,7 +1,8 @@
 //! The stored form of a rule group: Loki's `rulespb.RuleGroupDesc` (protobuf), so a
 //! rules bucket written by Loki is read by Skald and the other way round. Skald adds
-//! `keep_firing_for` as field 13 of a rule (Loki reserves 7 to 12 and drops the field;
-//! Loki ignores an unknown field when reading).
+//! what Loki drops when it stores a group: `keep_firing_for` as field 13 of a rule
+//! (Loki reserves 7 to 12) and the group's `query_offset` as field 100 (Loki ignores an
+//! unknown field when reading).
 
 use skald_rules::{PromDuration, Rule, RuleGroup};
 
@@ -19,6 +20,8 @@ pub struct RuleGroupDesc {
     pub user: String,
     #[prost(int64, tag = "10")]
     pub limit: i64,
+    #[prost(message, optional, tag = "100")]
+    pub query_offset: Option<prost_types::Duration>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -87,6 +90,7 @@ pub fn to_proto(tenant: &str, namespace: &str, group: &RuleGroup) -> RuleGroupDe
             .collect(),
         user: tenant.to_string(),
         limit: group.limit as i64,
+        query_offset: duration(group.query_offset),
     }
 }
 
@@ -94,7 +98,7 @@ pub fn from_proto(desc: &RuleGroupDesc) -> RuleGroup {
     RuleGroup {
         name: desc.name.clone(),
         interval: millis(&desc.interval),
-        query_offset: None,
+        query_offset: millis(&desc.query_offset),
         limit: desc.limit.max(0) as usize,
         rules: desc
             .rules

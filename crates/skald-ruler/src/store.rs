@@ -190,7 +190,7 @@ mod tests {
 
     fn group(name: &str) -> RuleGroup {
         skald_rules::format::from_yaml(&format!(
-            "name: {name}\ninterval: 15s\nlimit: 3\nrules:\n  - alert: A\n    expr: 'sum(count_over_time({{a=\"b\"}}[1m])) > 1'\n    for: 30s\n    keep_firing_for: 1m\n    labels: {{severity: page}}\n    annotations: {{summary: x}}\n  - record: r:x\n    expr: 'sum(count_over_time({{a=\"b\"}}[1m]))'\n"
+            "name: {name}\ninterval: 15s\nquery_offset: 2m\nlimit: 3\nrules:\n  - alert: A\n    expr: 'sum(count_over_time({{a=\"b\"}}[1m])) > 1'\n    for: 30s\n    keep_firing_for: 1m\n    labels: {{severity: page}}\n    annotations: {{summary: x}}\n  - record: r:x\n    expr: 'sum(count_over_time({{a=\"b\"}}[1m]))'\n"
         ))
         .unwrap()
     }
