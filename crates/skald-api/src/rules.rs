@@ -130,13 +130,46 @@ pub async fn create_group(
     let tenant = tenant(&state, &headers)?;
     let ruler = ruler(&state)?;
     let namespace = unescape(&ns)?;
-    for group in parse_body(&body)? {
+    let groups = parse_body(&body)?;
+    check_limits(&state, ruler, &tenant, &namespace, &groups).await?;
+    for group in groups {
         ruler.store().set(&tenant, &namespace, &group).await?;
     }
     if let Err(error) = ruler.sync(Some(&tenant)).await {
         tracing::warn!(%tenant, %error, "applying changed rules failed; the next poll retries");
     }
     Ok(accepted())
+}
+
+/// The tenant's `ruler_max_rules_per_rule_group` and `ruler_max_rule_groups_per_tenant`
+/// (Loki's messages). Unlike Loki, a group that replaces one of the same name does not
+/// count twice, so a tenant at its limit can still change its groups.
+async fn check_limits(state: &AppState, ruler: &Ruler, tenant: &str, namespace: &str, groups: &[RuleGroup]) -> Result<(), ApiError> {
+    let Some(querier) = state.querier.as_ref() else { return Ok(()) };
+    let limits = querier.limits(tenant);
+    let per_group = limits.ruler_max_rules_per_rule_group;
+    for group in groups {
+        if per_group > 0 && group.rules.len() > per_group {
+            return Err(ApiError::bad_request(format!(
+                "per-user rules per rule group limit (limit: {per_group} actual: {}) exceeded",
+                group.rules.len()
+            )));
+        }
+    }
+    let max_groups = limits.ruler_max_rule_groups_per_tenant;
+    if max_groups > 0 {
+        let existing = ruler.store().list(tenant, None).await.map_err(|e| ApiError::new(500, e.to_string()))?;
+        let kept = existing
+            .iter()
+            .flat_map(|(ns, gs)| gs.iter().map(move |g| (ns, g)))
+            .filter(|(ns, g)| !(ns.as_str() == namespace && groups.iter().any(|n| n.name == g.name)))
+            .count();
+        let total = kept + groups.len();
+        if total > max_groups {
+            return Err(ApiError::bad_request(format!("per-user rule groups limit (limit: {max_groups} actual: {total}) exceeded")));
+        }
+    }
+    Ok(())
 }
 
 pub async fn delete_namespace(State(state): State<Arc<AppState>>, Path(ns): Path<String>, params: Params) -> Result<Response, ApiError> {

@@ -28,6 +28,10 @@ pub struct Limits {
     pub max_global_streams_per_user: usize,
     pub max_entries_limit_per_query: usize,
     pub max_query_series: usize,
+    /// Most rules in one rule group a tenant may store through the rules API (0 = no limit).
+    pub ruler_max_rules_per_rule_group: usize,
+    /// Most rule groups a tenant may have, every namespace together (0 = no limit).
+    pub ruler_max_rule_groups_per_tenant: usize,
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub max_query_length: i64,
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
@@ -87,6 +91,8 @@ impl Default for Limits {
             max_global_streams_per_user: 5000,
             max_entries_limit_per_query: 5000,
             max_query_series: 500,
+            ruler_max_rules_per_rule_group: 0,
+            ruler_max_rule_groups_per_tenant: 0,
             max_query_length: 721 * HOUR,
             query_timeout: 60 * 1_000_000_000,
             max_query_bytes_read: 0,

@@ -277,3 +277,26 @@ async fn recorded_series_reach_prometheus_and_an_outage_loses_no_sample() {
     assert!(outage >= 3, "samples evaluated while Prometheus was down were delivered: {times:?}");
     assert_eq!(metric(&server, "loki_ruler_remote_write_samples_dropped_total").await, 0.0);
 }
+
+#[tokio::test]
+async fn the_tenants_rule_limits_are_enforced() {
+    let config = config("")
+        .replace("limits_config:\n", "limits_config:\n  ruler_max_rules_per_rule_group: 2\n  ruler_max_rule_groups_per_tenant: 2\n");
+    let server = Server::start(&config).await;
+    let (status, message) = post_rules(&server, "a", "ns", GROUP.replace("checkout", "g1").as_str()).await;
+    assert_eq!(status, 202, "{message}");
+    let three = format!("{GROUP}  - record: third:rule\n    expr: sum(count_over_time({{app=\"x\"}}[1m]))\n");
+    assert_eq!(
+        post_rules(&server, "a", "ns", &three).await,
+        (400, "per-user rules per rule group limit (limit: 2 actual: 3) exceeded\n".to_string())
+    );
+    assert_eq!(post_rules(&server, "a", "other", GROUP.replace("checkout", "g2").as_str()).await.0, 202);
+    assert_eq!(
+        post_rules(&server, "a", "ns", GROUP.replace("checkout", "g3").as_str()).await,
+        (400, "per-user rule groups limit (limit: 2 actual: 3) exceeded\n".to_string())
+    );
+    // Replacing a group at the limit is a change, not a third group.
+    assert_eq!(post_rules(&server, "a", "ns", GROUP.replace("checkout", "g1").replace("> 2", "> 3").as_str()).await.0, 202);
+    // Another tenant has its own count.
+    assert_eq!(post_rules(&server, "b", "ns", GROUP.replace("checkout", "g3").as_str()).await.0, 202);
+}
