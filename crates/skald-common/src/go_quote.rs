@@ -82,6 +82,20 @@ fn quote_into(out: &mut String, s: &str, style: Style) {
     out.push('"');
 }
 
+/// Go's `url.QueryEscape`: letters, digits and `-_.~` kept, space as `+`, every other
+/// byte `%XX` (upper-case hex). Sprig's `urlencode` and Prometheus' links use it.
+pub fn go_query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ pub mod otlp_config;
 mod tenant;
 mod time;
 
-pub use go_quote::{go_json_float, go_json_quote, go_json_quote_no_html, go_quote};
+pub use go_quote::{go_json_float, go_json_quote, go_json_quote_no_html, go_query_escape, go_quote};
 pub use grpc_client::{GrpcClientConfig, grpc_uri};
 pub use labels::{Label, LabelSet, LabelsError, is_valid_label_name, parse_label_set};
 pub use limits::{Limits, parse_base2_bytes, parse_bytes};

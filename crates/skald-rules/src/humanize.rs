@@ -185,15 +185,7 @@ pub fn strip_domain(s: &str) -> String {
 
 /// Go's `url.QueryEscape`.
 pub fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            b' ' => out.push('+'),
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
+    skald_common::go_query_escape(s)
 }
 
 #[cfg(test)]

@@ -125,15 +125,7 @@ pub(super) fn b64dec(input: &str) -> Result<Vec<u8>, String> {
 }
 
 pub(super) fn url_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
-            b' ' => out.push('+'),
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    skald_common::go_query_escape(s)
 }
 
 pub(super) fn url_decode(s: &str) -> Result<String, String> {
