@@ -349,8 +349,9 @@ try {
     await page.goto(`${base}/rules`);
     const deadline = Date.now() + WAIT;
     let alerts = '';
-    while (!alerts.includes('PaymentsFailing')) {
-      check(Date.now() < deadline, `no firing alert on the rules page: ${alerts}`);
+    // Both rules evaluated (the page may first show the group between its two rules).
+    while (!alerts.includes('PaymentsFailing') || (await page.locator('#groups .badge.health-ok').count()) !== 2) {
+      check(Date.now() < deadline, `no firing alert and two healthy rules on the rules page: ${alerts}`);
       await page.waitForTimeout(500);
       await page.locator('#refresh').click();
       alerts = await page.locator('#alerts').textContent();

@@ -80,7 +80,14 @@ pub struct Ruler {
     groups: Mutex<BTreeMap<GroupKey, Running>>,
     /// Serialises syncs (the poll loop and API changes).
     syncing: tokio::sync::Mutex<()>,
+    /// Whether the data is complete enough to evaluate (the local ingester has replayed
+    /// its WAL): until then evaluations are skipped, not run over partial data (which
+    /// would resolve firing alerts and fire them again once the data is back).
+    ready: Mutex<Option<ReadyCheck>>,
 }
+
+/// A readiness condition of the data the ruler reads.
+pub type ReadyCheck = Arc<dyn Fn() -> bool + Send + Sync>;
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -96,7 +103,25 @@ impl Ruler {
     ) -> Result<Arc<Ruler>, String> {
         let notifier = Notifier::new(&config)?;
         let writer = RemoteWriter::open(&config, wal_dir)?;
-        Ok(Arc::new(Ruler { config, store, querier, notifier, writer, groups: Mutex::new(BTreeMap::new()), syncing: Default::default() }))
+        Ok(Arc::new(Ruler {
+            config,
+            store,
+            querier,
+            notifier,
+            writer,
+            groups: Mutex::new(BTreeMap::new()),
+            syncing: Default::default(),
+            ready: Mutex::new(None),
+        }))
+    }
+
+    /// Evaluations wait until `check` is true (the local ingester replayed its WAL).
+    pub fn set_ready_check(&self, check: ReadyCheck) {
+        *self.ready.lock() = Some(check);
+    }
+
+    fn data_ready(&self) -> bool {
+        self.ready.lock().as_ref().is_none_or(|check| check())
     }
 
     pub fn remote_writer(&self) -> Option<&Arc<RemoteWriter>> {
@@ -227,6 +252,10 @@ impl Ruler {
 
     /// One evaluation of a group's rules at `ts`.
     async fn evaluate(&self, key: &GroupKey, group: &RuleGroup, interval: i64, ts: i64, state: &Mutex<GroupState>) {
+        if !self.data_ready() {
+            tracing::debug!(tenant = %key.tenant, group = %key.name, "evaluation skipped: the data is not ready yet");
+            return;
+        }
         let started = Instant::now();
         let ctx = TemplateContext { external_labels: self.config.external_labels.clone(), external_url: self.config.external_url.clone() };
         let query_ts = ts - group.query_offset.map(|d| d.0 as i64).unwrap_or(0);
@@ -368,4 +397,59 @@ fn fnv(s: &str) -> u64 {
         h = h.wrapping_mul(0x100000001b3);
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    /// Answers one series to every query and counts the queries.
+    struct CountingQuerier(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl RuleQuerier for CountingQuerier {
+        async fn instant(&self, _: &str, _: &str, _: i64) -> Result<Vec<(Labels, f64)>, String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(vec![(Labels::from([("app".to_string(), "a".to_string())]), 1.0)])
+        }
+        async fn range(&self, _: &str, _: &str, _: i64, _: i64, _: i64) -> Result<Vec<(Labels, Vec<i64>)>, String> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn nothing_is_evaluated_until_the_data_is_ready() {
+        let dir = tempfile::tempdir().unwrap();
+        let querier = Arc::new(CountingQuerier(AtomicUsize::new(0)));
+        let store = RuleStore::Local(dir.path().to_path_buf());
+        let ruler = Ruler::new(RulerConfig::default(), store, querier.clone(), &dir.path().join("wal")).unwrap();
+        let ready = Arc::new(AtomicBool::new(false));
+        let flag = ready.clone();
+        ruler.set_ready_check(Arc::new(move || flag.load(Ordering::SeqCst)));
+        let group: RuleGroup =
+            skald_rules::format::from_yaml("name: g\nrules:\n  - alert: A\n    expr: 'sum(count_over_time({a=\"b\"}[1m])) > 0'\n").unwrap();
+        let key = GroupKey { tenant: "t".into(), namespace: "ns".into(), name: "g".into() };
+        let rule_state = RuleState {
+            rule: group.rules[0].clone(),
+            health: "unknown",
+            last_error: String::new(),
+            last_evaluation: None,
+            evaluation_time: 0.0,
+            alerts: AlertSet::default(),
+            restored: false,
+        };
+        let state = Mutex::new(GroupState { rules: vec![rule_state], ..GroupState::default() });
+
+        ruler.evaluate(&key, &group, 1000, 5_000, &state).await;
+        assert_eq!(querier.0.load(Ordering::SeqCst), 0, "not queried while the data is incomplete");
+        assert_eq!(state.lock().last_evaluation, None);
+        assert!(state.lock().rules[0].alerts.active.is_empty());
+
+        ready.store(true, Ordering::SeqCst);
+        ruler.evaluate(&key, &group, 1000, 6_000, &state).await;
+        assert_eq!(querier.0.load(Ordering::SeqCst), 1);
+        assert_eq!(state.lock().last_evaluation, Some(6_000));
+        assert_eq!(state.lock().rules[0].alerts.active.len(), 1);
+    }
 }
