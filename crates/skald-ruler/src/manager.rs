@@ -61,6 +61,21 @@ pub struct RuleState {
     restored: bool,
 }
 
+impl RuleState {
+    /// A rule not evaluated yet.
+    pub fn new(rule: Rule) -> RuleState {
+        RuleState {
+            rule,
+            health: "unknown",
+            last_error: String::new(),
+            last_evaluation: None,
+            evaluation_time: 0.0,
+            alerts: AlertSet::default(),
+            restored: false,
+        }
+    }
+}
+
 /// A group as the rules API lists it.
 #[derive(Debug, Clone)]
 pub struct GroupSnapshot {
@@ -196,19 +211,7 @@ impl Ruler {
                 continue;
             }
             let state = Arc::new(Mutex::new(GroupState {
-                rules: group
-                    .rules
-                    .iter()
-                    .map(|rule| RuleState {
-                        rule: rule.clone(),
-                        health: "unknown",
-                        last_error: String::new(),
-                        last_evaluation: None,
-                        evaluation_time: 0.0,
-                        alerts: AlertSet::default(),
-                        restored: false,
-                    })
-                    .collect(),
+                rules: group.rules.iter().cloned().map(RuleState::new).collect(),
                 ..GroupState::default()
             }));
             let task = tokio::spawn(self.clone().run_group(key.clone(), group.clone(), state.clone()));
@@ -430,16 +433,7 @@ mod tests {
         let group: RuleGroup =
             skald_rules::format::from_yaml("name: g\nrules:\n  - alert: A\n    expr: 'sum(count_over_time({a=\"b\"}[1m])) > 0'\n").unwrap();
         let key = GroupKey { tenant: "t".into(), namespace: "ns".into(), name: "g".into() };
-        let rule_state = RuleState {
-            rule: group.rules[0].clone(),
-            health: "unknown",
-            last_error: String::new(),
-            last_evaluation: None,
-            evaluation_time: 0.0,
-            alerts: AlertSet::default(),
-            restored: false,
-        };
-        let state = Mutex::new(GroupState { rules: vec![rule_state], ..GroupState::default() });
+        let state = Mutex::new(GroupState { rules: vec![RuleState::new(group.rules[0].clone())], ..GroupState::default() });
 
         ruler.evaluate(&key, &group, 1000, 5_000, &state).await;
         assert_eq!(querier.0.load(Ordering::SeqCst), 0, "not queried while the data is incomplete");
