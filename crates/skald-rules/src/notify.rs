@@ -35,15 +35,17 @@ pub fn postable_alert(alert: &Alert, external_labels: &Labels, generator_url: &s
 /// `external_url` with the rule's expression (and the data source, when
 /// `datasource_uid` is set), as `left={"queries":[...]}`.
 pub fn explore_link(external_url: &str, expr: &str, datasource_uid: &str) -> String {
-    let mut query = serde_json::Map::new();
-    query.insert("expr".into(), expr.into());
-    query.insert("queryType".into(), "range".into());
+    // Go's json.Marshal: strings escaped for HTML (`<` as `\u003c`...).
+    let quote = |s: &str| {
+        let mut out = String::new();
+        skald_common::go_json_quote(s, &mut out);
+        out
+    };
+    let mut query = format!("{{\"expr\":{},\"queryType\":\"range\"", quote(expr));
     if !datasource_uid.is_empty() {
-        query.insert("datasource".into(), serde_json::json!({"type": "loki", "uid": datasource_uid}));
+        query.push_str(&format!(",\"datasource\":{{\"type\":\"loki\",\"uid\":{}}}", quote(datasource_uid)));
     }
-    // Go's json.Marshal escapes <, > and & for HTML.
-    let json = serde_json::Value::Object(query).to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026");
-    let left = format!("{{\"queries\":[{json}]}}");
+    let left = format!("{{\"queries\":[{query}}}]}}");
     format!("{external_url}/explore?left={}", crate::humanize::query_escape(&left))
 }
 
