@@ -69,14 +69,16 @@ where
     let streams = [stream(&[("app", "old")], expiring), stream(&[("app", "keep")], kept.clone()), stream(&[("app", "new")], fresh.clone())];
     writer.push_streams(None, &streams).await;
     assert_eq!(writer.post("/flush", &[], Vec::new()).await.0, 204);
+    // Packs are per UTC day: the old entries are in a second one shortly after midnight.
+    let days = if old.div_euclid(24 * HOUR) == recent.div_euclid(24 * HOUR) { 1 } else { 2 };
     let written = packs().await;
-    assert_eq!(written.len(), 1, "the three streams in one pack\n{}", writer.logs());
+    assert_eq!(written.len(), days, "the three streams in one pack per day\n{}", writer.logs());
 
     // Retention: the expired stream's chunk goes (its pack is rewritten without it and
     // deleted), the one kept by its rule stays.
     wait_for("the pack with the expired chunk to be replaced", Duration::from_secs(20), || async {
         let now = packs().await;
-        now.len() == 1 && now != written
+        now.len() == days && now != written
     })
     .await;
 
