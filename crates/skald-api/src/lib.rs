@@ -16,7 +16,7 @@ mod patterns;
 mod push;
 mod query;
 pub mod rule_querier;
-mod rules;
+pub mod rules;
 pub mod serve;
 mod stall;
 mod tail;
@@ -53,6 +53,9 @@ pub struct AppState {
     pub tail: Option<Arc<dyn TailFeed>>,
     /// The ruler (its API is mounted when set and `ruler.enable_api` is on).
     pub ruler: Option<Arc<skald_ruler::Ruler>>,
+    /// On a cluster, the other rulers: the Prometheus rules and alerts endpoints list
+    /// every ruler's groups (each ruler evaluates its share).
+    pub ruler_peers: Option<Arc<dyn rules::RulerPeers>>,
     pub auth_enabled: bool,
     pub started: Instant,
     pub version: &'static str,
@@ -72,6 +75,7 @@ impl AppState {
             ingester: None,
             tail: None,
             ruler: None,
+            ruler_peers: None,
             auth_enabled,
             started: Instant::now(),
             version: env!("CARGO_PKG_VERSION"),

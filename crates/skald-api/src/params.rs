@@ -38,6 +38,15 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 }
 
 impl Params {
+    /// The parameters as a query string (`a=1&b=2`).
+    pub fn encoded(&self) -> String {
+        let mut encoder = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in &self.pairs {
+            encoder.append_pair(name, value);
+        }
+        encoder.finish()
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }

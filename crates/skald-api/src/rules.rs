@@ -351,6 +351,40 @@ fn prom_tenant(state: &AppState, params: &Params) -> Result<String, PromError> {
     })
 }
 
+/// The other rulers of a cluster, asked for their part of the Prometheus rules and
+/// alerts endpoints (Loki's ruler asks every ruler of its ring the same way).
+#[async_trait::async_trait]
+pub trait RulerPeers: Send + Sync {
+    /// `GET path_and_query` on every other healthy ruler, as `tenant` (with the
+    /// caller's `Authorization`, valid on every node), with [`LOCAL_ONLY_HEADER`] set:
+    /// each answer's JSON, or why it failed.
+    async fn ask_all(&self, tenant: &str, authorization: Option<&str>, path_and_query: &str) -> Vec<Result<Value, String>>;
+}
+
+/// Marks a request from another ruler: answered with this ruler's groups alone.
+pub const LOCAL_ONLY_HEADER: &str = "x-skald-ruler-local";
+
+/// `data.<key>` of every other ruler's answer to this request (none when asked by a
+/// ruler, or outside a cluster). A ruler that does not answer is left out, with a
+/// warning: the groups it evaluates are missing from the list until it is back.
+async fn from_peers(state: &AppState, params: &Params, tenant: &str, path: &str, key: &str) -> Vec<Value> {
+    let Some(peers) = &state.ruler_peers else { return Vec::new() };
+    if params.headers.contains_key(LOCAL_ONLY_HEADER) {
+        return Vec::new();
+    }
+    let query = params.encoded();
+    let path_and_query = if query.is_empty() { path.to_string() } else { format!("{path}?{query}") };
+    let mut out = Vec::new();
+    let authorization = params.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    for answer in peers.ask_all(tenant, authorization, &path_and_query).await {
+        match answer {
+            Ok(body) => out.extend(body["data"][key].as_array().cloned().unwrap_or_default()),
+            Err(error) => tracing::warn!(%tenant, %error, "a ruler did not answer: its groups are not listed"),
+        }
+    }
+    out
+}
+
 pub async fn prometheus_rules(State(state): State<Arc<AppState>>, params: Params) -> Response {
     let tenant = match prom_tenant(&state, &params) {
         Ok(t) => t,
@@ -361,9 +395,12 @@ pub async fn prometheus_rules(State(state): State<Arc<AppState>>, params: Params
         Err(e) => return e.into_response(),
     };
     let Some(ruler) = state.ruler.as_ref() else { return prom_success(json!({"groups": []})) };
-    let mut snapshot = ruler.snapshot(&tenant);
-    snapshot.sort_by(|a, b| a.namespace.cmp(&b.namespace));
-    let groups: Vec<Value> = snapshot.iter().filter_map(|g| group_json(g, &f)).collect();
+    let snapshot = ruler.snapshot(&tenant);
+    let mut groups: Vec<Value> = snapshot.iter().filter_map(|g| group_json(g, &f)).collect();
+    groups.extend(from_peers(&state, &params, &tenant, "/prometheus/api/v1/rules", "groups").await);
+    // By file (namespace), then name, whichever ruler evaluates them.
+    let order = |g: &Value| (g["file"].as_str().unwrap_or_default().to_string(), g["name"].as_str().unwrap_or_default().to_string());
+    groups.sort_by_key(order);
     prom_success(json!({ "groups": groups }))
 }
 
@@ -380,6 +417,7 @@ pub async fn prometheus_alerts(State(state): State<Arc<AppState>>, params: Param
             }
         }
     }
+    alerts.extend(from_peers(&state, &params, &tenant, "/prometheus/api/v1/alerts", "alerts").await);
     prom_success(json!({ "alerts": alerts }))
 }
 

@@ -52,6 +52,12 @@ impl GrpcClientConfig {
 /// The URI a gRPC client connects to: `addr` as given when it names a scheme, else
 /// `https://addr` with TLS and `http://addr` without.
 pub fn grpc_uri(addr: &str, tls: bool) -> String {
+    // grpc-go's resolver scheme, as Loki's configs write addresses: `dns:///host:port`
+    // (or `dns://resolver/host:port`) is `host:port`, looked up by the system resolver.
+    let addr = match addr.strip_prefix("dns://") {
+        Some(rest) => rest.split_once('/').map_or(rest, |(_, target)| target),
+        None => addr,
+    };
     if addr.contains("://") {
         addr.to_string()
     } else if tls {
@@ -64,6 +70,14 @@ pub fn grpc_uri(addr: &str, tls: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dns_resolver_addresses_are_their_target() {
+        assert_eq!(grpc_uri("dns:///loki:9095", false), "http://loki:9095");
+        assert_eq!(grpc_uri("dns://8.8.8.8/loki:9095", true), "https://loki:9095");
+        assert_eq!(grpc_uri("127.0.0.1:9095", false), "http://127.0.0.1:9095");
+        assert_eq!(grpc_uri("https://frontend:443", false), "https://frontend:443");
+    }
 
     #[test]
     fn skipping_verification_is_refused_by_name() {

@@ -146,6 +146,9 @@ mod tests {
             "server:\n  grpc_server_max_concurrent_streams: 1000\ncommon:\n  instance_addr: 127.0.0.1\nschema_config:\n  configs:\n    - from: 2020-10-24\n      store: tsdb\n      index:\n        prefix: index_\n        period: 24h\nruler:\n  remote_write:\n    clients:\n      local:\n        url: http://x\n        queue_config:\n          capacity: 1\nlimits_config:\n  max_line_size: 256KB\n",
         );
         assert!(errors.is_empty(), "{errors:?}");
+        // The deprecated single client, whose keys the reference never spelled out.
+        let errors = check("ruler:\n  remote_write:\n    client:\n      url: http://x\n      headers:\n        X-Team: a\n");
+        assert!(errors.is_empty(), "{errors:?}");
     }
 
     #[test]

@@ -75,6 +75,16 @@ const SKALD_KEYS: &[(&str, Kind)] = &[
     ("server.log_format", Kind::String),
 ];
 
+/// Loki keys its references do not spell out in a form `scripts/loki-config-keys`
+/// reads (a required key written without brackets, a map written as prose), with
+/// their kinds. They override what the key list says.
+const UNSPELLED_LOKI_KEYS: &[(&str, Kind)] = &[
+    // The deprecated single remote-write client: Prometheus' `remote_write` block.
+    ("ruler.remote_write.client.url", Kind::String),
+    ("ruler.remote_write.client.headers", Kind::Map),
+    ("ruler.remote_write.client.headers.*", Kind::String),
+];
+
 /// A known key: its kind and, when it has one, Loki's command-line flag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyInfo {
@@ -111,6 +121,9 @@ impl KeySchema {
             let (Some(path), Some(kind)) = (fields.next(), fields.next()) else { continue };
             let flag = fields.next().map(|f| f.trim_start_matches('-')).filter(|f| !f.is_empty());
             schema.insert(path, Kind::parse(kind), flag, true);
+        }
+        for (path, kind) in UNSPELLED_LOKI_KEYS {
+            schema.insert(path, *kind, None, true);
         }
         for (path, kind) in SKALD_KEYS {
             if !schema.keys.contains_key(*path) {

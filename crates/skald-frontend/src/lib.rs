@@ -25,6 +25,7 @@ pub mod config;
 mod connect;
 mod error;
 mod frontend;
+pub mod httpgrpc;
 pub mod merge;
 pub mod proto;
 mod scheduler;
@@ -37,5 +38,6 @@ pub use config::{
 };
 pub use error::FrontendError;
 pub use frontend::{FrontendHandle, SchedulerClient, connect_scheduler, frontend_router, frontend_router_with_handle};
+pub use httpgrpc::{HttpGrpcClient, http_over_grpc_service};
 pub use scheduler::{MAX_MESSAGE_BYTES, SchedulerHandle, SchedulerService, scheduler_service};
 pub use worker::run_querier_worker;

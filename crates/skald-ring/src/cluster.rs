@@ -317,6 +317,7 @@ fn self_record(self_id: &ChitchatId, local: &LocalState) -> NodeRecord {
             state: local.state,
             tokens: local.tokens.clone(),
             heartbeat: local.heartbeat_ms,
+            registered: local.registered_ms,
             healthy: true,
         },
         generation: self_id.generation_id,

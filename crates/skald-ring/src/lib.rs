@@ -15,6 +15,8 @@
 //! - [`Ring`] is an immutable snapshot; replica choice follows dskit's `ring.Get` and
 //!   default replication strategy (see `ring.rs`).
 //!
+//! [`ruler_ring`] decides which ruler evaluates each rule group.
+//!
 //! [`router`] serves Loki's /ring status page and /memberlist.
 
 mod cluster;
@@ -23,6 +25,7 @@ mod error;
 mod http;
 mod member;
 mod ring;
+mod ruler_ring;
 mod tokens;
 mod view;
 
@@ -32,3 +35,4 @@ pub use error::RingError;
 pub use http::router;
 pub use member::{InstanceState, Member, Role, UnknownName};
 pub use ring::{Operation, ReplicationSet, Ring};
+pub use ruler_ring::{group_owner, group_token, ruler_ring};

@@ -17,12 +17,13 @@ pub enum Role {
     QueryFrontend,
     QueryScheduler,
     Compactor,
+    Ruler,
 }
 
 impl Role {
     /// Every role, in the order Loki lists its targets.
-    pub const ALL: [Role; 6] =
-        [Role::Distributor, Role::Ingester, Role::Querier, Role::QueryFrontend, Role::QueryScheduler, Role::Compactor];
+    pub const ALL: [Role; 7] =
+        [Role::Distributor, Role::Ingester, Role::Querier, Role::QueryFrontend, Role::QueryScheduler, Role::Compactor, Role::Ruler];
 
     /// Loki's name for the role (`-target=query-frontend`).
     pub fn as_str(self) -> &'static str {
@@ -33,6 +34,7 @@ impl Role {
             Role::QueryFrontend => "query-frontend",
             Role::QueryScheduler => "query-scheduler",
             Role::Compactor => "compactor",
+            Role::Ruler => "ruler",
         }
     }
 }
@@ -120,10 +122,12 @@ pub struct Member {
     /// Where its gRPC API listens (`host:port`); the ring's "address".
     pub grpc_addr: String,
     pub state: InstanceState,
-    /// Its ring tokens, sorted; empty for nodes that are not ingesters.
+    /// Its ring tokens, sorted; empty for nodes that are neither ingesters nor rulers.
     pub tokens: Vec<u32>,
     /// Its last heartbeat, unix milliseconds (its own clock).
     pub heartbeat: i64,
+    /// When it joined, unix milliseconds (its own clock); the same on every node's view.
+    pub registered: i64,
     /// Alive for the failure detector and heartbeat within `heartbeat_timeout`.
     pub healthy: bool,
 }
@@ -183,8 +187,9 @@ mod tests {
     fn roles_round_trip_and_unknown_names_are_skipped() {
         let roles = vec![Role::QueryFrontend, Role::Ingester];
         assert_eq!(decode_roles(&encode_roles(&roles)), roles);
-        assert_eq!(decode_roles("ruler,querier"), vec![Role::Querier]);
-        assert!("ruler".parse::<Role>().is_err());
+        assert_eq!(decode_roles("bloom-gateway,querier"), vec![Role::Querier]);
+        assert!("bloom-gateway".parse::<Role>().is_err());
+        assert_eq!("ruler".parse::<Role>(), Ok(Role::Ruler));
     }
 
     #[test]

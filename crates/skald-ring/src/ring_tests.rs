@@ -12,6 +12,7 @@ fn instance(id: &str, tokens: &[u32], state: InstanceState, healthy: bool) -> Me
         state,
         tokens: tokens.to_vec(),
         heartbeat: 0,
+        registered: 0,
         healthy,
     }
 }

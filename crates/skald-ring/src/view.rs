@@ -212,6 +212,7 @@ fn record_from_gossip(node: &GossipNode, now_ms: i64, timeout_ms: i64) -> Option
         state,
         tokens,
         heartbeat,
+        registered: registered_ms,
         healthy: node.live && fresh,
     };
     Some(NodeRecord { member, generation: node.generation, gossip_addr: node.gossip_addr, registered_ms, live: node.live, is_self: false })

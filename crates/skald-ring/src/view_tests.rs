@@ -30,6 +30,7 @@ fn self_record() -> NodeRecord {
             state: state.state,
             tokens: state.tokens,
             heartbeat: NOW,
+            registered: 5,
             healthy: true,
         },
         generation: 1,

@@ -44,6 +44,60 @@ pub struct RulerConfig {
     pub remote_write: RemoteWriteConfig,
     /// The write-ahead log of what remote write has not delivered yet.
     pub wal: RulerWalConfig,
+    /// The ruler ring (on a cluster: which ruler evaluates which group).
+    pub ring: RulerRingConfig,
+    /// Where rules are evaluated: here, or through a query frontend.
+    pub evaluation: EvaluationConfig,
+}
+
+/// `ruler.ring`: the keys Skald reads. Heartbeats and membership are the cluster's
+/// (`memberlist`, `common.ring`), shared by every ring.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RulerRingConfig {
+    /// Tokens a ruler owns on the ring (Loki's default, 128).
+    pub num_tokens: usize,
+}
+
+impl Default for RulerRingConfig {
+    fn default() -> Self {
+        RulerRingConfig { num_tokens: 128 }
+    }
+}
+
+/// `ruler.evaluation`: `mode: local` runs rules on this node's query engine; `remote`
+/// sends each query to a query frontend (`query_frontend.address`, gRPC), as Loki does.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct EvaluationConfig {
+    pub mode: String,
+    pub query_frontend: QueryFrontendConfig,
+}
+
+impl EvaluationConfig {
+    /// Whether queries go to a query frontend; an unknown mode is an error naming it.
+    pub fn is_remote(&self) -> Result<bool, String> {
+        match self.mode.as_str() {
+            "" | "local" => Ok(false),
+            "remote" => {
+                if self.query_frontend.address.is_empty() {
+                    return Err("ruler.evaluation.query_frontend.address: required when ruler.evaluation.mode is remote".into());
+                }
+                Ok(true)
+            }
+            other => Err(format!("ruler.evaluation.mode: unknown mode '{other}' (local or remote)")),
+        }
+    }
+}
+
+/// `ruler.evaluation.query_frontend`: the frontend's gRPC address and Loki's TLS keys.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct QueryFrontendConfig {
+    /// `host:port`, optionally `dns:///host:port` as Loki writes it.
+    pub address: String,
+    #[serde(flatten)]
+    pub tls: skald_common::GrpcClientConfig,
 }
 
 impl Default for RulerConfig {
@@ -66,6 +120,8 @@ impl Default for RulerConfig {
             storage: RuleStorageConfig::default(),
             remote_write: RemoteWriteConfig::default(),
             wal: RulerWalConfig::default(),
+            ring: RulerRingConfig::default(),
+            evaluation: EvaluationConfig::default(),
         }
     }
 }

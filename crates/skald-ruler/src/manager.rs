@@ -15,6 +15,7 @@ use skald_rules::template::{TemplateContext, expand};
 use skald_rules::{Rule, RuleGroup};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How the ruler runs LogQL (the local querier, or a query frontend).
@@ -37,6 +38,8 @@ struct GroupKey {
 struct Running {
     definition: RuleGroup,
     state: Arc<Mutex<GroupState>>,
+    /// Whether this ruler evaluated the group's last slot (always, outside a cluster).
+    owned: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -76,6 +79,13 @@ impl RuleState {
     }
 }
 
+impl GroupState {
+    /// A group not evaluated yet.
+    pub fn new(group: &RuleGroup) -> GroupState {
+        GroupState { rules: group.rules.iter().cloned().map(RuleState::new).collect(), ..GroupState::default() }
+    }
+}
+
 /// A group as the rules API lists it.
 #[derive(Debug, Clone)]
 pub struct GroupSnapshot {
@@ -99,10 +109,17 @@ pub struct Ruler {
     /// its WAL): until then evaluations are skipped, not run over partial data (which
     /// would resolve firing alerts and fire them again once the data is back).
     ready: Mutex<Option<ReadyCheck>>,
+    /// On a cluster, which groups this ruler evaluates (the ruler ring); else all.
+    ownership: Mutex<Option<Ownership>>,
 }
 
 /// A readiness condition of the data the ruler reads.
 pub type ReadyCheck = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// Whether this ruler evaluates a group `(tenant, namespace, group)` at the slot
+/// `at_ms`. Every ruler must answer the same for the same slot (see `skald-ring`'s
+/// ruler ring), so each group is evaluated once per slot.
+pub type Ownership = Arc<dyn Fn(&str, &str, &str, i64) -> bool + Send + Sync>;
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
@@ -127,12 +144,23 @@ impl Ruler {
             groups: Mutex::new(BTreeMap::new()),
             syncing: Default::default(),
             ready: Mutex::new(None),
+            ownership: Mutex::new(None),
         }))
     }
 
     /// Evaluations wait until `check` is true (the local ingester replayed its WAL).
     pub fn set_ready_check(&self, check: ReadyCheck) {
         *self.ready.lock() = Some(check);
+    }
+
+    /// Evaluates only the groups `owns` gives this ruler (call before `start`).
+    pub fn set_ownership(&self, owns: Ownership) {
+        *self.ownership.lock() = Some(owns);
+    }
+
+    fn owns(&self, key: &GroupKey, at_ms: i64) -> bool {
+        let owns = self.ownership.lock().clone();
+        owns.is_none_or(|owns| owns(&key.tenant, &key.namespace, &key.name, at_ms))
     }
 
     fn data_ready(&self) -> bool {
@@ -175,6 +203,15 @@ impl Ruler {
         });
     }
 
+    /// Stops every evaluation (a ruler leaving the cluster stops before it says so, so
+    /// that the ruler taking its groups over never evaluates a slot it also did).
+    pub fn stop(&self) {
+        *self.ownership.lock() = Some(Arc::new(|_: &str, _: &str, _: &str, _: i64| false));
+        for running in self.groups.lock().values() {
+            running.task.abort();
+        }
+    }
+
     /// Reads the stored groups (of one tenant, or of all) and starts, restarts or stops
     /// evaluation tasks to match.
     pub async fn sync(self: &Arc<Self>, only: Option<&str>) -> Result<(), StoreError> {
@@ -210,22 +247,20 @@ impl Ruler {
             if groups.contains_key(&key) {
                 continue;
             }
-            let state = Arc::new(Mutex::new(GroupState {
-                rules: group.rules.iter().cloned().map(RuleState::new).collect(),
-                ..GroupState::default()
-            }));
-            let task = tokio::spawn(self.clone().run_group(key.clone(), group.clone(), state.clone()));
-            groups.insert(key, Running { definition: group, state, task });
+            let state = Arc::new(Mutex::new(GroupState::new(&group)));
+            let owned = Arc::new(AtomicBool::new(self.owns(&key, now_ms())));
+            let task = tokio::spawn(self.clone().run_group(key.clone(), group.clone(), state.clone(), owned.clone()));
+            groups.insert(key, Running { definition: group, state, owned, task });
         }
         Ok(())
     }
 
-    /// A tenant's groups with their state, by namespace then name.
+    /// A tenant's groups this ruler evaluates, with their state, by namespace then name.
     pub fn snapshot(&self, tenant: &str) -> Vec<GroupSnapshot> {
         let groups = self.groups.lock();
         groups
             .iter()
-            .filter(|(key, _)| key.tenant == tenant)
+            .filter(|(key, running)| key.tenant == tenant && running.owned.load(Ordering::Relaxed))
             .map(|(key, running)| GroupSnapshot {
                 namespace: key.namespace.clone(),
                 group: running.definition.clone(),
@@ -242,13 +277,25 @@ impl Ruler {
         }
     }
 
-    async fn run_group(self: Arc<Self>, key: GroupKey, group: RuleGroup, state: Arc<Mutex<GroupState>>) {
+    async fn run_group(self: Arc<Self>, key: GroupKey, group: RuleGroup, state: Arc<Mutex<GroupState>>, owned: Arc<AtomicBool>) {
         let interval = self.interval_ms(&group);
         let offset = (fnv(&format!("{}\u{0}{}\u{0}{}", key.tenant, key.namespace, key.name)) % interval as u64) as i64;
         loop {
             let now = now_ms();
             let next = now - (now - offset).rem_euclid(interval) + interval;
             tokio::time::sleep(Duration::from_millis((next - now).max(0) as u64)).await;
+            if !self.owns(&key, next) {
+                // Another ruler has it. Should it come back, its alerts are restored
+                // from the logs, as after a restart.
+                if owned.swap(false, Ordering::Relaxed) {
+                    tracing::info!(tenant = %key.tenant, namespace = %key.namespace, group = %key.name, "rule group moved to another ruler");
+                    *state.lock() = GroupState::new(&group);
+                }
+                continue;
+            }
+            if !owned.swap(true, Ordering::Relaxed) {
+                tracing::info!(tenant = %key.tenant, namespace = %key.namespace, group = %key.name, "rule group taken over");
+            }
             self.evaluate(&key, &group, interval, next, &state).await;
         }
     }
@@ -403,47 +450,5 @@ fn fnv(s: &str) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-    /// Answers one series to every query and counts the queries.
-    struct CountingQuerier(AtomicUsize);
-
-    #[async_trait::async_trait]
-    impl RuleQuerier for CountingQuerier {
-        async fn instant(&self, _: &str, _: &str, _: i64) -> Result<Vec<(Labels, f64)>, String> {
-            self.0.fetch_add(1, Ordering::SeqCst);
-            Ok(vec![(Labels::from([("app".to_string(), "a".to_string())]), 1.0)])
-        }
-        async fn range(&self, _: &str, _: &str, _: i64, _: i64, _: i64) -> Result<Vec<(Labels, Vec<i64>)>, String> {
-            Ok(Vec::new())
-        }
-    }
-
-    #[tokio::test]
-    async fn nothing_is_evaluated_until_the_data_is_ready() {
-        let dir = tempfile::tempdir().unwrap();
-        let querier = Arc::new(CountingQuerier(AtomicUsize::new(0)));
-        let store = RuleStore::Local(dir.path().to_path_buf());
-        let ruler = Ruler::new(RulerConfig::default(), store, querier.clone(), &dir.path().join("wal")).unwrap();
-        let ready = Arc::new(AtomicBool::new(false));
-        let flag = ready.clone();
-        ruler.set_ready_check(Arc::new(move || flag.load(Ordering::SeqCst)));
-        let group: RuleGroup =
-            skald_rules::format::from_yaml("name: g\nrules:\n  - alert: A\n    expr: 'sum(count_over_time({a=\"b\"}[1m])) > 0'\n").unwrap();
-        let key = GroupKey { tenant: "t".into(), namespace: "ns".into(), name: "g".into() };
-        let state = Mutex::new(GroupState { rules: vec![RuleState::new(group.rules[0].clone())], ..GroupState::default() });
-
-        ruler.evaluate(&key, &group, 1000, 5_000, &state).await;
-        assert_eq!(querier.0.load(Ordering::SeqCst), 0, "not queried while the data is incomplete");
-        assert_eq!(state.lock().last_evaluation, None);
-        assert!(state.lock().rules[0].alerts.active.is_empty());
-
-        ready.store(true, Ordering::SeqCst);
-        ruler.evaluate(&key, &group, 1000, 6_000, &state).await;
-        assert_eq!(querier.0.load(Ordering::SeqCst), 1);
-        assert_eq!(state.lock().last_evaluation, Some(6_000));
-        assert_eq!(state.lock().rules[0].alerts.active.len(), 1);
-    }
-}
+#[path = "manager_tests.rs"]
+mod tests;

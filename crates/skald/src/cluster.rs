@@ -11,7 +11,12 @@
 //!   parts from the scheduler when one is configured;
 //! - query-frontend: the read API, split into parts queued with the scheduler;
 //! - query-scheduler: the fair per-tenant queue between frontends and queriers;
-//! - compactor: index compaction, retention and the delete API.
+//! - compactor: index compaction, retention and the delete API;
+//! - ruler: the rule groups the ruler ring gives this node, evaluated through its own
+//!   querier or a query frontend (`ruler.evaluation.mode: remote`).
+//!
+//! Every node answers dskit's httpgrpc (`/httpgrpc.HTTP/Handle`) on its gRPC port with
+//! its HTTP API, as Loki's nodes do: that is how rulers reach a query frontend.
 
 use crate::grpc_security;
 use crate::ring_adapters::{RingIngesters, RingReplicas, RingTail};
@@ -68,7 +73,11 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
         "cluster node starting"
     );
 
-    let needs_store = roles.has(Role::Ingester) || roles.has(Role::Querier) || roles.has(Role::Compactor) || roles.has(Role::QueryFrontend);
+    let needs_store = roles.has(Role::Ingester)
+        || roles.has(Role::Querier)
+        || roles.has(Role::Compactor)
+        || roles.has(Role::QueryFrontend)
+        || roles.has(Role::Ruler);
     let store = if needs_store { Some(crate::storage_wiring::open_store(config, &data_dir, CHUNK_CACHE_BYTES).await?) } else { None };
     let limits_fn = server::limits_fn(&startup);
     let limits = server::message_limits(config);
@@ -139,10 +148,13 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
     };
 
     // Querier: recent data from every ingester, older data from the store.
-    if let (Some(store), true) = (&store, roles.has(Role::Querier)) {
+    let new_querier = |store: &Arc<skald_storage::Store>| {
         let ingesters = Arc::new(RingIngesters { cluster: cluster.clone(), replication_factor });
         let recent = Arc::new(RemoteRecentData::new(ingesters, pool.clone(), nanos(config.querier.query_ingesters_within)));
-        let querier = Arc::new(Querier::new(recent, store.clone(), limits_fn.clone()).with_admission(server::admission(config)));
+        Arc::new(Querier::new(recent, store.clone(), limits_fn.clone()).with_admission(server::admission(config)))
+    };
+    if let (Some(store), true) = (&store, roles.has(Role::Querier)) {
+        let querier = new_querier(store);
         let tail = Arc::new(RingTail { cluster: cluster.clone(), pool: pool.clone() });
         if let Some(address) = scheduler_address(&config.frontend_worker.scheduler_address) {
             // The querier's own API, for the parts the scheduler hands out.
@@ -197,10 +209,40 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
         crate::storage_wiring::spawn_index_refresh(config, store);
     }
 
-    let app = skald_api::router(Arc::new(state))
-        .merge(extra_routes)
-        .merge(skald_ui::router())
-        .layer(axum::middleware::from_fn_with_state(credentials, skald_api::auth::authenticate));
+    // Ruler: the groups the ruler ring gives this node, through its own querier or a
+    // query frontend (`ruler.evaluation.mode`).
+    let ruler = match (&store, roles.has(Role::Ruler)) {
+        (Some(store), true) => {
+            let remote = config.ruler.evaluation.is_remote().map_err(anyhow::Error::msg)?;
+            let local = if remote { None } else { Some(new_querier(store)) };
+            let ruler = crate::ruler_wiring::build_ruler(config, &data_dir, store, local)?;
+            crate::ruler_wiring::shard_by_ring(&ruler, &cluster);
+            ruler.start();
+            if let Some(notifier) = ruler.notifier().cloned() {
+                state.extra_metrics.push(Arc::new(move || notifier.render_metrics()));
+            }
+            if let Some(writer) = ruler.remote_writer().cloned() {
+                state.extra_metrics.push(Arc::new(move || writer.render_metrics()));
+            }
+            state.ruler = Some(ruler.clone());
+            state.ruler_peers = Some(Arc::new(crate::ruler_wiring::ClusterRulerPeers::new(cluster.clone())));
+            Some(ruler)
+        }
+        _ => None,
+    };
+
+    let api = skald_api::router(Arc::new(state)).merge(extra_routes).merge(skald_ui::router());
+    // dskit's httpgrpc on the gRPC port (a Loki or Skald ruler's remote evaluations).
+    // It answers without the `auth` block's credentials, so where those guard the HTTP
+    // API it is only served when the gRPC port asks for client certificates.
+    if credentials.is_empty() || config.server.grpc_tls_config.client_ca_file.is_some() {
+        grpc_routes.add_service(skald_frontend::http_over_grpc_service(api.clone()));
+    } else {
+        tracing::warn!(
+            "httpgrpc (remote rule evaluation) is not served: HTTP credentials are configured and the gRPC port takes clients without certificates (set server.grpc_tls_config.client_ca_file)"
+        );
+    }
+    let app = api.layer(axum::middleware::from_fn_with_state(credentials, skald_api::auth::authenticate));
     let serve_options = server::serve_options(config)?;
     let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
     let grpc_tls = grpc_security::server_tls(&config.server.grpc_tls_config)?;
@@ -210,7 +252,11 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
     tracing::info!(http = %http_local, grpc = %grpc_local, "cluster node listening");
     skald_api::serve::serve(http_listener, app, serve_options, server::shutdown_signal(), Duration::from_secs(10)).await;
 
-    // Leave gracefully: stop taking writes, hand everything in memory to storage, go.
+    // Leave gracefully: stop evaluating rules and taking writes, hand everything in
+    // memory to storage, go.
+    if let Some(ruler) = &ruler {
+        ruler.stop();
+    }
     if let Some(ingester) = &ingester {
         cluster.set_state(InstanceState::Leaving);
         tracing::info!("leaving the ring: flushing in-memory data");
@@ -248,6 +294,9 @@ async fn join_cluster(config: &Config, roles: &Roles, advertise_ip: IpAddr, http
     if roles.has(Role::Ingester) {
         me.num_tokens = lifecycler.num_tokens;
         me.tokens_file = lifecycler.tokens_file_path.clone();
+    } else if roles.has(Role::Ruler) {
+        // The ruler ring's tokens (an ingester's tokens serve both rings).
+        me.num_tokens = config.ruler.ring.num_tokens;
     }
     Cluster::join(cluster_config, me).await.context("joining the cluster (memberlist)")
 }

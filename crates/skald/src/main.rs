@@ -9,6 +9,7 @@ mod grpc_security;
 mod health;
 mod ring_adapters;
 mod roles;
+mod ruler_wiring;
 mod runtime_overrides;
 mod server;
 mod startup;

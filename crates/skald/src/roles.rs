@@ -9,14 +9,13 @@ pub use skald_ring::Role;
 
 /// The targets `-list-targets` prints: Skald's roles and groups.
 pub const TARGETS: &[&str] =
-    &["all", "read", "write", "backend", "distributor", "ingester", "querier", "query-frontend", "query-scheduler", "compactor"];
+    &["all", "read", "write", "backend", "distributor", "ingester", "querier", "query-frontend", "query-scheduler", "compactor", "ruler"];
 
 /// Loki's targets that have no counterpart in Skald, and why a node can do without.
 const LOKI_ONLY_TARGETS: &[(&str, &str)] = &[
     ("index-gateway", "queriers read the index from object storage themselves"),
     ("table-manager", "retention is the compactor's"),
     ("ingester-querier", "queriers ask the ingesters directly"),
-    ("ruler", "the ruler runs in the single binary (`all`) for now"),
     ("pattern-ingester", "patterns are computed at query time"),
     ("bloom-planner", "Skald's blocks carry their own filters"),
     ("bloom-builder", "Skald's blocks carry their own filters"),
@@ -45,17 +44,26 @@ impl Roles {
             let roles: &[Role] = match part {
                 "all" => {
                     all = true;
-                    &[Role::Distributor, Role::Ingester, Role::Querier, Role::QueryFrontend, Role::QueryScheduler, Role::Compactor]
+                    &[
+                        Role::Distributor,
+                        Role::Ingester,
+                        Role::Querier,
+                        Role::QueryFrontend,
+                        Role::QueryScheduler,
+                        Role::Compactor,
+                        Role::Ruler,
+                    ]
                 }
                 "write" => &[Role::Distributor, Role::Ingester],
                 "read" => &[Role::QueryFrontend, Role::Querier],
-                "backend" => &[Role::QueryScheduler, Role::Compactor],
+                "backend" => &[Role::QueryScheduler, Role::Compactor, Role::Ruler],
                 "distributor" => &[Role::Distributor],
                 "ingester" => &[Role::Ingester],
                 "querier" => &[Role::Querier],
                 "query-frontend" => &[Role::QueryFrontend],
                 "query-scheduler" => &[Role::QueryScheduler],
                 "compactor" => &[Role::Compactor],
+                "ruler" => &[Role::Ruler],
                 other if LOKI_ONLY_TARGETS.iter().any(|(name, _)| *name == other) => {
                     let why = LOKI_ONLY_TARGETS.iter().find(|(name, _)| *name == other).map(|(_, why)| *why).unwrap_or_default();
                     skipped.push(format!("target {other}: Skald has no such role ({why})"));
@@ -63,7 +71,7 @@ impl Roles {
                 }
                 other => {
                     return Err(format!(
-                        "unknown target '{other}': use all, write, read, backend, distributor, ingester, querier, query-frontend, query-scheduler or compactor"
+                        "unknown target '{other}': use all, write, read, backend, distributor, ingester, querier, query-frontend, query-scheduler, compactor or ruler"
                     ));
                 }
             };
@@ -123,9 +131,10 @@ mod tests {
         let error = Roles::parse("ingestor").unwrap_err();
         assert!(error.contains("ingestor"), "{error}");
         assert!(Roles::parse(" , ").is_err());
-        let backend = Roles::parse("query-scheduler,compactor,index-gateway,ruler").unwrap();
-        assert_eq!(backend.to_string(), "query-scheduler,compactor");
+        let backend = Roles::parse("query-scheduler,compactor,index-gateway,ruler,table-manager").unwrap();
+        assert_eq!(backend.to_string(), "query-scheduler,compactor,ruler");
         assert_eq!(backend.notes().count(), 2);
+        assert_eq!(Roles::parse("backend").unwrap().to_string(), "query-scheduler,compactor,ruler");
         assert!(Roles::parse("index-gateway").unwrap_err().contains("index-gateway"));
     }
 }

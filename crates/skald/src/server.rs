@@ -155,9 +155,10 @@ pub(crate) async fn serve(startup: Startup) -> anyhow::Result<()> {
             }
         });
     }
-    let ruler = crate::storage_wiring::start_ruler(config, &data_dir, &store, querier.clone())?;
+    let ruler = crate::ruler_wiring::build_ruler(config, &data_dir, &store, Some(querier.clone()))?;
     let replayed = ingester.clone();
     ruler.set_ready_check(Arc::new(move || replayed.is_ready()));
+    ruler.start();
     let mut state = AppState::single_binary(distributor, querier, ingester.clone(), config.auth_enabled);
     state.extra_metrics.push(Arc::new(crate::runtime_overrides::render_metrics));
     if let Some(notifier) = ruler.notifier().cloned() {

@@ -57,27 +57,3 @@ pub fn spawn_compactor(config: &Config, store: &Arc<Store>, tenants: &Arc<Tenant
     tokio::spawn(skald_compactor::run(compactor));
     Ok(())
 }
-
-/// The ruler over the local querier: rules from `ruler.storage.local.directory` when
-/// `ruler.storage.type` is `local`, else from the chunks' object storage (`rules/`).
-pub fn start_ruler(
-    config: &Config,
-    data_dir: &Path,
-    store: &Arc<Store>,
-    querier: Arc<skald_querier::Querier>,
-) -> anyhow::Result<Arc<skald_ruler::Ruler>> {
-    let ruler_config = config.ruler.clone();
-    let rules = if ruler_config.storage.kind == "local" {
-        let dir = &ruler_config.storage.local.directory;
-        anyhow::ensure!(!dir.is_empty(), "directory required for local rules config");
-        skald_ruler::RuleStore::Local(dir.into())
-    } else {
-        skald_ruler::RuleStore::Bucket(store.objects().clone())
-    };
-    let querier = Arc::new(skald_api::rule_querier::LocalRuleQuerier(querier));
-    // A relative `ruler.wal.dir` is under the data directory.
-    let wal_dir = data_dir.join(&ruler_config.wal.dir);
-    let ruler = skald_ruler::Ruler::new(ruler_config, rules, querier, &wal_dir).map_err(anyhow::Error::msg)?;
-    ruler.start();
-    Ok(ruler)
-}
