@@ -5,7 +5,8 @@
 //! recording rule is remote-written to a receiver that notes which ruler sent each
 //! sample. The rule groups are spread over both rulers, none is evaluated twice for one
 //! timestamp (not while the second ruler joins, not while one dies), and a ruler killed
-//! with `kill -9` has its groups taken over within the ring's heartbeat timeout.
+//! with `kill -9` has its groups taken over within the ring's heartbeat timeout, and
+//! one shut down cleanly hands them over at once.
 
 mod common;
 
@@ -236,5 +237,30 @@ async fn two_rulers_share_the_groups_and_one_takes_over_when_the_other_dies() {
         assert!(first_taken - killed <= bound, "{group} taken over {} ms after the kill", first_taken - killed);
     }
     assert_eq!(listed_groups(&second, true).await, every, "the dead ruler's groups are on the live one");
+    assert_no_slot_evaluated_twice(&received);
+
+    // A third ruler joins, then shuts down cleanly (a rollout): it stops evaluating
+    // before it leaves, and the second has every group again at once.
+    let third_ports = ports("ruler-3");
+    let mut third = Server::start(&node_config("ruler-3", "ruler", &third_ports, seed, &s3, &ruler_block("ruler-3", receiver, ""))).await;
+    let third_joined = now_ns() / 1_000_000;
+    wait_until(
+        Duration::from_secs(20),
+        "ruler-3 to take some groups",
+        || !groups_of(&received, "ruler-3", third_joined).is_empty(),
+        || third.logs(),
+    )
+    .await;
+    assert!(third.terminate(Duration::from_secs(20)), "ruler-3 shuts down cleanly\n{}", third.logs());
+    let left = now_ns() / 1_000_000;
+    wait_until(
+        Duration::from_secs(10),
+        "ruler-2 to evaluate every group again",
+        || groups_of(&received, "ruler-2", left) == all,
+        || second.logs(),
+    )
+    .await;
+    let back = received.lock().unwrap().iter().filter(|(r, _, ts)| r == "ruler-2" && *ts > left).map(|(_, _, ts)| *ts).max().unwrap();
+    assert!(back - left < HEARTBEAT_TIMEOUT_S * 1_000, "a clean leave hands the groups over before the heartbeat timeout");
     assert_no_slot_evaluated_twice(&received);
 }
