@@ -57,6 +57,8 @@ pub struct AppState {
     /// every ruler's groups (each ruler evaluates its share).
     pub ruler_peers: Option<Arc<dyn rules::RulerPeers>>,
     pub auth_enabled: bool,
+    /// `querier.multi_tenant_queries_enabled`: queries may name several tenants.
+    pub multi_tenant_queries: bool,
     pub started: Instant,
     pub version: &'static str,
     pub http_metrics: metrics::HttpMetrics,
@@ -77,6 +79,7 @@ impl AppState {
             ruler: None,
             ruler_peers: None,
             auth_enabled,
+            multi_tenant_queries: false,
             started: Instant::now(),
             version: env!("CARGO_PKG_VERSION"),
             http_metrics: metrics::HttpMetrics::default(),

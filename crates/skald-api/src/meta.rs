@@ -2,7 +2,7 @@
 //! and flush.
 
 use crate::encode::labels_object;
-use crate::params::{Params, tenant};
+use crate::params::{Params, tenants};
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -14,37 +14,37 @@ use std::sync::Arc;
 const DEFAULT_META_SPAN: i64 = 3600 * 1_000_000_000;
 
 pub async fn labels(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant(&state, &params.headers)?;
+    let tenants = tenants(&state, &params.headers)?;
     let (start, end) = params.range(DEFAULT_META_SPAN)?;
-    let names = state.querier()?.label_names(&tenant, start, end, params.get("query")).await?;
+    let names = state.querier()?.label_names_tenants(&tenants, start, end, params.get("query")).await?;
     Ok(Json(json!({"status": "success", "data": names})))
 }
 
 pub async fn label_values(State(state): State<Arc<AppState>>, Path(name): Path<String>, params: Params) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant(&state, &params.headers)?;
+    let tenants = tenants(&state, &params.headers)?;
     let (start, end) = params.range(DEFAULT_META_SPAN)?;
-    let values = state.querier()?.label_values(&tenant, &name, start, end, params.get("query")).await?;
+    let values = state.querier()?.label_values_tenants(&tenants, &name, start, end, params.get("query")).await?;
     Ok(Json(json!({"status": "success", "data": values})))
 }
 
 pub async fn series(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant(&state, &params.headers)?;
+    let tenants = tenants(&state, &params.headers)?;
     let (start, end) = params.range(DEFAULT_META_SPAN)?;
     let mut selectors = params.all("match[]");
     selectors.extend(params.all("match"));
     if selectors.is_empty() {
         return Err(ApiError::bad_request("at least one match[] argument is required"));
     }
-    let series = state.querier()?.series(&tenant, &selectors, start, end).await?;
+    let series = state.querier()?.series_tenants(&tenants, &selectors, start, end).await?;
     let data: Vec<Value> = series.iter().map(labels_object).collect();
     Ok(Json(json!({"status": "success", "data": data})))
 }
 
 pub async fn index_stats(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant(&state, &params.headers)?;
+    let tenants = tenants(&state, &params.headers)?;
     let (start, end) = params.range(DEFAULT_META_SPAN)?;
     let query = params.query()?;
-    let stats = state.querier()?.index_stats(&tenant, query, start, end).await?;
+    let stats = state.querier()?.index_stats_tenants(&tenants, query, start, end).await?;
     Ok(Json(json!({"streams": stats.streams, "chunks": stats.chunks, "bytes": stats.bytes, "entries": stats.entries})))
 }
 

@@ -136,16 +136,42 @@ impl Params {
 /// The tenant of a request: `X-Scope-OrgID` when auth is enabled (401 without it),
 /// `fake` otherwise.
 pub fn tenant(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let mut tenants = tenant_ids(state, headers)?;
+    if tenants.len() > 1 {
+        return Err(ApiError::bad_request(if state.multi_tenant_queries {
+            "multiple org IDs present: this endpoint answers for one tenant"
+        } else {
+            "multiple org IDs present"
+        }));
+    }
+    Ok(tenants.remove(0))
+}
+
+/// The tenants of a query: `X-Scope-OrgID: a|b` names several (sorted, once each, as
+/// dskit normalises them) when `querier.multi_tenant_queries_enabled` is on; one
+/// otherwise (Loki's `multiple org IDs present` for more).
+pub fn tenants(state: &AppState, headers: &HeaderMap) -> Result<Vec<String>, ApiError> {
+    let tenants = tenant_ids(state, headers)?;
+    if tenants.len() > 1 && !state.multi_tenant_queries {
+        return Err(ApiError::bad_request("multiple org IDs present"));
+    }
+    Ok(tenants)
+}
+
+fn tenant_ids(state: &AppState, headers: &HeaderMap) -> Result<Vec<String>, ApiError> {
     if !state.auth_enabled {
-        return Ok("fake".to_string());
+        return Ok(vec!["fake".to_string()]);
     }
     let Some(value) = headers.get("X-Scope-OrgID") else {
         return Err(ApiError::new(401, "no org id"));
     };
-    let id = value.to_str().map_err(|_| ApiError::new(401, "no org id"))?.trim();
-    if id.contains('|') {
-        return Err(ApiError::bad_request("multi-tenant queries are not supported"));
+    let header = value.to_str().map_err(|_| ApiError::new(401, "no org id"))?.trim();
+    let mut ids = Vec::new();
+    for id in header.split('|') {
+        validate_tenant(id).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        ids.push(id.to_string());
     }
-    validate_tenant(id).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(id.to_string())
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
 }

@@ -1,7 +1,7 @@
 //! `query`, `query_range` and `format_query`.
 
 use crate::encode::query_data;
-use crate::params::{Params, tenant};
+use crate::params::{Params, tenants};
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 const MAX_POINTS: i64 = 11_000;
 
 pub async fn range(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant(&state, &params.headers)?;
+    let tenants = tenants(&state, &params.headers)?;
     let query = params.query()?.to_string();
     let (start, end) = params.range(3600 * 1_000_000_000)?;
     let step = params.step(start, end)?;
@@ -34,12 +34,12 @@ pub async fn range(State(state): State<Arc<AppState>>, params: Params) -> Result
         instant: false,
         categorize_labels: categorize,
     };
-    let output = state.querier()?.query(&tenant, request).await?;
+    let output = state.querier()?.query_tenants(&tenants, request).await?;
     Ok(Json(query_data(&output.result, &output.stats, &output.warnings, categorize)))
 }
 
 pub async fn instant(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant(&state, &params.headers)?;
+    let tenants = tenants(&state, &params.headers)?;
     let query = params.query()?.to_string();
     let time = params.time("time", skald_common::unix_nanos_now())?;
     let categorize = params.categorize_labels();
@@ -53,7 +53,7 @@ pub async fn instant(State(state): State<Arc<AppState>>, params: Params) -> Resu
         instant: true,
         categorize_labels: categorize,
     };
-    let output = state.querier()?.query(&tenant, request).await?;
+    let output = state.querier()?.query_tenants(&tenants, request).await?;
     Ok(Json(query_data(&output.result, &output.stats, &output.warnings, categorize)))
 }
 

@@ -321,10 +321,12 @@ pub struct QuerierSection {
     /// Ingesters are asked only for queries reaching into this recent past (3h).
     #[serde(deserialize_with = "de_duration", serialize_with = "skald_common::limits::ser_duration")]
     pub query_ingesters_within: i64,
+    /// Queries may name several tenants (`X-Scope-OrgID: a|b`).
+    pub multi_tenant_queries_enabled: bool,
 }
 
 impl Default for QuerierSection {
     fn default() -> Self {
-        QuerierSection { max_concurrent: None, query_ingesters_within: 3 * 3600 * 1_000_000_000 }
+        QuerierSection { max_concurrent: None, query_ingesters_within: 3 * 3600 * 1_000_000_000, multi_tenant_queries_enabled: false }
     }
 }

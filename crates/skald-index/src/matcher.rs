@@ -39,6 +39,17 @@ impl LabelMatcher {
         }
     }
 
+    /// The same test on another label.
+    pub fn renamed(&self, name: &str) -> LabelMatcher {
+        let name = name.to_string();
+        match self {
+            LabelMatcher::Eq(_, v) => LabelMatcher::Eq(name, v.clone()),
+            LabelMatcher::Neq(_, v) => LabelMatcher::Neq(name, v.clone()),
+            LabelMatcher::Re(_, re) => LabelMatcher::Re(name, re.clone()),
+            LabelMatcher::Nre(_, re) => LabelMatcher::Nre(name, re.clone()),
+        }
+    }
+
     pub fn matches_value(&self, value: &str) -> bool {
         match self {
             LabelMatcher::Eq(_, v) => value == v,

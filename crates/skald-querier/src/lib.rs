@@ -14,6 +14,7 @@ mod query_limits;
 mod recent;
 mod scan;
 mod source;
+pub mod tenants;
 mod volume;
 
 pub use querier::{IndexStats, Querier, QueryError, QueryOutput, QueryRequest, QueryStats};

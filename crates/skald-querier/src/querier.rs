@@ -121,8 +121,19 @@ impl Querier {
 
     /// Parses, checks limits and evaluates a LogQL query.
     pub async fn query(&self, tenant: &str, request: QueryRequest) -> Result<QueryOutput, QueryError> {
+        self.query_tenants(&[tenant.to_string()], request).await
+    }
+
+    /// The limits of a query over `tenants` (one tenant's own; see `tenants.rs`).
+    pub fn tenants_limits(&self, tenants: &[String]) -> Limits {
+        crate::tenants::combined_limits(tenants.iter().map(|tenant| self.limits(tenant)))
+    }
+
+    /// [`Querier::query`] over several tenants: each stream labelled `__tenant_id__`
+    /// (see `tenants.rs`); one tenant is a plain query.
+    pub async fn query_tenants(&self, tenants: &[String], request: QueryRequest) -> Result<QueryOutput, QueryError> {
         let started = Instant::now();
-        let limits = self.limits(tenant);
+        let limits = self.tenants_limits(tenants);
         let expr = parse_expr(&request.query)?;
         check_approx_topk(&expr, &limits, request.instant)?;
         if matches!(expr, Expr::Variants(_)) && !limits.enable_multi_variant_queries {
@@ -143,8 +154,10 @@ impl Querier {
                 format_duration(limits.max_query_length)
             )));
         }
-        self.check_bytes_read(tenant, &expr, request.start, request.end, limits.max_query_bytes_read).await?;
-        let _ticket = self.admit(tenant).await?;
+        for tenant in tenants {
+            self.check_bytes_read(tenant, &expr, request.start, request.end, limits.max_query_bytes_read).await?;
+        }
+        let _ticket = self.admit(&tenants.join("|")).await?;
         let params = QueryParams {
             start: request.start,
             end: request.end,
@@ -156,7 +169,7 @@ impl Querier {
             categorize_labels: request.categorize_labels,
         };
         let source = Arc::new(QuerySource {
-            tenant: tenant.to_string(),
+            tenants: tenants.to_vec(),
             recent: self.recent.clone(),
             store: self.store.clone(),
             runtime: tokio::runtime::Handle::current(),
@@ -205,7 +218,7 @@ impl Querier {
         let limits = self.limits(tenant);
         let _ticket = self.admit(tenant).await?;
         let source = QuerySource {
-            tenant: tenant.to_string(),
+            tenants: vec![tenant.to_string()],
             recent: self.recent.clone(),
             store: self.store.clone(),
             runtime: tokio::runtime::Handle::current(),
@@ -285,7 +298,13 @@ impl Querier {
         Ok(self.stats_of(tenant, matchers, from, through).await?.bytes)
     }
 
-    async fn stats_of(&self, tenant: &str, matchers: &[LabelMatcher], from: i64, through: i64) -> Result<IndexStats, QueryError> {
+    pub(crate) async fn stats_of(
+        &self,
+        tenant: &str,
+        matchers: &[LabelMatcher],
+        from: i64,
+        through: i64,
+    ) -> Result<IndexStats, QueryError> {
         let mut stats = IndexStats::default();
         let mut streams = std::collections::BTreeSet::new();
         for snapshot in self.recent.select(tenant, matchers, from, through.saturating_add(1)).await? {

@@ -1,4 +1,5 @@
-//! The querier's [`StreamSource`]: one tenant's streams from the ingester and the store.
+//! The querier's [`StreamSource`]: a tenant's streams from the ingester and the store
+//! (several tenants' for a multi-tenant query, each stream labelled with its tenant).
 
 use crate::recent::RecentData;
 use crate::scan::{BlockRef, BlockScan, ScanStats};
@@ -12,7 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub(crate) struct QuerySource {
-    pub tenant: String,
+    /// One tenant, or the tenants of a multi-tenant query (`tenants.rs`).
+    pub tenants: Vec<String>,
     pub recent: Arc<dyn RecentData>,
     pub store: Arc<Store>,
     pub runtime: tokio::runtime::Handle,
@@ -48,16 +50,43 @@ impl StreamSource for QuerySource {
 
     fn select(&self, matchers: &[Matcher], from: i64, through: i64) -> Result<Vec<SourceStream>, EngineError> {
         let compiled = compile_matchers(matchers)?;
+        let mut out = Vec::new();
+        if let [tenant] = self.tenants.as_slice() {
+            for (labels, blocks) in self.select_tenant(tenant, &compiled, from, through)? {
+                out.push(SourceStream { labels, data: Box::new(BlockScan { blocks, stats: self.stats.clone() }) });
+            }
+            return Ok(out);
+        }
+        let (tenants, rest) = crate::tenants::split_matchers(&self.tenants, &compiled);
+        for tenant in tenants {
+            for (labels, blocks) in self.select_tenant(&tenant, &rest, from, through)? {
+                let labels = crate::tenants::tenant_labels(&labels, &tenant);
+                out.push(SourceStream { labels, data: Box::new(BlockScan { blocks, stats: self.stats.clone() }) });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl QuerySource {
+    /// One tenant's streams matching `compiled` in `[from, through)`, with their blocks.
+    fn select_tenant(
+        &self,
+        tenant: &str,
+        compiled: &[LabelMatcher],
+        from: i64,
+        through: i64,
+    ) -> Result<Vec<(LabelSet, Vec<BlockRef>)>, EngineError> {
         let mut streams: BTreeMap<u64, (LabelSet, Vec<BlockRef>)> = BTreeMap::new();
         let snapshots = self
             .runtime
-            .block_on(self.recent.select(&self.tenant, &compiled, from, through))
+            .block_on(self.recent.select(tenant, compiled, from, through))
             .map_err(|e| EngineError { status: e.status(), message: e.to_string() })?;
         for snapshot in snapshots {
             let entry = streams.entry(snapshot.fingerprint).or_insert_with(|| (snapshot.labels, Vec::new()));
             entry.1.extend(snapshot.blocks.into_iter().map(BlockRef::Memory));
         }
-        let selected = self.store.select(&self.tenant, &compiled, from, through.saturating_sub(1));
+        let selected = self.store.select(tenant, compiled, from, through.saturating_sub(1));
         let keys: Vec<String> = selected.iter().flat_map(|s| s.chunks.iter().map(|c| c.key.clone())).collect();
         let store = self.store.clone();
         // All at once: the store reads each pack's chunks with one request.
@@ -79,9 +108,6 @@ impl StreamSource for QuerySource {
                 }
             }
         }
-        Ok(streams
-            .into_values()
-            .map(|(labels, blocks)| SourceStream { labels, data: Box::new(BlockScan { blocks, stats: self.stats.clone() }) })
-            .collect())
+        Ok(streams.into_values().collect())
     }
 }

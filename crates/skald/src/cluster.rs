@@ -83,6 +83,7 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
     let limits = server::message_limits(config);
     let mut grpc_routes = tonic::service::Routes::builder();
     let mut state = AppState::new(config.auth_enabled);
+    state.multi_tenant_queries = config.querier.multi_tenant_queries_enabled;
     state.extra_metrics.push(Arc::new(crate::runtime_overrides::render_metrics));
     let mut extra_routes = axum::Router::new().merge(skald_ring::router(cluster.clone())).merge(server::admin_router(&startup));
 
@@ -159,6 +160,7 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
         if let Some(address) = scheduler_address(&config.frontend_worker.scheduler_address) {
             // The querier's own API, for the parts the scheduler hands out.
             let mut own = AppState::new(config.auth_enabled);
+            own.multi_tenant_queries = config.querier.multi_tenant_queries_enabled;
             own.querier = Some(querier.clone());
             own.tail = Some(tail.clone());
             let handler = skald_api::router(Arc::new(own));

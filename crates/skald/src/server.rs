@@ -160,6 +160,7 @@ pub(crate) async fn serve(startup: Startup) -> anyhow::Result<()> {
     ruler.set_ready_check(Arc::new(move || replayed.is_ready()));
     ruler.start();
     let mut state = AppState::single_binary(distributor, querier, ingester.clone(), config.auth_enabled);
+    state.multi_tenant_queries = config.querier.multi_tenant_queries_enabled;
     state.extra_metrics.push(Arc::new(crate::runtime_overrides::render_metrics));
     if let Some(notifier) = ruler.notifier().cloned() {
         state.extra_metrics.push(Arc::new(move || notifier.render_metrics()));

@@ -1,5 +1,7 @@
 //! Multi-tenancy: with `auth_enabled: true` a tenant sees only its own data, through
-//! every read endpoint, from memory and from storage.
+//! every read endpoint, from memory and from storage; with
+//! `querier.multi_tenant_queries_enabled`, `X-Scope-OrgID: a|b` reads both tenants
+//! (each stream labelled `__tenant_id__`) and never a tenant it does not name.
 
 mod common;
 
@@ -18,7 +20,11 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let server = Server::start(&format!("auth_enabled: true\n{BASE_CONFIG}")).await;
+    fixture_with("").await
+}
+
+async fn fixture_with(extra: &str) -> Fixture {
+    let server = Server::start(&format!("auth_enabled: true\n{BASE_CONFIG}{extra}")).await;
     let start = now_ns() - 30 * SECOND;
     let a_entries: Vec<Entry> = (0..3).map(|i| Entry::new(start + i * SECOND, format!("alpha secret {i}"))).collect();
     let b_entries: Vec<Entry> = (0..4).map(|i| Entry::new(start + i * SECOND + 1, format!("beta secret {i}"))).collect();
@@ -135,6 +141,70 @@ fn sorted(v: &Value) -> Vec<Value> {
 async fn tenants_see_only_their_own_data() {
     let f = fixture().await;
     assert_isolated(&f).await;
+    // Several tenants at once only when the querier allows it (Loki's message).
+    let query = [("query", r#"{job=~".+"}"#.to_string())];
+    let (status, body) = f.server.get("/loki/api/v1/query_range", &query, Some("tenant-a|tenant-b")).await;
+    assert_eq!((status, body.trim()), (400, "multiple org IDs present"));
+}
+
+#[tokio::test]
+async fn multi_tenant_queries_read_the_tenants_named_and_label_each_stream() {
+    let f = fixture_with("querier:\n  multi_tenant_queries_enabled: true\n").await;
+    let s = &f.server;
+    s.push_streams(Some("tenant-c"), &[stream(&[("job", "gamma")], vec![Entry::new(f.start, "gamma secret")])]).await;
+    let (start, end) = (f.start - SECOND, now_ns() + SECOND);
+    let all = r#"{job=~".+"}"#;
+    // Named in any order, repeated: the same two tenants.
+    for header in ["tenant-a|tenant-b", "tenant-b|tenant-a|tenant-b"] {
+        let got = s.query_streams(all, start, end, 1000, Some(header)).await;
+        let mut want = Streams::new();
+        want.insert(labels(&[("__tenant_id__", A), ("job", "alpha"), ("team", "a")]), expected(&f.a_entries));
+        want.insert(labels(&[("__tenant_id__", A), ("job", "shared")]), vec![(f.start.to_string(), "shared from a".to_string())]);
+        want.insert(labels(&[("__tenant_id__", B), ("b_only", "yes"), ("job", "beta")]), expected(&f.b_entries));
+        want.insert(labels(&[("__tenant_id__", B), ("job", "shared")]), vec![(f.start.to_string(), "shared from b".to_string())]);
+        assert_eq!(got, want, "{header}");
+    }
+    let both = Some("tenant-a|tenant-b");
+    // A selector on `__tenant_id__` picks tenants; the third tenant is never read.
+    let only_b = s.query_streams(r#"{job=~".+", __tenant_id__="tenant-b"}"#, start, end, 1000, both).await;
+    assert_eq!(only_b.len(), 2, "{only_b:?}");
+    assert!(only_b.keys().all(|l| l["__tenant_id__"] == B));
+    assert!(s.query_streams(r#"{job=~".+"} |= "gamma""#, start, end, 1000, both).await.is_empty());
+
+    // Metric queries aggregate over the tenants, by tenant when asked.
+    let metric = [("query", r#"sum by (__tenant_id__) (count_over_time({job=~".+"}[1h]))"#.to_string()), ("time", end.to_string())];
+    let answer = s.get_json("/loki/api/v1/query", &metric, both).await;
+    let mut counts: Vec<(String, String)> = answer["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["metric"]["__tenant_id__"].as_str().unwrap().to_string(), s["value"][1].as_str().unwrap().to_string()))
+        .collect();
+    counts.sort();
+    assert_eq!(counts, [(A.to_string(), "4".to_string()), (B.to_string(), "5".to_string())], "{answer}");
+
+    // Labels, label values, series and index stats.
+    let names = s.get_json("/loki/api/v1/labels", &range(f.start), both).await;
+    assert_eq!(names["data"], json!(["__tenant_id__", "b_only", "job", "team"]), "{names}");
+    let values = s.get_json("/loki/api/v1/label/__tenant_id__/values", &range(f.start), both).await;
+    assert_eq!(values["data"], json!([A, B]), "{values}");
+    let values = s.get_json("/loki/api/v1/label/job/values", &range(f.start), both).await;
+    assert_eq!(values["data"], json!(["alpha", "beta", "shared"]), "{values}");
+    let mut params = range(f.start);
+    params.push(("match[]", r#"{job="shared"}"#.to_string()));
+    let series = s.get_json("/loki/api/v1/series", &params, both).await;
+    assert_eq!(sorted(&series["data"]), vec![json!({"__tenant_id__": A, "job": "shared"}), json!({"__tenant_id__": B, "job": "shared"})]);
+    let mut params = range(f.start);
+    params.push(("query", all.to_string()));
+    let stats = s.get_json("/loki/api/v1/index/stats", &params, both).await;
+    assert_eq!((stats["streams"].as_u64(), stats["entries"].as_u64()), (Some(4), Some(9)), "{stats}");
+
+    // One tenant is a plain query: no tenant label.
+    let own = s.query_streams(all, start, end, 1000, Some(A)).await;
+    assert!(own.keys().all(|l| !l.contains_key("__tenant_id__")), "{own:?}");
+    // Endpoints that answer for one tenant say so.
+    let (status, body) = s.get("/loki/api/v1/patterns", &[("query", all.to_string())], both).await;
+    assert_eq!((status, body.trim()), (400, "multiple org IDs present: this endpoint answers for one tenant"));
 }
 
 #[tokio::test]
