@@ -55,6 +55,9 @@ pub struct LifecyclerSection {
     pub join_after: i64,
     #[serde(deserialize_with = "de_duration", serialize_with = "skald_common::limits::ser_duration")]
     pub final_sleep: i64,
+    /// Leave the ring on a clean shutdown (else stay, LEAVING, until the node is back or
+    /// forgotten; `/ingester/prepare_shutdown` overrides it for the next shutdown).
+    pub unregister_on_shutdown: bool,
 }
 
 impl Default for LifecyclerSection {
@@ -66,6 +69,7 @@ impl Default for LifecyclerSection {
             tokens_file_path: None,
             join_after: 0,
             final_sleep: 0,
+            unregister_on_shutdown: true,
         }
     }
 }

@@ -226,6 +226,8 @@ pub struct IngesterSection {
     pub head_memory_budget: u64,
     pub wal: WalSection,
     pub lifecycler: LifecyclerSection,
+    /// Forget ingesters whose heartbeat is older than the ring's heartbeat timeout.
+    pub autoforget_unhealthy: bool,
 }
 
 impl Default for IngesterSection {
@@ -241,6 +243,7 @@ impl Default for IngesterSection {
             head_memory_budget: 80 << 20,
             wal: WalSection::default(),
             lifecycler: LifecyclerSection::default(),
+            autoforget_unhealthy: false,
         }
     }
 }

@@ -19,6 +19,7 @@
 //!
 //! [`router`] serves Loki's /ring status page and /memberlist.
 
+mod autoforget;
 mod cluster;
 mod config;
 mod error;
@@ -29,6 +30,7 @@ mod ruler_ring;
 mod tokens;
 mod view;
 
+pub use autoforget::stale_ingesters;
 pub use cluster::Cluster;
 pub use config::{ClusterConfig, DEFAULT_GOSSIP_PORT, DEFAULT_NUM_TOKENS, LocalMember, default_node_name};
 pub use error::RingError;

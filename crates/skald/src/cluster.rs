@@ -88,6 +88,7 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
     let mut extra_routes = axum::Router::new().merge(skald_ring::router(cluster.clone())).merge(server::admin_router(&startup));
 
     // Ingester.
+    let shutdown = Arc::new(crate::ingester_shutdown::ShutdownControl::default());
     let ingester = match (&store, roles.has(Role::Ingester)) {
         (Some(store), true) => {
             let (ingester, replay) = server::open_ingester(config, &data_dir, store.clone())?;
@@ -98,6 +99,15 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
             ingester.start_cutter().context("starting the head cutter thread")?;
             grpc_routes.add_service(skald_grpc::ingester_service(ingester.clone(), limits));
             state.ingester = Some(ingester.clone());
+            extra_routes = extra_routes.merge(crate::ingester_shutdown::router(crate::ingester_shutdown::ShutdownTarget {
+                control: shutdown.clone(),
+                ingester: ingester.clone(),
+                cluster: Some(cluster.clone()),
+                tokens_file: config.ingester.lifecycler.tokens_file_path.clone(),
+            }));
+            if config.ingester.autoforget_unhealthy {
+                crate::ingester_shutdown::spawn_autoforget(cluster.clone());
+            }
             Some(ingester)
         }
         _ => None,
@@ -252,7 +262,13 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
         let _ = grpc_stopped.await;
     }));
     tracing::info!(http = %http_local, grpc = %grpc_local, "cluster node listening");
-    skald_api::serve::serve(http_listener, app, serve_options, server::shutdown_signal(), Duration::from_secs(10)).await;
+    let stop = async {
+        tokio::select! {
+            _ = server::shutdown_signal() => {}
+            _ = shutdown.requested() => {}
+        }
+    };
+    skald_api::serve::serve(http_listener, app, serve_options, stop, Duration::from_secs(10)).await;
 
     // Leave gracefully: stop evaluating rules and taking writes, hand everything in
     // memory to storage, go.
@@ -267,7 +283,15 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
             Err(error) => tracing::warn!(%error, "flush on shutdown failed; the WAL still holds the data"),
         }
     }
-    cluster.leave().await;
+    if shutdown.already_left() {
+        // `/ingester/shutdown` left the ring already.
+    } else if ingester.is_none() || shutdown.unregister(config.ingester.lifecycler.unregister_on_shutdown) {
+        cluster.leave().await;
+    } else {
+        // `unregister_on_shutdown: false`: stay in the ring, LEAVING, until this node is
+        // back with its tokens (or forgotten); gossip just stops.
+        tracing::info!("staying in the ring (ingester.lifecycler.unregister_on_shutdown is false)");
+    }
     let _ = stop_grpc.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), grpc).await;
     Ok(())

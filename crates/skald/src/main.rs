@@ -7,6 +7,7 @@ mod cluster;
 mod credentials;
 mod grpc_security;
 mod health;
+mod ingester_shutdown;
 mod ring_adapters;
 mod roles;
 mod ruler_wiring;

@@ -171,7 +171,14 @@ pub(crate) async fn serve(startup: Startup) -> anyhow::Result<()> {
     state.ruler = Some(ruler);
     let state = Arc::new(state);
     let credentials = Arc::new(crate::credentials::credentials(config)?);
+    let shutdown = Arc::new(crate::ingester_shutdown::ShutdownControl::default());
     let app = skald_api::router(state)
+        .merge(crate::ingester_shutdown::router(crate::ingester_shutdown::ShutdownTarget {
+            control: shutdown.clone(),
+            ingester: ingester.clone(),
+            cluster: None,
+            tokens_file: None,
+        }))
         .merge(skald_ui::router())
         .merge(crate::storage_wiring::delete_router(config, &store))
         .merge(admin_router(&startup))
@@ -195,7 +202,13 @@ pub(crate) async fn serve(startup: Startup) -> anyhow::Result<()> {
     crate::storage_wiring::spawn_background(config, &store, &startup.tenants)?;
     ingester.start_cutter().context("starting the head cutter thread")?;
 
-    skald_api::serve::serve(listener, app, serve_options, shutdown_signal(), Duration::from_secs(10)).await;
+    let stop = async {
+        tokio::select! {
+            _ = shutdown_signal() => {}
+            _ = shutdown.requested() => {}
+        }
+    };
+    skald_api::serve::serve(listener, app, serve_options, stop, Duration::from_secs(10)).await;
     tracing::info!("shutting down: flushing in-memory data");
     match ingester.flush(true).await {
         Ok(report) => tracing::info!(chunks = report.chunks, "flushed"),

@@ -326,3 +326,42 @@ async fn pushes_survive_one_dead_ingester_fail_clearly_without_two_and_recover_f
     assert!(refused.is_empty() || refused.len() == 50, "the refused push left {} lines", refused.len());
     assert_eq!(lines, expected, "after restarting both ingesters");
 }
+
+#[tokio::test]
+async fn an_ingester_shut_down_through_its_endpoint_during_pushes_loses_and_duplicates_nothing() {
+    let cluster = Cluster::up(2);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).no_proxy().build().unwrap();
+    let base = now_ns() - 60 * SECOND;
+    let pid = cluster.pid("ingester-1");
+    // ingester-1 is node 3 of up.sh.
+    let shutdown_url = format!("http://127.0.0.1:{}/ingester/shutdown", cluster.base + 30);
+    let mut shutdown = None;
+    for batch in 0..40 {
+        if batch == 15 {
+            let (client, url) = (client.clone(), shutdown_url.clone());
+            shutdown = Some(tokio::spawn(async move { client.post(url).send().await.map(|r| r.status().as_u16()) }));
+        }
+        let (status, message) = push_batch(&client, &cluster.push, batch, base).await;
+        assert_eq!(status, 204, "push {batch} while ingester-1 shuts down: {message}\n{}", cluster.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let answered = shutdown.unwrap().await.unwrap();
+    assert_eq!(answered.ok(), Some(204), "/ingester/shutdown answers once flushed\n{}", cluster.logs());
+    // The process ends by itself (terminate defaults to true).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // SAFETY: signal 0 only checks that the process exists.
+    while unsafe { libc::kill(pid, 0) } == 0 {
+        assert!(Instant::now() < deadline, "ingester-1 still running\n{}", cluster.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let expected: Vec<String> = {
+        let mut lines: Vec<String> =
+            (0..40).flat_map(|b| (0..5).flat_map(move |s| (0..10).map(move |i| format!("b{b:05} s{s} e{i}")))).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(stream_lines(&client, &cluster, base).await, expected, "acknowledged entries, each exactly once");
+    // What it held is in storage: packs written by its process (named `<pid>-...`).
+    let packs = files_under(&cluster.dir.path().join("s3/skald/packs"));
+    assert!(packs.iter().any(|p| p.rsplit('/').next().is_some_and(|name| name.starts_with(&format!("{pid}-")))), "{packs:?}");
+}
