@@ -14,6 +14,7 @@
 #   PORT_BASE    first port used (default 31000; the cluster uses PORT_BASE..PORT_BASE+99)
 #   SKALD_LIMITS extra lines for limits_config (YAML, indented by two spaces)
 #   SKALD_QUERY_INGESTERS_WITHIN  querier.query_ingesters_within (default 3h)
+#   SKALD_ZONES  when set: ingester-N in availability zone zone-N, zone-aware replication
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -61,7 +62,13 @@ SEED_GOSSIP=$((BASE + 12))
 # node NAME TARGET INDEX: writes NAME's config and starts it. Node INDEX uses ports
 # BASE+10*INDEX (HTTP), +1 (gRPC) and +2 (gossip).
 node() {
-    local name=$1 target=$2 index=$3
+    local name=$1 target=$2 index=$3 zone=${4:-}
+    # SKALD_ZONES=1: each ingester in its own availability zone, replicas zone-aware.
+    local zone_lines="" zone_aware=false
+    if [ -n "${SKALD_ZONES:-}" ]; then
+        zone_aware=true
+        if [ -n "$zone" ]; then zone_lines="    availability_zone: $zone"; fi
+    fi
     local http=$((BASE + 10 * index)) grpc=$((BASE + 10 * index + 1)) gossip=$((BASE + 10 * index + 2))
     cat >"$DIR/config/$name.yaml" <<YAML
 auth_enabled: false
@@ -86,9 +93,11 @@ memberlist:
 ingester:
   lifecycler:
     tokens_file_path: $DIR/data/$name/tokens.json
+$zone_lines
     heartbeat_period: 1s
     ring:
       heartbeat_timeout: 10s
+      zone_awareness_enabled: $zone_aware
 querier:
   query_ingesters_within: ${SKALD_QUERY_INGESTERS_WITHIN:-3h}
 frontend:
@@ -128,7 +137,7 @@ SCHEDULER=$(node query-scheduler query-scheduler 1)
 DISTRIBUTOR=$(node distributor distributor 2)
 INGESTERS=()
 for i in 1 2 3; do
-    INGESTERS+=("$(node "ingester-$i" ingester $((2 + i)))")
+    INGESTERS+=("$(node "ingester-$i" ingester $((2 + i)) "zone-$i")")
 done
 QUERIER=$(node querier querier 6)
 FRONTEND=$(node query-frontend query-frontend 7)

@@ -55,6 +55,8 @@ pub struct LifecyclerSection {
     pub join_after: i64,
     #[serde(deserialize_with = "de_duration", serialize_with = "skald_common::limits::ser_duration")]
     pub final_sleep: i64,
+    /// This ingester's availability zone (zone-aware replication).
+    pub availability_zone: Option<String>,
     /// Leave the ring on a clean shutdown (else stay, LEAVING, until the node is back or
     /// forgotten; `/ingester/prepare_shutdown` overrides it for the next shutdown).
     pub unregister_on_shutdown: bool,
@@ -70,6 +72,7 @@ impl Default for LifecyclerSection {
             join_after: 0,
             final_sleep: 0,
             unregister_on_shutdown: true,
+            availability_zone: None,
         }
     }
 }
@@ -82,11 +85,21 @@ pub struct RingSection {
     #[serde(deserialize_with = "de_duration", serialize_with = "skald_common::limits::ser_duration")]
     pub heartbeat_timeout: i64,
     pub kvstore: KvStoreSection,
+    /// Each stream's replicas in distinct availability zones.
+    pub zone_awareness_enabled: Option<bool>,
+    /// `common.ring.instance_availability_zone`: this node's zone.
+    pub instance_availability_zone: Option<String>,
 }
 
 impl Default for RingSection {
     fn default() -> Self {
-        RingSection { replication_factor: None, heartbeat_timeout: 60 * SECOND, kvstore: KvStoreSection::default() }
+        RingSection {
+            replication_factor: None,
+            heartbeat_timeout: 60 * SECOND,
+            kvstore: KvStoreSection::default(),
+            zone_awareness_enabled: None,
+            instance_availability_zone: None,
+        }
     }
 }
 

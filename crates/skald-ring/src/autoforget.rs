@@ -34,6 +34,7 @@ mod tests {
             tokens: vec![1],
             heartbeat,
             registered: 0,
+            zone: String::new(),
             healthy: true,
         }
     }

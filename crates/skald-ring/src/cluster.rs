@@ -113,6 +113,7 @@ impl Cluster {
             tokens,
             heartbeat_ms: joined_ms,
             registered_ms: joined_ms,
+            zone: me.zone,
             left: false,
             forgets: BTreeMap::new(),
         };
@@ -318,6 +319,7 @@ fn self_record(self_id: &ChitchatId, local: &LocalState) -> NodeRecord {
             tokens: local.tokens.clone(),
             heartbeat: local.heartbeat_ms,
             registered: local.registered_ms,
+            zone: local.zone.clone(),
             healthy: true,
         },
         generation: self_id.generation_id,

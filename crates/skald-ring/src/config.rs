@@ -102,6 +102,8 @@ pub struct LocalMember {
     /// ACTIVE with `Cluster::set_state` once ready (after WAL replay); other roles
     /// start ACTIVE.
     pub initial_state: InstanceState,
+    /// Its availability zone (zone-aware replication), empty for none.
+    pub zone: String,
 }
 
 impl LocalMember {
@@ -116,6 +118,7 @@ impl LocalMember {
             num_tokens: if ingester { DEFAULT_NUM_TOKENS } else { 0 },
             tokens_file: None,
             initial_state: if ingester { InstanceState::Joining } else { InstanceState::Active },
+            zone: String::new(),
         }
     }
 }

@@ -113,7 +113,7 @@ async fn ring_page(State(cluster): State<Cluster>, Query(params): Query<HashMap<
                 registered_timestamp: rfc3339(row.record.registered_ms),
                 read_only: false,
                 read_only_updated_timestamp: String::new(),
-                zone: String::new(),
+                zone: row.record.member.zone.clone(),
                 tokens: member.tokens.clone(),
                 ownership: row.ownership,
                 http_address: member.http_addr.clone(),
@@ -159,10 +159,11 @@ fn render_html(rows: &[RingRow], show_tokens: bool) -> String {
         let class = if member.healthy { "" } else { " class=\"unhealthy\"" };
         let _ = writeln!(
             page,
-            "<tr{class}><td>{id}</td><td></td><td>{state}</td><td>{address}</td><td>{registered}</td>\
+            "<tr{class}><td>{id}</td><td>{zone}</td><td>{state}</td><td>{address}</td><td>{registered}</td>\
              <td>{age:.1}s ago ({heartbeat})</td><td>{tokens}</td><td>{ownership:.1}%</td>\
              <td><button name=\"forget\" value=\"{id}\" type=\"submit\">Forget</button></td></tr>",
             id = escape(&member.id),
+            zone = escape(&member.zone),
             state = escape(&shown_state(&row.record)),
             address = escape(&member.grpc_addr),
             registered = escape(&rfc3339(row.record.registered_ms)),

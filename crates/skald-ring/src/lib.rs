@@ -29,6 +29,7 @@ mod ring;
 mod ruler_ring;
 mod tokens;
 mod view;
+mod zones;
 
 pub use autoforget::stale_ingesters;
 pub use cluster::Cluster;

@@ -128,6 +128,8 @@ pub struct Member {
     pub heartbeat: i64,
     /// When it joined, unix milliseconds (its own clock); the same on every node's view.
     pub registered: i64,
+    /// Its availability zone (`ingester.lifecycler.availability_zone`), empty if none.
+    pub zone: String,
     /// Alive for the failure detector and heartbeat within `heartbeat_timeout`.
     pub healthy: bool,
 }

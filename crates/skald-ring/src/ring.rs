@@ -36,7 +36,7 @@ impl Operation {
     }
 
     /// Whether meeting an instance in `state` lengthens the walk by one instance.
-    fn extends_replica_set(self, state: InstanceState) -> bool {
+    pub(crate) fn extends_replica_set(self, state: InstanceState) -> bool {
         !self.serves(state)
     }
 }
@@ -57,10 +57,10 @@ impl ReplicationSet {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct RingToken {
-    token: u32,
+pub(crate) struct RingToken {
+    pub(crate) token: u32,
     /// Index into `Ring::instances`.
-    instance: usize,
+    pub(crate) instance: usize,
 }
 
 /// A snapshot of the ingesters and their tokens; never updated, cheap to clone (the
@@ -70,6 +70,8 @@ pub struct Ring {
     instances: Arc<[Member]>,
     /// Every token of every instance, sorted by token (then instance id for ties).
     tokens: Arc<[RingToken]>,
+    /// dskit's `zone_awareness_enabled`: a stream's replicas in distinct zones.
+    zone_aware: bool,
 }
 
 impl Ring {
@@ -84,7 +86,14 @@ impl Ring {
         }
         // Instances are sorted by id, so ties on a token break by id.
         tokens.sort_by_key(|entry| (entry.token, entry.instance));
-        Ring { instances: instances.into(), tokens: tokens.into() }
+        Ring { instances: instances.into(), tokens: tokens.into(), zone_aware: false }
+    }
+
+    /// The same ring, placing each stream's replicas in distinct zones (`Member::zone`)
+    /// when `enabled`, as dskit does with `zone_awareness_enabled`.
+    pub fn with_zone_awareness(mut self, enabled: bool) -> Ring {
+        self.zone_aware = enabled;
+        self
     }
 
     /// Loki's `TokenFor`: 32-bit FNV-1 (Go's `fnv.New32`) of the tenant, then the
@@ -130,6 +139,9 @@ impl Ring {
 
     /// Indexes of the distinct instances met walking clockwise from `token`.
     fn walk(&self, token: u32, replication_factor: usize, op: Operation) -> Vec<usize> {
+        if self.zone_aware {
+            return crate::zones::walk(&self.instances, &self.tokens, token, replication_factor, op);
+        }
         let token_count = self.tokens.len();
         let mut wanted = replication_factor;
         let mut chosen: Vec<usize> = Vec::with_capacity(wanted + 2);
@@ -168,6 +180,9 @@ impl Ring {
     pub fn replication_set_for_operation(&self, replication_factor: usize, op: Operation) -> Result<ReplicationSet, RingError> {
         if self.tokens.is_empty() {
             return Err(RingError::EmptyRing);
+        }
+        if self.zone_aware {
+            return crate::zones::replication_set_for_operation(&self.instances, replication_factor, op);
         }
         let healthy = self.all_healthy(op);
         let required = self.instances.len().max(replication_factor) - replication_factor / 2;

@@ -13,6 +13,7 @@ fn instance(id: &str, tokens: &[u32], state: InstanceState, healthy: bool) -> Me
         tokens: tokens.to_vec(),
         heartbeat: 0,
         registered: 0,
+        zone: String::new(),
         healthy,
     }
 }

@@ -62,6 +62,7 @@ mod tests {
             tokens: tokens.to_vec(),
             heartbeat: 0,
             registered,
+            zone: String::new(),
             healthy,
         }
     }

@@ -10,6 +10,7 @@
 //! | `tokens` | decimal tokens, comma separated |
 //! | `heartbeat` | unix ms, rewritten every `heartbeat_period` |
 //! | `registered` | unix ms when the node joined |
+//! | `zone` | its availability zone, when it has one |
 //! | `left` | present once the node left on purpose (Loki unregisters it from the ring) |
 //! | `forget:<id>` | `<generation>:<heartbeat>`: this node forgot `<id>` (the /ring button) |
 //!
@@ -35,6 +36,7 @@ pub(crate) const KEY_STATE: &str = "state";
 pub(crate) const KEY_TOKENS: &str = "tokens";
 pub(crate) const KEY_HEARTBEAT: &str = "heartbeat";
 pub(crate) const KEY_REGISTERED: &str = "registered";
+pub(crate) const KEY_ZONE: &str = "zone";
 pub(crate) const KEY_LEFT: &str = "left";
 pub(crate) const FORGET_PREFIX: &str = "forget:";
 
@@ -56,6 +58,8 @@ pub(crate) struct LocalState {
     pub tokens: Vec<u32>,
     pub heartbeat_ms: i64,
     pub registered_ms: i64,
+    /// The availability zone, empty for none.
+    pub zone: String,
     pub left: bool,
     /// Forgotten node id -> (note value, when noted); pruned before chitchat expires it.
     pub forgets: BTreeMap<String, (String, Instant)>,
@@ -80,6 +84,9 @@ impl LocalState {
             plain(KEY_HEARTBEAT, self.heartbeat_ms.to_string()),
             plain(KEY_REGISTERED, self.registered_ms.to_string()),
         ];
+        if !self.zone.is_empty() {
+            pairs.push(plain(KEY_ZONE, self.zone.clone()));
+        }
         if self.left {
             pairs.push(plain(KEY_LEFT, "1".to_string()));
         }
@@ -213,6 +220,7 @@ fn record_from_gossip(node: &GossipNode, now_ms: i64, timeout_ms: i64) -> Option
         tokens,
         heartbeat,
         registered: registered_ms,
+        zone: node.keys.get(KEY_ZONE).cloned().unwrap_or_default(),
         healthy: node.live && fresh,
     };
     Some(NodeRecord { member, generation: node.generation, gossip_addr: node.gossip_addr, registered_ms, live: node.live, is_self: false })

@@ -14,6 +14,7 @@ fn local(heartbeat_ms: i64) -> LocalState {
         tokens: vec![1, 2],
         heartbeat_ms,
         registered_ms: 5,
+        zone: String::new(),
         left: false,
         forgets: BTreeMap::new(),
     }
@@ -31,6 +32,7 @@ fn self_record() -> NodeRecord {
             tokens: state.tokens,
             heartbeat: NOW,
             registered: 5,
+            zone: String::new(),
             healthy: true,
         },
         generation: 1,

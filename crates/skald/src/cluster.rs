@@ -115,7 +115,7 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
 
     // Distributor: rate limits are global, shared evenly among the healthy distributors.
     if roles.has(Role::Distributor) {
-        let picker = Arc::new(RingReplicas { cluster: cluster.clone(), replication_factor });
+        let picker = Arc::new(RingReplicas { cluster: cluster.clone(), replication_factor, zone_aware: zone_awareness(config) });
         let pusher = Arc::new(ReplicatedPush::new(picker, pool.clone()));
         let distributors = cluster.clone();
         let base_limits = limits_fn.clone();
@@ -160,7 +160,7 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
 
     // Querier: recent data from every ingester, older data from the store.
     let new_querier = |store: &Arc<skald_storage::Store>| {
-        let ingesters = Arc::new(RingIngesters { cluster: cluster.clone(), replication_factor });
+        let ingesters = Arc::new(RingIngesters { cluster: cluster.clone(), replication_factor, zone_aware: zone_awareness(config) });
         let recent = Arc::new(RemoteRecentData::new(ingesters, pool.clone(), nanos(config.querier.query_ingesters_within)));
         Arc::new(Querier::new(recent, store.clone(), limits_fn.clone()).with_admission(server::admission(config)))
     };
@@ -320,6 +320,12 @@ async fn join_cluster(config: &Config, roles: &Roles, advertise_ip: IpAddr, http
     if roles.has(Role::Ingester) {
         me.num_tokens = lifecycler.num_tokens;
         me.tokens_file = lifecycler.tokens_file_path.clone();
+        me.zone = availability_zone(config);
+        if me.zone.is_empty() && zone_awareness(config) {
+            tracing::warn!(
+                "zone_awareness_enabled without ingester.lifecycler.availability_zone: this ingester counts as a zone of its own"
+            );
+        }
     } else if roles.has(Role::Ruler) {
         // The ruler ring's tokens (an ingester's tokens serve both rings).
         me.num_tokens = config.ruler.ring.num_tokens;
@@ -348,6 +354,19 @@ fn advertise_ip(config: &Config, listen: IpAddr) -> anyhow::Result<IpAddr> {
             Ok(IpAddr::from([127, 0, 0, 1]))
         }
     }
+}
+
+/// This ingester's zone: `ingester.lifecycler.availability_zone`, else
+/// `common.ring.instance_availability_zone`.
+fn availability_zone(config: &Config) -> String {
+    let common = config.common.ring.as_ref().and_then(|ring| ring.instance_availability_zone.clone());
+    config.ingester.lifecycler.availability_zone.clone().or(common).unwrap_or_default()
+}
+
+/// `ingester.lifecycler.ring.zone_awareness_enabled`, else `common.ring`'s, else off.
+fn zone_awareness(config: &Config) -> bool {
+    let common = config.common.ring.as_ref().and_then(|ring| ring.zone_awareness_enabled);
+    config.ingester.lifecycler.ring.zone_awareness_enabled.or(common).unwrap_or(false)
 }
 
 /// `ingester.lifecycler.ring.replication_factor`, else `common.replication_factor`,

@@ -19,12 +19,15 @@ fn instance(member: &Member) -> Instance {
 pub struct RingReplicas {
     pub cluster: Cluster,
     pub replication_factor: usize,
+    /// Replicas in distinct zones (`zone_awareness_enabled`).
+    pub zone_aware: bool,
 }
 
 impl ReplicaPicker for RingReplicas {
     fn pick(&self, tenant: &str, labels: &LabelSet) -> Result<Replicas, String> {
         let token = Ring::token_for(tenant, &labels.to_string());
-        let set = self.cluster.ingester_ring().get(token, self.replication_factor, Operation::Write).map_err(|e| e.to_string())?;
+        let ring = self.cluster.ingester_ring().with_zone_awareness(self.zone_aware);
+        let set = ring.get(token, self.replication_factor, Operation::Write).map_err(|e| e.to_string())?;
         Ok(Replicas { instances: set.instances.iter().map(instance).collect(), max_errors: set.max_errors })
     }
 }
@@ -35,11 +38,13 @@ impl ReplicaPicker for RingReplicas {
 pub struct RingIngesters {
     pub cluster: Cluster,
     pub replication_factor: usize,
+    /// A whole zone may be down (`zone_awareness_enabled`).
+    pub zone_aware: bool,
 }
 
 impl IngesterSet for RingIngesters {
     fn ingesters(&self) -> (Vec<Instance>, usize) {
-        let ring = self.cluster.ingester_ring();
+        let ring = self.cluster.ingester_ring().with_zone_awareness(self.zone_aware);
         match ring.replication_set_for_operation(self.replication_factor, Operation::Read) {
             Ok(set) => (set.instances.iter().map(instance).collect(), set.max_errors),
             Err(_) => (ring.instances().iter().map(instance).collect(), self.replication_factor / 2),

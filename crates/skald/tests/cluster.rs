@@ -22,7 +22,12 @@ const LIMITS: &str = "  reject_old_samples: false
   ingestion_rate_mb: 100
   ingestion_burst_size_mb: 100";
 
+/// One cluster at a time: each is eight processes, and the CI machine has two cores.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct Cluster {
+    /// Held while the cluster runs (dropped last: after down.sh).
+    _turn: std::sync::MutexGuard<'static, ()>,
     dir: tempfile::TempDir,
     /// Nodes this test restarted itself (reaped after down.sh stops them).
     restarted: std::sync::Mutex<Vec<std::process::Child>>,
@@ -34,12 +39,18 @@ struct Cluster {
 impl Cluster {
     /// Starts a cluster; `slot` keeps the port ranges of concurrent tests apart.
     fn up(slot: u32) -> Cluster {
+        Cluster::up_with(slot, &[])
+    }
+
+    /// [`Cluster::up`] with extra environment for up.sh (`SKALD_ZONES`).
+    fn up_with(slot: u32, env: &[(&str, &str)]) -> Cluster {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = tempfile::Builder::new().prefix("skald-cluster-").tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cluster/up.sh");
         // A port range unlikely to be in use: the cluster takes 100 ports from here, all
         // below Linux's ephemeral range (32768-60999), where any outgoing connection
         // of the machine could take one of them first (it did: a compactor failed to bind).
-        let base = 20_000 + ((std::process::id() % 60) * 2 + slot) * 100;
+        let base = 20_000 + ((std::process::id() % 30) * 4 + slot) * 100;
         let output = Command::new("bash")
             .arg(&script)
             .arg(dir.path())
@@ -48,6 +59,7 @@ impl Cluster {
             .env("SKALD_LIMITS", LIMITS)
             // The recorded dataset is old: ask the ingesters whatever the range.
             .env("SKALD_QUERY_INGESTERS_WITHIN", "0s")
+            .envs(env.iter().copied())
             .output()
             .expect("running examples/cluster/up.sh");
         let stdout = String::from_utf8_lossy(&output.stdout).to_string();
@@ -64,7 +76,7 @@ impl Cluster {
                 .trim()
                 .to_string()
         };
-        Cluster { push: url("push: "), query: url("query: "), dir, base, restarted: std::sync::Mutex::new(Vec::new()) }
+        Cluster { _turn: turn, push: url("push: "), query: url("query: "), dir, base, restarted: std::sync::Mutex::new(Vec::new()) }
     }
 
     /// The querier's own HTTP API (node 6 of up.sh), which answers without splitting.
@@ -364,4 +376,40 @@ async fn an_ingester_shut_down_through_its_endpoint_during_pushes_loses_and_dupl
     // What it held is in storage: packs written by its process (named `<pid>-...`).
     let packs = files_under(&cluster.dir.path().join("s3/skald/packs"));
     assert!(packs.iter().any(|p| p.rsplit('/').next().is_some_and(|name| name.starts_with(&format!("{pid}-")))), "{packs:?}");
+}
+
+#[tokio::test]
+async fn with_three_zones_a_whole_zone_down_loses_no_acknowledged_write() {
+    let cluster = Cluster::up_with(3, &[("SKALD_ZONES", "1")]);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().unwrap();
+    // Every ingester shows its zone on the distributor's ring page.
+    let ring: serde_json::Value =
+        client.get(format!("{}/ring", cluster.push)).header("Accept", "application/json").send().await.unwrap().json().await.unwrap();
+    let mut zones: Vec<String> = ring["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|shard| shard["id"].as_str().is_some_and(|id| id.starts_with("ingester-")))
+        .map(|shard| shard["zone"].as_str().unwrap_or_default().to_string())
+        .collect();
+    zones.sort();
+    assert_eq!(zones, ["zone-1", "zone-2", "zone-3"], "{ring}");
+
+    let base = now_ns() - 60 * SECOND;
+    for batch in 0..40 {
+        if batch == 15 {
+            // zone-2 is lost entirely.
+            cluster.kill("ingester-2");
+        }
+        let (status, message) = push_batch(&client, &cluster.push, batch, base).await;
+        assert_eq!(status, 204, "push {batch} with zone-2 down: {message}\n{}", cluster.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let expected: Vec<String> = {
+        let mut lines: Vec<String> =
+            (0..40).flat_map(|b| (0..5).flat_map(move |s| (0..10).map(move |i| format!("b{b:05} s{s} e{i}")))).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(stream_lines(&client, &cluster, base).await, expected, "every acknowledged entry, once");
 }
