@@ -24,11 +24,18 @@ pub struct FrontendBlock {
     pub max_outstanding_per_tenant: usize,
     /// TLS towards the scheduler.
     pub grpc_client_config: skald_common::GrpcClientConfig,
+    /// Where live tails go (a querier's HTTP URL); empty: a healthy querier of the ring.
+    pub tail_proxy_url: String,
 }
 
 impl Default for FrontendBlock {
     fn default() -> Self {
-        FrontendBlock { scheduler_address: String::new(), max_outstanding_per_tenant: 2048, grpc_client_config: Default::default() }
+        FrontendBlock {
+            scheduler_address: String::new(),
+            max_outstanding_per_tenant: 2048,
+            grpc_client_config: Default::default(),
+            tail_proxy_url: String::new(),
+        }
     }
 }
 

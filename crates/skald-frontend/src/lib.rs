@@ -30,6 +30,7 @@ pub mod merge;
 pub mod proto;
 mod scheduler;
 pub mod split;
+mod tail_proxy;
 mod worker;
 
 pub use config::{
@@ -40,4 +41,5 @@ pub use error::FrontendError;
 pub use frontend::{FrontendHandle, SchedulerClient, connect_scheduler, frontend_router, frontend_router_with_handle};
 pub use httpgrpc::{HttpGrpcClient, http_over_grpc_service};
 pub use scheduler::{MAX_MESSAGE_BYTES, SchedulerHandle, SchedulerService, scheduler_service};
+pub use tail_proxy::{TailTarget, tail_proxy_router};
 pub use worker::run_querier_worker;

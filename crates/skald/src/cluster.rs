@@ -164,16 +164,18 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
         let recent = Arc::new(RemoteRecentData::new(ingesters, pool.clone(), nanos(config.querier.query_ingesters_within)));
         Arc::new(Querier::new(recent, store.clone(), limits_fn.clone()).with_admission(server::admission(config)))
     };
+    // The querier's own API: for the parts the scheduler hands out, and live tails.
+    let mut querier_api = None;
     if let (Some(store), true) = (&store, roles.has(Role::Querier)) {
         let querier = new_querier(store);
         let tail = Arc::new(RingTail { cluster: cluster.clone(), pool: pool.clone() });
+        let mut own = AppState::new(config.auth_enabled);
+        own.multi_tenant_queries = config.querier.multi_tenant_queries_enabled;
+        own.querier = Some(querier.clone());
+        own.tail = Some(tail.clone());
+        let handler = skald_api::router(Arc::new(own));
+        querier_api = Some(handler.clone());
         if let Some(address) = scheduler_address(&config.frontend_worker.scheduler_address) {
-            // The querier's own API, for the parts the scheduler hands out.
-            let mut own = AppState::new(config.auth_enabled);
-            own.multi_tenant_queries = config.querier.multi_tenant_queries_enabled;
-            own.querier = Some(querier.clone());
-            own.tail = Some(tail.clone());
-            let handler = skald_api::router(Arc::new(own));
             let concurrency = config
                 .frontend_worker
                 .concurrency(config.querier.max_concurrent.unwrap_or(skald_querier::admission::DEFAULT_MAX_CONCURRENT));
@@ -210,6 +212,11 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
         let (router, handle) = skald_frontend::frontend_router_with_handle(client, frontend_config);
         state.extra_metrics.push(Arc::new(move || handle.render_metrics()));
         extra_routes = extra_routes.merge(router);
+        // Live tails: this node's querier when it has one, else relayed to a querier.
+        extra_routes = match &querier_api {
+            Some(api) => extra_routes.route_service("/loki/api/v1/tail", api.clone()),
+            None => extra_routes.merge(skald_frontend::tail_proxy_router(tail_target(config, &cluster))),
+        };
     }
 
     // Compactor (one per bucket).
@@ -295,6 +302,25 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
     let _ = stop_grpc.send(());
     let _ = tokio::time::timeout(Duration::from_secs(5), grpc).await;
     Ok(())
+}
+
+/// Where a frontend without a querier relays live tails: `frontend.tail_proxy_url`, else
+/// the healthy queriers of the cluster in turn.
+fn tail_target(config: &Config, cluster: &Cluster) -> skald_frontend::TailTarget {
+    let configured = config.frontend.tail_proxy_url.trim_end_matches('/').to_string();
+    let cluster = cluster.clone();
+    let turn = std::sync::atomic::AtomicUsize::new(0);
+    Arc::new(move || {
+        if !configured.is_empty() {
+            return Ok(configured.clone());
+        }
+        let queriers: Vec<_> = cluster.members_with_role(RingRole::Querier).into_iter().filter(|m| m.healthy).collect();
+        if queriers.is_empty() {
+            return Err("no healthy querier to tail through (set frontend.tail_proxy_url)".to_string());
+        }
+        let index = turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % queriers.len();
+        Ok(format!("http://{}", queriers[index].http_addr))
+    })
 }
 
 /// Gossip: `memberlist` settings, this node's roles and addresses.

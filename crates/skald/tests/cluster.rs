@@ -50,7 +50,7 @@ impl Cluster {
         // A port range unlikely to be in use: the cluster takes 100 ports from here, all
         // below Linux's ephemeral range (32768-60999), where any outgoing connection
         // of the machine could take one of them first (it did: a compactor failed to bind).
-        let base = 20_000 + ((std::process::id() % 30) * 4 + slot) * 100;
+        let base = 20_000 + ((std::process::id() % 24) * 5 + slot) * 100;
         let output = Command::new("bash")
             .arg(&script)
             .arg(dir.path())
@@ -412,4 +412,55 @@ async fn with_three_zones_a_whole_zone_down_loses_no_acknowledged_write() {
         lines
     };
     assert_eq!(stream_lines(&client, &cluster, base).await, expected, "every acknowledged entry, once");
+}
+
+#[tokio::test]
+async fn live_tail_through_the_frontend_sees_lines_pushed_to_the_distributor() {
+    use futures::StreamExt;
+    let cluster = Cluster::up(4);
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().unwrap();
+    let ws_base = cluster.query.replacen("http://", "ws://", 1);
+    // A query the querier refuses comes back as its 400, through the frontend.
+    let bad = format!("{ws_base}/loki/api/v1/tail?query=%7Bjob%3D");
+    match tokio_tungstenite::connect_async(bad.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 400),
+        other => panic!("a bad tail query should be refused with 400, got {:?}", other.map(|_| ())),
+    }
+    let start = now_ns() - SECOND;
+    let url = format!("{ws_base}/loki/api/v1/tail?query=%7Bjob%3D%22tail%22%7D&start={start}");
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("tail through the frontend");
+    let line = format!("live line {}", now_ns());
+    let body = skald_push::encode_json(&[stream(&[("job", "tail")], vec![Entry::new(now_ns(), &line)])]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let mut pushed = false;
+    while !seen.contains(&line) {
+        if !pushed {
+            // Give the querier a moment to subscribe to every ingester, then push.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert_eq!(push(&client, &cluster.push, body.clone()).await.0, 204);
+            pushed = true;
+        }
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("the pushed line did not arrive; seen {seen:?}\n{}", cluster.logs()))
+            .expect("the tail ended")
+            .expect("a websocket error");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            let frame: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+            for stream in frame["streams"].as_array().into_iter().flatten() {
+                for value in stream["values"].as_array().into_iter().flatten() {
+                    seen.push(value[1].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+    }
+    // A second of frames more: the copies the other two ingesters hold must not arrive.
+    let settle = tokio::time::Instant::now() + Duration::from_secs(1);
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(settle, socket.next()).await {
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            seen.extend(text.as_str().matches(line.as_str()).map(str::to_string));
+        }
+    }
+    assert_eq!(seen.iter().filter(|l| **l == line).count(), 1, "each line once, though three ingesters hold it");
 }
