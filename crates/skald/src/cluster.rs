@@ -214,7 +214,7 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
         extra_routes = extra_routes.merge(router);
         // Live tails: this node's querier when it has one, else relayed to a querier.
         extra_routes = match &querier_api {
-            Some(api) => extra_routes.route_service("/loki/api/v1/tail", api.clone()),
+            Some(api) => extra_routes.route_service("/loki/api/v1/tail", api.clone().into_service::<axum::body::Body>()),
             None => extra_routes.merge(skald_frontend::tail_proxy_router(tail_target(config, &cluster))),
         };
     }

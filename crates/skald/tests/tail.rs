@@ -195,3 +195,27 @@ async fn a_tail_client_that_never_reads_is_dropped_while_others_carry_on() {
     assert!(drained.is_ok(), "the stuck tail was never closed ({received} bytes received)");
     assert!(received < 24 << 20, "the stuck client received the whole flood ({received} bytes)");
 }
+
+#[tokio::test]
+async fn a_read_node_tails_through_its_own_querier() {
+    // `-target=write,read` on a cluster of one: the frontend's tail is its querier's.
+    let (grpc, gossip) = (free_port(), free_port());
+    let config = format!(
+        "{BASE_CONFIG}target: write,read\nserver:\n  grpc_listen_address: 127.0.0.1\n  grpc_listen_port: {grpc}\ncommon:\n  replication_factor: 1\nmemberlist:\n  bind_addr: [127.0.0.1]\n  bind_port: {gossip}\n  join_members: [127.0.0.1:{gossip}]\n  gossip_interval: 100ms\n"
+    );
+    let server = Server::start(&config).await;
+    let mut socket = connect(&server, r#"{job="tail"}"#, now_ns()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let ts = now_ns();
+    // The node's own ingester turns ACTIVE on the ring a moment after it is ready.
+    loop {
+        let body = skald_push::encode_json(&[stream(&[("job", "tail")], vec![Entry::new(ts, "through the frontend")])]);
+        if server.push_json(None, body).await.0 == 204 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", server.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let frame = next_frame(&mut socket, Duration::from_secs(5)).await;
+    assert_eq!(frame_entries(&frame), vec![(json!({"job": "tail"}), ts.to_string(), "through the frontend".to_string())], "{frame}");
+}
