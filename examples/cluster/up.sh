@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts a local Skald cluster on loopback, the way Loki runs in microservices mode:
-# one distributor, three ingesters (replication factor 3), a querier, a query frontend,
-# a query scheduler and a compactor, all on S3-compatible storage (s3s-fs).
+# one distributor, three ingesters (replication factor 3), two queriers, a query
+# frontend, a query scheduler and a compactor, all on S3-compatible storage (s3s-fs).
 #
 #   examples/cluster/up.sh DIR      # logs in DIR/logs, pid files in DIR/pids/<role>.pid
 #   examples/cluster/down.sh DIR
@@ -142,8 +142,9 @@ done
 QUERIER=$(node querier querier 6)
 FRONTEND=$(node query-frontend query-frontend 7)
 COMPACTOR=$(node compactor compactor 8)
+QUERIER_2=$(node querier-2 querier 9)
 
-for url in "$SCHEDULER" "$DISTRIBUTOR" "${INGESTERS[@]}" "$QUERIER" "$FRONTEND" "$COMPACTOR"; do
+for url in "$SCHEDULER" "$DISTRIBUTOR" "${INGESTERS[@]}" "$QUERIER" "$FRONTEND" "$COMPACTOR" "$QUERIER_2"; do
     wait_for "$url/ready" "$url"
 done
 # Pushes need the three ingesters ACTIVE in the distributor's view of the ring.

@@ -34,8 +34,22 @@ pub async fn range(State(state): State<Arc<AppState>>, params: Params) -> Result
         instant: false,
         categorize_labels: categorize,
     };
-    let output = state.querier()?.query_tenants(&tenants, request).await?;
+    let shard = shard(&params)?;
+    let output = state.querier()?.query_shard(&tenants, request, shard).await?;
     Ok(Json(query_data(&output.result, &output.stats, &output.warnings, categorize)))
+}
+
+/// Loki's `shards=<index>_of_<count>`: one shard of the streams (a frontend's sharded
+/// metric query).
+fn shard(params: &Params) -> Result<Option<(u64, u64)>, ApiError> {
+    let Some(text) = params.get("shards") else { return Ok(None) };
+    let invalid = || ApiError::bad_request(format!("invalid shard {text:?}: expected <index>_of_<count>"));
+    let (index, count) = text.split_once("_of_").ok_or_else(invalid)?;
+    let (index, count): (u64, u64) = (index.parse().map_err(|_| invalid())?, count.parse().map_err(|_| invalid())?);
+    if count == 0 || index >= count {
+        return Err(invalid());
+    }
+    Ok(Some((index, count)))
 }
 
 pub async fn instant(State(state): State<Arc<AppState>>, params: Params) -> Result<Json<Value>, ApiError> {

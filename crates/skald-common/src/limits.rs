@@ -41,6 +41,12 @@ pub struct Limits {
     pub split_queries_by_interval: i64,
     /// Most parts of one query running at once.
     pub max_query_parallelism: usize,
+    /// A query frontend shards a metric query so that each shard reads about this many
+    /// bytes (0: no sharding).
+    #[serde(deserialize_with = "de_bytes", serialize_with = "ser_bytes")]
+    pub tsdb_max_bytes_per_shard: u64,
+    /// Most shards of one query.
+    pub tsdb_max_query_parallelism: usize,
     /// Most bytes (uncompressed, by the index) a query may select; 0 = no limit.
     #[serde(deserialize_with = "de_bytes", serialize_with = "ser_bytes")]
     pub max_query_bytes_read: u64,
@@ -98,6 +104,8 @@ impl Default for Limits {
             max_query_bytes_read: 0,
             split_queries_by_interval: HOUR,
             max_query_parallelism: 32,
+            tsdb_max_bytes_per_shard: 600 << 20,
+            tsdb_max_query_parallelism: 128,
             discover_service_name: [
                 "service",
                 "app",

@@ -86,7 +86,7 @@ impl Default for QuerySchedulerBlock {
 }
 
 /// `query_range:`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default)]
 pub struct QueryRangeBlock {
     pub cache_results: bool,
@@ -94,6 +94,19 @@ pub struct QueryRangeBlock {
     /// Loki's `-querier.shard-aggregations` (comma-separated): merged with every
     /// tenant's `limits_config.shard_aggregations` (`approx_topk` enables it).
     pub shard_aggregations: String,
+    /// Shard metric queries by streams where it is exact (Loki's default: on).
+    pub parallelise_shardable_queries: bool,
+}
+
+impl Default for QueryRangeBlock {
+    fn default() -> Self {
+        QueryRangeBlock {
+            cache_results: false,
+            results_cache: ResultsCacheBlock::default(),
+            shard_aggregations: String::new(),
+            parallelise_shardable_queries: true,
+        }
+    }
 }
 
 /// `query_range.results_cache:`.
@@ -153,11 +166,16 @@ pub struct TenantLimits {
     /// `limits_config.max_query_length` (nanoseconds, 0 = none). A longer query is sent
     /// unsplit so that the querier refuses it with its own message.
     pub max_query_length: i64,
+    /// `limits_config.tsdb_max_bytes_per_shard`: bytes one shard of a query reads (0 =
+    /// no sharding).
+    pub max_bytes_per_shard: u64,
+    /// `limits_config.tsdb_max_query_parallelism`: most shards of one query.
+    pub max_shards: usize,
 }
 
 impl Default for TenantLimits {
     fn default() -> Self {
-        TenantLimits { split: SplitLimits::default(), max_query_length: 721 * HOUR }
+        TenantLimits { split: SplitLimits::default(), max_query_length: 721 * HOUR, max_bytes_per_shard: 600 << 20, max_shards: 128 }
     }
 }
 
@@ -176,12 +194,19 @@ pub struct FrontendConfig {
     pub results_cache: Option<CacheSettings>,
     /// Longest a whole query may wait for its parts (Loki's `query_timeout`).
     pub query_timeout: Duration,
+    /// `query_range.parallelise_shardable_queries`.
+    pub shard_queries: bool,
 }
 
 impl FrontendConfig {
     /// The same limits for every tenant, no cache, Loki's 1m query timeout.
     pub fn new(limits: TenantLimits) -> FrontendConfig {
-        FrontendConfig { limits: Arc::new(move |_| limits), results_cache: None, query_timeout: Duration::from_secs(60) }
+        FrontendConfig {
+            limits: Arc::new(move |_| limits),
+            results_cache: None,
+            query_timeout: Duration::from_secs(60),
+            shard_queries: true,
+        }
     }
 
     /// Limits looked up per tenant (for `overrides`).
@@ -197,6 +222,7 @@ impl FrontendConfig {
             max_bytes: usize::try_from(embedded.max_size_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX),
             ttl: Duration::from_nanos(u64::try_from(embedded.ttl).unwrap_or(0)),
         });
+        self.shard_queries = block.parallelise_shardable_queries;
         self
     }
 

@@ -11,6 +11,7 @@ mod request;
 
 use crate::cache::ResultsCache;
 use crate::config::FrontendConfig;
+use crate::config::TenantLimits;
 use crate::error::FrontendError;
 use crate::merge::{MergeKind, merge_responses};
 use crate::proto::{PartResult, QueryPart};
@@ -68,6 +69,7 @@ struct FrontendState {
     config: FrontendConfig,
     cache: Option<ResultsCache>,
     split_queries: AtomicU64,
+    sharded_queries: AtomicU64,
     parts: AtomicU64,
 }
 
@@ -79,7 +81,14 @@ pub fn frontend_router(client: SchedulerClient, config: FrontendConfig) -> Route
 /// [`frontend_router`], plus a handle for the frontend's metrics.
 pub fn frontend_router_with_handle(client: SchedulerClient, config: FrontendConfig) -> (Router, FrontendHandle) {
     let cache = config.results_cache.map(ResultsCache::new);
-    let state = Arc::new(FrontendState { client, config, cache, split_queries: AtomicU64::new(0), parts: AtomicU64::new(0) });
+    let state = Arc::new(FrontendState {
+        client,
+        config,
+        cache,
+        split_queries: AtomicU64::new(0),
+        sharded_queries: AtomicU64::new(0),
+        parts: AtomicU64::new(0),
+    });
     let mut router = Router::new().route("/loki/api/v1/query_range", get(query_range).post(query_range));
     for path in FORWARDED_PATHS {
         router = router.route(path, get(forward).post(forward));
@@ -105,6 +114,11 @@ impl FrontendHandle {
         let counters = [
             ("skald_frontend_split_queries_total", "Range queries split into parts.", self.state.split_queries.load(Ordering::Relaxed)),
             (
+                "skald_frontend_sharded_queries_total",
+                "Metric queries sharded by streams.",
+                self.state.sharded_queries.load(Ordering::Relaxed),
+            ),
+            (
                 "skald_frontend_query_parts_total",
                 "Parts sent to the scheduler or served from the results cache.",
                 self.state.parts.load(Ordering::Relaxed),
@@ -127,12 +141,34 @@ async fn query_range(State(state): State<Arc<FrontendState>>, request: Request) 
     };
     let limits = (state.config.limits)(&incoming.tenant);
     let work = async {
-        match plan_range(&incoming, &limits) {
+        if let Some(plan) = sharded_plan(&state, &incoming, &limits).await {
+            return run_plan(&state, &incoming, plan, limits.split.max_query_parallelism).await;
+        }
+        match plan_range(&incoming, &limits, 2) {
             Some(plan) => run_plan(&state, &incoming, plan, limits.split.max_query_parallelism).await,
             None => run_part(&state, incoming.whole()).await,
         }
     };
     respond(with_timeout(&state, work).await)
+}
+
+/// The plan of a metric query sharded by streams (`shard.rs`), when it shards exactly
+/// and the index says it reads more than one shard's bytes; `None` otherwise (the
+/// statistics failing too: the query then runs unsharded, and fails there if it must).
+async fn sharded_plan(state: &FrontendState, incoming: &Incoming, limits: &TenantLimits) -> Option<Plan> {
+    if !state.config.shard_queries || limits.max_bytes_per_shard == 0 {
+        return None;
+    }
+    let shardable = crate::shard::shardable(incoming.get("query")?)?;
+    let plan = plan_range(incoming, limits, 1)?;
+    let stats = run_part(state, incoming.stats_part(&shardable.selector)).await.ok().filter(|r| r.status == 200)?;
+    let bytes = serde_json::from_slice::<Value>(&stats.body).ok()?["bytes"].as_u64()?;
+    let shards = crate::shard::shard_count(bytes, limits.max_bytes_per_shard, limits.max_shards);
+    if shards < 2 {
+        return None;
+    }
+    state.sharded_queries.fetch_add(1, Ordering::Relaxed);
+    Some(plan.sharded(shards, shardable.combine))
 }
 
 async fn forward(State(state): State<Arc<FrontendState>>, request: Request) -> Response {
@@ -204,7 +240,7 @@ async fn run_plan(state: &FrontendState, incoming: &Incoming, plan: Plan, parall
     let now = skald_common::unix_nanos_now();
     let limit = match plan.merge {
         MergeKind::Logs { limit, .. } => Some(limit),
-        MergeKind::Metric => None,
+        MergeKind::Metric | MergeKind::Shards { .. } => None,
     };
     let part_count = plan.parts.len();
     state.split_queries.fetch_add(1, Ordering::Relaxed);

@@ -29,6 +29,7 @@ pub mod httpgrpc;
 pub mod merge;
 pub mod proto;
 mod scheduler;
+mod shard;
 pub mod split;
 mod tail_proxy;
 mod worker;

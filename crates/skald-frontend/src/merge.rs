@@ -6,6 +6,8 @@
 //! - `streams`: see [`streams`]: parts come newest first for `backward`, entries are
 //!   taken in the engine's order until `limit`, streams keep their first appearance;
 //! - `stats` are summed ([`stats`]), `warnings` merged without duplicates;
+//! - a sharded query's parts ([`MergeKind::Shards`]): the same series from several
+//!   shards at one timestamp are combined (summed, or their minimum or maximum);
 //! - a single part (an instant query's `vector` or `scalar`, anything forwarded) is
 //!   passed through untouched.
 
@@ -30,6 +32,16 @@ pub enum MergeKind {
     Metric,
     /// Parts in the direction's order (newest first for backward).
     Logs { order: LogOrder, limit: usize },
+    /// Parts of a sharded metric query: `shards` shards of each time part.
+    Shards { combine: Combine, shards: usize },
+}
+
+/// How the values of one series at one timestamp from several shards combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combine {
+    Sum,
+    Min,
+    Max,
 }
 
 /// Merges parsed part answers (each `{"status":"success","data":{...}}`).
@@ -68,6 +80,7 @@ pub fn merge_responses(parts: Vec<Value>, kind: MergeKind) -> Result<Value, Merg
         part_stats.push(data.shift_remove("stats").unwrap_or(Value::Null));
     }
     let merged_result = match (result_type.as_str(), kind) {
+        ("matrix", MergeKind::Shards { combine, .. }) => combine_matrix(results, combine)?,
         ("matrix", _) => merge_matrix(results)?,
         ("streams", MergeKind::Logs { order, limit }) => streams::merge_streams(results, order, limit)?,
         (other, _) => return Err(MergeError(format!("cannot merge {other} results of {part_count} parts"))),
@@ -75,7 +88,11 @@ pub fn merge_responses(parts: Vec<Value>, kind: MergeKind) -> Result<Value, Merg
     // The first part's data keeps its key order (resultType, encodingFlags, result, stats).
     let mut out = std::mem::take(&mut all[0]);
     insert_after_header(&mut out, merged_result);
-    out.insert("stats".to_string(), stats::sum_stats(&part_stats, part_count));
+    let mut stats = stats::sum_stats(&part_stats, part_count);
+    if let (MergeKind::Shards { shards, .. }, Some(summary)) = (kind, stats.get_mut("summary").and_then(Value::as_object_mut)) {
+        summary.insert("shards".to_string(), Value::from(shards));
+    }
+    out.insert("stats".to_string(), stats);
     if let Some(object) = envelope.as_object_mut() {
         // Loki writes `warnings` before `data`.
         if !warnings.is_empty() {
@@ -155,6 +172,84 @@ fn merge_matrix(results: Vec<Value>) -> Result<Value, MergeError> {
     let list = series
         .into_values()
         .map(|(metric, values)| {
+            let mut item = Map::new();
+            item.insert("metric".to_string(), metric);
+            item.insert("values".to_string(), Value::Array(values));
+            Value::Object(item)
+        })
+        .collect();
+    Ok(Value::Array(list))
+}
+
+/// A sample value as Loki writes it (Go's `FormatFloat(v, 'f', -1, 64)`).
+fn parse_sample(text: &str) -> Option<f64> {
+    match text {
+        "NaN" => Some(f64::NAN),
+        "+Inf" => Some(f64::INFINITY),
+        "-Inf" => Some(f64::NEG_INFINITY),
+        _ => text.parse().ok(),
+    }
+}
+
+fn format_sample(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".to_string()
+    } else if value.is_infinite() {
+        if value > 0.0 { "+Inf".to_string() } else { "-Inf".to_string() }
+    } else {
+        // Rust's shortest round-trip digits without exponent, as Go's 'f' with -1.
+        format!("{value}")
+    }
+}
+
+/// Series grouped by metric; values at the same timestamp (one per shard) combined;
+/// points sorted by time, series by labels.
+fn combine_matrix(results: Vec<Value>, combine: Combine) -> Result<Value, MergeError> {
+    let mut series: BTreeMap<LabelSet, (Value, BTreeMap<i128, (Value, Option<f64>)>)> = BTreeMap::new();
+    for result in results {
+        let Value::Array(list) = result else {
+            return Err(MergeError("a matrix result is not an array".to_string()));
+        };
+        for mut item in list {
+            let metric = item.get_mut("metric").map(Value::take).unwrap_or(Value::Object(Map::new()));
+            let labels = labels_of(&metric, "metric")?;
+            let Some(Value::Array(values)) = item.get_mut("values").map(Value::take) else {
+                return Err(MergeError("a matrix series has no values array".to_string()));
+            };
+            let points = &mut series.entry(labels).or_insert_with(|| (metric, BTreeMap::new())).1;
+            for point in values {
+                // Timestamps are seconds with up to nanosecond fractions: keyed exactly.
+                let key =
+                    point[0].as_f64().map(|t| (t * 1e9).round() as i128).ok_or_else(|| MergeError("a point without a timestamp".into()))?;
+                let value = point[1].as_str().and_then(parse_sample).ok_or_else(|| MergeError("a point without a value".into()))?;
+                match points.get_mut(&key) {
+                    None => {
+                        points.insert(key, (point, None));
+                    }
+                    Some((first, combined)) => {
+                        let so_far = combined.or_else(|| first[1].as_str().and_then(parse_sample)).unwrap_or(f64::NAN);
+                        *combined = Some(match combine {
+                            Combine::Sum => so_far + value,
+                            Combine::Min => so_far.min(value),
+                            Combine::Max => so_far.max(value),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let list = series
+        .into_values()
+        .map(|(metric, points)| {
+            let values: Vec<Value> = points
+                .into_values()
+                .map(|(mut point, combined)| {
+                    if let Some(value) = combined {
+                        point[1] = Value::String(format_sample(value));
+                    }
+                    point
+                })
+                .collect();
             let mut item = Map::new();
             item.insert("metric".to_string(), metric);
             item.insert("values".to_string(), Value::Array(values));

@@ -132,6 +132,19 @@ impl Querier {
     /// [`Querier::query`] over several tenants: each stream labelled `__tenant_id__`
     /// (see `tenants.rs`); one tenant is a plain query.
     pub async fn query_tenants(&self, tenants: &[String], request: QueryRequest) -> Result<QueryOutput, QueryError> {
+        self.query_shard(tenants, request, None).await
+    }
+
+    /// [`Querier::query_tenants`] over one shard of the streams, `(index, count)`: those
+    /// whose fingerprint is `index` modulo `count` (Loki's `shards=index_of_count`, sent
+    /// by a query frontend that shards a metric query; the shards' answers add up to the
+    /// whole query's).
+    pub async fn query_shard(
+        &self,
+        tenants: &[String],
+        request: QueryRequest,
+        shard: Option<(u64, u64)>,
+    ) -> Result<QueryOutput, QueryError> {
         let started = Instant::now();
         let limits = self.tenants_limits(tenants);
         let expr = parse_expr(&request.query)?;
@@ -170,6 +183,7 @@ impl Querier {
         };
         let source = Arc::new(QuerySource {
             tenants: tenants.to_vec(),
+            shard,
             recent: self.recent.clone(),
             store: self.store.clone(),
             runtime: tokio::runtime::Handle::current(),
@@ -219,6 +233,7 @@ impl Querier {
         let _ticket = self.admit(tenant).await?;
         let source = QuerySource {
             tenants: vec![tenant.to_string()],
+            shard: None,
             recent: self.recent.clone(),
             store: self.store.clone(),
             runtime: tokio::runtime::Handle::current(),

@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) struct QuerySource {
     /// One tenant, or the tenants of a multi-tenant query (`tenants.rs`).
     pub tenants: Vec<String>,
+    /// Only the streams of this shard `(index, count)`: fingerprint % count == index
+    /// (a query frontend's sharded metric query).
+    pub shard: Option<(u64, u64)>,
     pub recent: Arc<dyn RecentData>,
     pub store: Arc<Store>,
     pub runtime: tokio::runtime::Handle,
@@ -77,16 +80,18 @@ impl QuerySource {
         from: i64,
         through: i64,
     ) -> Result<Vec<(LabelSet, Vec<BlockRef>)>, EngineError> {
+        let in_shard = |fingerprint: u64| self.shard.is_none_or(|(index, count)| fingerprint % count == index);
         let mut streams: BTreeMap<u64, (LabelSet, Vec<BlockRef>)> = BTreeMap::new();
         let snapshots = self
             .runtime
             .block_on(self.recent.select(tenant, compiled, from, through))
             .map_err(|e| EngineError { status: e.status(), message: e.to_string() })?;
-        for snapshot in snapshots {
+        for snapshot in snapshots.into_iter().filter(|s| in_shard(s.fingerprint)) {
             let entry = streams.entry(snapshot.fingerprint).or_insert_with(|| (snapshot.labels, Vec::new()));
             entry.1.extend(snapshot.blocks.into_iter().map(BlockRef::Memory));
         }
-        let selected = self.store.select(tenant, compiled, from, through.saturating_sub(1));
+        let mut selected = self.store.select(tenant, compiled, from, through.saturating_sub(1));
+        selected.retain(|stream| in_shard(stream.fingerprint));
         let keys: Vec<String> = selected.iter().flat_map(|s| s.chunks.iter().map(|c| c.key.clone())).collect();
         let store = self.store.clone();
         // All at once: the store reads each pack's chunks with one request.

@@ -203,6 +203,8 @@ pub async fn serve(startup: Startup, roles: Roles) -> anyhow::Result<()> {
                     max_query_parallelism: limits.max_query_parallelism,
                 },
                 max_query_length: limits.max_query_length,
+                max_bytes_per_shard: limits.tsdb_max_bytes_per_shard,
+                max_shards: limits.tsdb_max_query_parallelism,
             }
         });
         let frontend_config = skald_frontend::FrontendConfig::new(skald_frontend::TenantLimits::default())

@@ -1,5 +1,5 @@
 //! A real cluster on loopback, started by `examples/cluster/up.sh`: one distributor,
-//! three ingesters (replication factor 3), a querier, a query frontend, a query
+//! three ingesters (replication factor 3), two queriers, a query frontend, a query
 //! scheduler and a compactor, on an S3-compatible store (s3s-fs), each its own
 //! process of the real binary. The recorded Loki answers must come back through the
 //! query frontend exactly as from the single binary, and with an ingester killed.
@@ -20,9 +20,11 @@ const LIMITS: &str = "  reject_old_samples: false
   max_entries_limit_per_query: 100000
   max_query_length: 0
   ingestion_rate_mb: 100
-  ingestion_burst_size_mb: 100";
+  ingestion_burst_size_mb: 100
+  tsdb_max_bytes_per_shard: 1KB
+  tsdb_max_query_parallelism: 4";
 
-/// One cluster at a time: each is eight processes, and the CI machine has two cores.
+/// One cluster at a time: each is ten processes, and the CI machine has two cores.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 struct Cluster {
@@ -178,6 +180,13 @@ async fn a_cluster_answers_like_loki_and_survives_an_ingester() {
     }
     let failures = run_cases(&client, &cluster).await;
     assert!(failures.is_empty(), "{} cases differ through the frontend:\n{}\n{}", failures.len(), failures.join("\n"), cluster.logs());
+    // Shardable metric queries were sharded (1KB a shard: up to four shards each), by
+    // two queriers; the answers above are the unsharded single binary's.
+    let frontend_metrics = client.get(format!("{}/metrics", cluster.query)).send().await.unwrap().text().await.unwrap();
+    assert!(metric_value(&frontend_metrics, "skald_frontend_sharded_queries_total").unwrap_or(0.0) >= 1.0, "{frontend_metrics}");
+    let scheduler = format!("http://127.0.0.1:{}/metrics", cluster.base + 10);
+    let scheduler_metrics = client.get(scheduler).send().await.unwrap().text().await.unwrap();
+    assert_eq!(metric_value(&scheduler_metrics, "loki_query_scheduler_connected_querier_clients"), Some(2.0), "{scheduler_metrics}");
 
     // One ingester dies: pushes still reach a quorum, answers stay exact (each entry
     // lives on the two others too).

@@ -8,7 +8,7 @@
 //! then answers, with its own error message where there is one.
 
 use crate::config::TenantLimits;
-use crate::merge::{LogOrder, MergeKind};
+use crate::merge::{Combine, LogOrder, MergeKind};
 use crate::proto::{Pair, QueryPart};
 use crate::split::{split_logs, split_metric};
 use axum::http::{HeaderMap, Method};
@@ -47,7 +47,7 @@ impl Incoming {
     }
 
     /// The first non-empty value of a parameter (as the querier reads it).
-    fn get(&self, name: &str) -> Option<&str> {
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
     }
 
@@ -80,6 +80,17 @@ impl Incoming {
         params.push(("end".to_string(), timestamp_param(end)));
         params.push(("step".to_string(), step_param(step)));
         self.part("GET", params)
+    }
+
+    /// The index statistics of `selector` over this request's range (`start`, `end`,
+    /// `since` as they came): how many bytes a sharded query reads.
+    pub fn stats_part(&self, selector: &str) -> QueryPart {
+        let mut params: Vec<(String, String)> =
+            self.params.iter().filter(|(k, _)| matches!(k.as_str(), "start" | "end" | "since")).cloned().collect();
+        params.push(("query".to_string(), selector.to_string()));
+        let mut part = self.part("GET", params);
+        part.path = "/loki/api/v1/index/stats".to_string();
+        part
     }
 
     /// Key of a part's answer in the results cache: everything that changes it.
@@ -126,12 +137,29 @@ pub(crate) struct Plan {
     pub merge: MergeKind,
 }
 
-/// Splits a `query_range`, or `None` to send it whole.
-pub(crate) fn plan_range(incoming: &Incoming, limits: &TenantLimits) -> Option<Plan> {
-    let interval = limits.split.split_queries_by_interval;
-    if interval <= 0 {
-        return None;
+impl Plan {
+    /// Each (metric) part as `shards` parts, one per shard of the streams.
+    pub fn sharded(self, shards: usize, combine: Combine) -> Plan {
+        let mut parts = Vec::with_capacity(self.parts.len() * shards);
+        for planned in self.parts {
+            for index in 0..shards {
+                let mut part = planned.part.clone();
+                part.params.push(Pair { name: "shards".to_string(), value: format!("{index}_of_{shards}") });
+                parts.push(PlannedPart { part, end: planned.end });
+            }
+        }
+        Plan { parts, merge: MergeKind::Shards { combine, shards } }
     }
+}
+
+/// Splits a `query_range` into at least `min_parts` parts, or `None` to send it whole.
+pub(crate) fn plan_range(incoming: &Incoming, limits: &TenantLimits, min_parts: usize) -> Option<Plan> {
+    let interval = match limits.split.split_queries_by_interval {
+        interval if interval > 0 => interval,
+        // Not split by time: one part, when one is enough.
+        _ if min_parts <= 1 => i64::MAX / 4,
+        _ => return None,
+    };
     let query = incoming.get("query")?;
     let now = unix_nanos_now();
     let end = match incoming.get("end") {
@@ -185,7 +213,7 @@ pub(crate) fn plan_range(incoming: &Incoming, limits: &TenantLimits) -> Option<P
             Plan { parts, merge: MergeKind::Logs { order, limit } }
         }
     };
-    if plan.parts.len() < 2 {
+    if plan.parts.len() < min_parts.max(1) {
         return None;
     }
     Some(plan)
@@ -208,7 +236,7 @@ mod tests {
     fn metric_queries_split_by_step_and_hour() {
         let request =
             incoming(&[("query", "count_over_time({a=\"b\"}[5m])"), ("start", "1717200000"), ("end", "1717210800"), ("step", "600")]);
-        let plan = plan_range(&request, &TenantLimits::default()).unwrap();
+        let plan = plan_range(&request, &TenantLimits::default(), 2).unwrap();
         assert_eq!(plan.merge, MergeKind::Metric);
         assert_eq!(plan.parts.len(), 4, "3h with the last step on a boundary");
         assert_eq!(value(&plan.parts[0].part, "start"), "1717200000000000000");
@@ -220,7 +248,7 @@ mod tests {
     #[test]
     fn backward_log_queries_run_newest_first() {
         let request = incoming(&[("query", "{a=\"b\"}"), ("start", "1717200000"), ("end", "1717207200"), ("limit", "7")]);
-        let plan = plan_range(&request, &TenantLimits::default()).unwrap();
+        let plan = plan_range(&request, &TenantLimits::default(), 2).unwrap();
         assert_eq!(plan.merge, MergeKind::Logs { order: LogOrder::Backward, limit: 7 });
         assert_eq!(value(&plan.parts[0].part, "start"), "1717203600000000000");
         assert_eq!(value(&plan.parts[1].part, "end"), "1717203600000000000");
@@ -235,14 +263,14 @@ mod tests {
             params.push(extra);
             incoming(&params)
         };
-        assert!(plan_range(&with(("query", "{a=")), &limits).is_none(), "parse error");
-        assert!(plan_range(&incoming(&[("query", "{a=\"b\"}"), ("start", "yesterday")]), &limits).is_none());
-        assert!(plan_range(&with(("direction", "sideways")), &limits).is_none());
+        assert!(plan_range(&with(("query", "{a=")), &limits, 2).is_none(), "parse error");
+        assert!(plan_range(&incoming(&[("query", "{a=\"b\"}"), ("start", "yesterday")]), &limits, 2).is_none());
+        assert!(plan_range(&with(("direction", "sideways")), &limits, 2).is_none());
         let mut no_split = limits;
         no_split.split.split_queries_by_interval = 0;
-        assert!(plan_range(&with(("query", "{a=\"b\"}")), &no_split).is_none());
+        assert!(plan_range(&with(("query", "{a=\"b\"}")), &no_split, 2).is_none());
         let mut short = limits;
         short.max_query_length = 3600 * SECOND;
-        assert!(plan_range(&with(("query", "{a=\"b\"}")), &short).is_none(), "too long: the querier refuses it");
+        assert!(plan_range(&with(("query", "{a=\"b\"}")), &short, 2).is_none(), "too long: the querier refuses it");
     }
 }
