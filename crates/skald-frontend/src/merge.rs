@@ -202,10 +202,14 @@ fn format_sample(value: f64) -> String {
     }
 }
 
+/// One series' points by timestamp (ns): the first point as it came, and the combined
+/// value once a second shard answered for the same time.
+type Points = BTreeMap<i128, (Value, Option<f64>)>;
+
 /// Series grouped by metric; values at the same timestamp (one per shard) combined;
 /// points sorted by time, series by labels.
 fn combine_matrix(results: Vec<Value>, combine: Combine) -> Result<Value, MergeError> {
-    let mut series: BTreeMap<LabelSet, (Value, BTreeMap<i128, (Value, Option<f64>)>)> = BTreeMap::new();
+    let mut series: BTreeMap<LabelSet, (Value, Points)> = BTreeMap::new();
     for result in results {
         let Value::Array(list) = result else {
             return Err(MergeError("a matrix result is not an array".to_string()));
