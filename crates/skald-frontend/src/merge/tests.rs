@@ -103,6 +103,31 @@ fn matrix_series_are_concatenated_in_time_order() {
 }
 
 #[test]
+fn shards_combine_at_each_timestamp() {
+    let shard = |result: Value| json!({"status": "success", "data": {"resultType": "matrix", "result": result, "stats": {"summary": {"execTime": 1.0}}}});
+    let parts = || {
+        vec![
+            shard(json!([{"metric": {"job": "a"}, "values": [[1, "1.5"], [2, "2"]]}, {"metric": {"job": "b"}, "values": [[1, "9"]]}])),
+            shard(json!([{"metric": {"job": "a"}, "values": [[2, "3"], [3, "0.1"]]}])),
+            shard(json!([{"metric": {"job": "a"}, "values": [[2, "NaN"], [3, "0.2"]]}])),
+        ]
+    };
+    let combined = |combine: Combine| merge_responses(parts(), MergeKind::Shards { combine, shards: 3 }).unwrap();
+    let sum = combined(Combine::Sum);
+    assert_eq!(
+        sum["data"]["result"],
+        json!([
+            {"metric": {"job": "a"}, "values": [[1, "1.5"], [2, "NaN"], [3, "0.30000000000000004"]]},
+            {"metric": {"job": "b"}, "values": [[1, "9"]]}
+        ])
+    );
+    assert_eq!(sum["data"]["stats"]["summary"]["shards"], json!(3));
+    // Prometheus' min and max skip NaN.
+    assert_eq!(combined(Combine::Max)["data"]["result"][0]["values"], json!([[1, "1.5"], [2, "3"], [3, "0.2"]]));
+    assert_eq!(combined(Combine::Min)["data"]["result"][0]["values"], json!([[1, "1.5"], [2, "2"], [3, "0.1"]]));
+}
+
+#[test]
 fn a_single_part_passes_through() {
     let vector = json!({"status": "success", "data": {"resultType": "vector", "result": [
         {"metric": {"job": "a"}, "value": [1717200000, "3"]}
