@@ -87,7 +87,9 @@ pub struct RingSection {
     pub kvstore: KvStoreSection,
     /// Each stream's replicas in distinct availability zones.
     pub zone_awareness_enabled: Option<bool>,
-    /// `common.ring.instance_availability_zone`: this node's zone.
+    /// `common.ring.instance_availability_zone`: this node's zone (only `common.ring`
+    /// has the key; the checker refuses it elsewhere, so it is not printed when unset).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub instance_availability_zone: Option<String>,
 }
 
