@@ -78,7 +78,9 @@ impl IngesterRpc for IngesterService {
     async fn select(&self, request: Request<pb::SelectRequest>) -> Result<Response<Self::SelectStream>, Status> {
         let (tenant, body) = read_request(request)?;
         let matchers = matchers(body.matchers)?;
-        let snapshots = self.ingester.select(&tenant, &matchers, body.from, body.through);
+        let mut snapshots = self.ingester.select(&tenant, &matchers, body.from, body.through);
+        let words: Vec<Vec<u8>> = body.words.iter().map(|word| word.to_vec()).collect();
+        skald_querier::retain_blocks_with_words(&mut snapshots, &words);
         let batches = SelectBatches::new(snapshots, self.select_batch_bytes);
         Ok(Response::new(Box::pin(futures::stream::iter(batches.map(Ok)))))
     }

@@ -123,14 +123,22 @@ fn bad_answer(error: GrpcError) -> tonic::Status {
 
 #[async_trait]
 impl RecentData for RemoteRecentData {
-    async fn select(&self, tenant: &str, matchers: &[LabelMatcher], from: i64, through: i64) -> Result<Vec<StreamSnapshot>, QueryError> {
+    async fn select(
+        &self,
+        tenant: &str,
+        matchers: &[LabelMatcher],
+        from: i64,
+        through: i64,
+        words: &[Vec<u8>],
+    ) -> Result<Vec<StreamSnapshot>, QueryError> {
         if !self.query_ingesters_within.is_zero() {
             let horizon = skald_common::unix_nanos_now().saturating_sub(self.query_ingesters_within.as_nanos() as i64);
             if through < horizon {
                 return Ok(Vec::new());
             }
         }
-        let body = pb::SelectRequest { matchers: matchers_to_proto(matchers), from, through };
+        let words = words.to_vec();
+        let body = pb::SelectRequest { matchers: matchers_to_proto(matchers), from, through, words };
         let answers = self
             .ask_all(tenant, |mut client, tenant| {
                 let body = body.clone();

@@ -77,6 +77,21 @@ pub trait StreamSource: Sync {
     /// Streams matching `matchers` that may hold entries in `[from, through)`.
     fn select(&self, matchers: &[Matcher], from: i64, through: i64) -> Result<Vec<SourceStream>, EngineError>;
 
+    /// [`StreamSource::select`] for scans whose wanted lines all contain
+    /// `required_literals` (see [`ScanRequest::required_literals`]): blocks that cannot
+    /// hold such a line may be left out already here (an ingester then does not ship
+    /// them at all). An optimisation only.
+    fn select_for_literals(
+        &self,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+        required_literals: &[Vec<u8>],
+    ) -> Result<Vec<SourceStream>, EngineError> {
+        let _ = required_literals;
+        self.select(matchers, from, through)
+    }
+
     /// Records a warning for the answer (Loki's `warnings`), such as a dropped variant.
     fn warn(&self, _message: String) {}
 }

@@ -13,10 +13,19 @@ use skald_ingester::{Ingester, StreamSnapshot};
 
 #[async_trait::async_trait]
 pub trait RecentData: Send + Sync {
-    /// Streams matching `matchers` with their blocks overlapping `[from, through)`.
-    /// Several snapshots of one stream (one per replica) may come back; the querier
-    /// merges them and drops duplicate entries.
-    async fn select(&self, tenant: &str, matchers: &[LabelMatcher], from: i64, through: i64) -> Result<Vec<StreamSnapshot>, QueryError>;
+    /// Streams matching `matchers` with their blocks overlapping `[from, through)`,
+    /// without the blocks whose word filter lacks one of `words` (no line there can
+    /// match the query; see [`retain_blocks_with_words`]). Several
+    /// snapshots of one stream (one per replica) may come back; the querier merges them
+    /// and drops duplicate entries.
+    async fn select(
+        &self,
+        tenant: &str,
+        matchers: &[LabelMatcher],
+        from: i64,
+        through: i64,
+        words: &[Vec<u8>],
+    ) -> Result<Vec<StreamSnapshot>, QueryError>;
     async fn label_names(&self, tenant: &str, matchers: &[LabelMatcher]) -> Result<Vec<String>, QueryError>;
     async fn label_values(&self, tenant: &str, name: &str, matchers: &[LabelMatcher]) -> Result<Vec<String>, QueryError>;
     async fn series(&self, tenant: &str, matchers: &[LabelMatcher]) -> Result<Vec<LabelSet>, QueryError>;
@@ -25,8 +34,17 @@ pub trait RecentData: Send + Sync {
 /// The ingester of this process.
 #[async_trait::async_trait]
 impl RecentData for Ingester {
-    async fn select(&self, tenant: &str, matchers: &[LabelMatcher], from: i64, through: i64) -> Result<Vec<StreamSnapshot>, QueryError> {
-        Ok(Ingester::select(self, tenant, matchers, from, through))
+    async fn select(
+        &self,
+        tenant: &str,
+        matchers: &[LabelMatcher],
+        from: i64,
+        through: i64,
+        words: &[Vec<u8>],
+    ) -> Result<Vec<StreamSnapshot>, QueryError> {
+        let mut snapshots = Ingester::select(self, tenant, matchers, from, through);
+        retain_blocks_with_words(&mut snapshots, words);
+        Ok(snapshots)
     }
 
     async fn label_names(&self, tenant: &str, matchers: &[LabelMatcher]) -> Result<Vec<String>, QueryError> {
@@ -39,5 +57,49 @@ impl RecentData for Ingester {
 
     async fn series(&self, tenant: &str, matchers: &[LabelMatcher]) -> Result<Vec<LabelSet>, QueryError> {
         Ok(Ingester::series(self, tenant, matchers))
+    }
+}
+
+/// Leaves out of `snapshots` the blocks whose word filter rules out one of `words` (a
+/// query's required whole words): no line of theirs can match, so the querier need not
+/// get them (an ingester does this before shipping blocks to a querier). Streams left
+/// without blocks are dropped. Blocks without a filter (the open head) stay.
+pub fn retain_blocks_with_words(snapshots: &mut Vec<StreamSnapshot>, words: &[Vec<u8>]) {
+    if words.is_empty() {
+        return;
+    }
+    for snapshot in snapshots.iter_mut() {
+        snapshot.blocks.retain(|block| words.iter().all(|word| block.may_contain_word(word)));
+    }
+    snapshots.retain(|snapshot| !snapshot.blocks.is_empty());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn block(lines: &[&str], filtered: bool) -> Arc<skald_chunk::EncodedBlock> {
+        let mut head = skald_chunk::HeadBlock::new();
+        for (i, line) in lines.iter().enumerate() {
+            head.append(i as i64, line, &[]);
+        }
+        let block = if filtered { head.encode(skald_chunk::Codec::None) } else { head.snapshot(0, i64::MAX) };
+        Arc::new(block.unwrap())
+    }
+
+    #[test]
+    fn blocks_that_cannot_hold_the_words_are_left_out() {
+        let snapshot = |fingerprint, blocks| StreamSnapshot { fingerprint, labels: LabelSet::from_pairs([("app", "a")]), blocks };
+        let mut snapshots = vec![
+            snapshot(1, vec![block(&["GET /a ok id=7f3a"], true), block(&["POST /b failed id=99"], true), block(&["open head"], false)]),
+            snapshot(2, vec![block(&["nothing here"], true)]),
+        ];
+        retain_blocks_with_words(&mut snapshots, &[b"failed".to_vec()]);
+        assert_eq!(snapshots.len(), 1, "the stream without a candidate block is gone");
+        assert_eq!(snapshots[0].blocks.len(), 2, "the block holding the word, and the head (no filter)");
+        let mut untouched = vec![snapshot(3, vec![block(&["x"], true)])];
+        retain_blocks_with_words(&mut untouched, &[]);
+        assert_eq!(untouched[0].blocks.len(), 1);
     }
 }

@@ -52,26 +52,44 @@ impl StreamSource for QuerySource {
     }
 
     fn select(&self, matchers: &[Matcher], from: i64, through: i64) -> Result<Vec<SourceStream>, EngineError> {
+        self.select_words(matchers, from, through, &[])
+    }
+
+    fn select_for_literals(
+        &self,
+        matchers: &[Matcher],
+        from: i64,
+        through: i64,
+        required_literals: &[Vec<u8>],
+    ) -> Result<Vec<SourceStream>, EngineError> {
+        // The whole words of the literals: an ingester leaves out the blocks whose word
+        // filter lacks one (they are never shipped nor decompressed).
+        let words: Vec<Vec<u8>> = required_literals.iter().flat_map(|l| skald_chunk::tokens::inner_words(l)).collect();
+        self.select_words(matchers, from, through, &words)
+    }
+}
+
+impl QuerySource {
+    /// The streams matching `matchers`; recent blocks lacking one of `words` left out.
+    fn select_words(&self, matchers: &[Matcher], from: i64, through: i64, words: &[Vec<u8>]) -> Result<Vec<SourceStream>, EngineError> {
         let compiled = compile_matchers(matchers)?;
         let mut out = Vec::new();
         if let [tenant] = self.tenants.as_slice() {
-            for (labels, blocks) in self.select_tenant(tenant, &compiled, from, through)? {
+            for (labels, blocks) in self.select_tenant(tenant, &compiled, from, through, words)? {
                 out.push(SourceStream { labels, data: Box::new(BlockScan { blocks, stats: self.stats.clone() }) });
             }
             return Ok(out);
         }
         let (tenants, rest) = crate::tenants::split_matchers(&self.tenants, &compiled);
         for tenant in tenants {
-            for (labels, blocks) in self.select_tenant(&tenant, &rest, from, through)? {
+            for (labels, blocks) in self.select_tenant(&tenant, &rest, from, through, words)? {
                 let labels = crate::tenants::tenant_labels(&labels, &tenant);
                 out.push(SourceStream { labels, data: Box::new(BlockScan { blocks, stats: self.stats.clone() }) });
             }
         }
         Ok(out)
     }
-}
 
-impl QuerySource {
     /// One tenant's streams matching `compiled` in `[from, through)`, with their blocks.
     fn select_tenant(
         &self,
@@ -79,12 +97,13 @@ impl QuerySource {
         compiled: &[LabelMatcher],
         from: i64,
         through: i64,
+        words: &[Vec<u8>],
     ) -> Result<Vec<(LabelSet, Vec<BlockRef>)>, EngineError> {
         let in_shard = |fingerprint: u64| self.shard.is_none_or(|(index, count)| fingerprint % count == index);
         let mut streams: BTreeMap<u64, (LabelSet, Vec<BlockRef>)> = BTreeMap::new();
         let snapshots = self
             .runtime
-            .block_on(self.recent.select(tenant, compiled, from, through))
+            .block_on(self.recent.select(tenant, compiled, from, through, words))
             .map_err(|e| EngineError { status: e.status(), message: e.to_string() })?;
         for snapshot in snapshots.into_iter().filter(|s| in_shard(s.fingerprint)) {
             let entry = streams.entry(snapshot.fingerprint).or_insert_with(|| (snapshot.labels, Vec::new()));

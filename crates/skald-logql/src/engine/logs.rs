@@ -14,10 +14,10 @@ type Candidate = (i64, (usize, usize), LabelSet, LogEntry);
 
 pub(crate) fn evaluate_logs(log: &LogExpr, params: &QueryParams, source: &dyn StreamSource) -> Result<QueryResult, EngineError> {
     let pipeline = Pipeline::new(&log.pipeline).map_err(|e| EngineError::bad_request(e.0))?;
-    let streams = source.select(&log.matchers, params.start, params.end)?;
+    let literals = required_literals(&log.pipeline);
+    let streams = source.select_for_literals(&log.matchers, params.start, params.end, &literals)?;
     let reverse = params.direction == Direction::Backward;
     let limit = params.limit;
-    let literals = required_literals(&log.pipeline);
     let request = ScanRequest { from: params.start, through: params.end, reverse, need_lines: true, required_literals: &literals };
     // Every stream contributes at most `limit` entries; the best `limit` overall win.
     // Streams are scanned in parallel; a candidate's (stream, position) keeps ties in a

@@ -131,10 +131,10 @@ pub(crate) fn evaluate_range(
     let from = first_t - range + 1;
     let through = last_t + 1;
     let mode = AccMode::for_op(agg.op);
-    let streams = source.select(&agg.log.matchers, from, through)?;
+    let literals = super::required_literals(&agg.log.pipeline);
+    let streams = source.select_for_literals(&agg.log.matchers, from, through, &literals)?;
     let window = Window { first_t, step: steps.step, range, count: steps.count };
     let line_filter = extractor.pipeline().line_filter_only().then(|| extractor.pipeline());
-    let literals = super::required_literals(&agg.log.pipeline);
     let scan = StreamScan {
         extractor: &extractor,
         window,
