@@ -78,9 +78,12 @@ impl IngesterRpc for IngesterService {
     async fn select(&self, request: Request<pb::SelectRequest>) -> Result<Response<Self::SelectStream>, Status> {
         let (tenant, body) = read_request(request)?;
         let matchers = matchers(body.matchers)?;
-        let mut snapshots = self.ingester.select(&tenant, &matchers, body.from, body.through);
-        let words: Vec<Vec<u8>> = body.words.iter().map(|word| word.to_vec()).collect();
-        skald_querier::retain_blocks_with_words(&mut snapshots, &words);
+        let hints = skald_querier::SelectHints {
+            words: body.words.iter().map(|word| word.to_vec()).collect(),
+            shard: (body.shard_count > 0).then_some((body.shard_index, body.shard_count)),
+        };
+        let mut snapshots = self.ingester.select_shard(&tenant, &matchers, body.from, body.through, hints.shard);
+        skald_querier::apply_hints(&mut snapshots, &hints);
         let batches = SelectBatches::new(snapshots, self.select_batch_bytes);
         Ok(Response::new(Box::pin(futures::stream::iter(batches.map(Ok)))))
     }

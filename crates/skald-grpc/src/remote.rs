@@ -129,7 +129,7 @@ impl RecentData for RemoteRecentData {
         matchers: &[LabelMatcher],
         from: i64,
         through: i64,
-        words: &[Vec<u8>],
+        hints: &skald_querier::SelectHints,
     ) -> Result<Vec<StreamSnapshot>, QueryError> {
         if !self.query_ingesters_within.is_zero() {
             let horizon = skald_common::unix_nanos_now().saturating_sub(self.query_ingesters_within.as_nanos() as i64);
@@ -137,8 +137,15 @@ impl RecentData for RemoteRecentData {
                 return Ok(Vec::new());
             }
         }
-        let words = words.to_vec();
-        let body = pb::SelectRequest { matchers: matchers_to_proto(matchers), from, through, words };
+        let (shard_index, shard_count) = hints.shard.unwrap_or((0, 0));
+        let body = pb::SelectRequest {
+            matchers: matchers_to_proto(matchers),
+            from,
+            through,
+            words: hints.words.clone(),
+            shard_index,
+            shard_count,
+        };
         let answers = self
             .ask_all(tenant, |mut client, tenant| {
                 let body = body.clone();

@@ -471,8 +471,24 @@ impl Ingester {
 
     /// In-memory data of the streams matching `matchers` in `[from, through)`.
     pub fn select(&self, tenant_id: &str, matchers: &[LabelMatcher], from: i64, through: i64) -> Vec<StreamSnapshot> {
+        self.select_shard(tenant_id, matchers, from, through, None)
+    }
+
+    /// [`Ingester::select`] of the streams whose fingerprint is `index` modulo `count`
+    /// (a sharded query: the others are not even snapshotted).
+    pub fn select_shard(
+        &self,
+        tenant_id: &str,
+        matchers: &[LabelMatcher],
+        from: i64,
+        through: i64,
+        shard: Option<(u64, u64)>,
+    ) -> Vec<StreamSnapshot> {
         let Some(tenant) = self.tenants.read().get(tenant_id).cloned() else { return Vec::new() };
-        let ids = tenant.postings.read().select(matchers);
+        let mut ids = tenant.postings.read().select(matchers);
+        if let Some((index, count)) = shard.filter(|(_, count)| *count > 0) {
+            ids.retain(|fp| fp % count == index);
+        }
         let streams = tenant.streams.read();
         let mut out = Vec::with_capacity(ids.len());
         for fp in ids {

@@ -19,7 +19,7 @@ mod volume;
 
 pub use querier::{IndexStats, Querier, QueryError, QueryOutput, QueryRequest, QueryStats};
 pub use query_limits::humanize_bytes;
-pub use recent::{RecentData, retain_blocks_with_words};
+pub use recent::{RecentData, SelectHints, apply_hints, retain_blocks_with_words};
 pub use scan::BlockRef;
 pub use source::compile_matchers;
 

@@ -322,7 +322,9 @@ impl Querier {
     ) -> Result<IndexStats, QueryError> {
         let mut stats = IndexStats::default();
         let mut streams = std::collections::BTreeSet::new();
-        for snapshot in self.recent.select(tenant, matchers, from, through.saturating_add(1), &[]).await? {
+        for snapshot in
+            self.recent.select(tenant, matchers, from, through.saturating_add(1), &crate::recent::SelectHints::default()).await?
+        {
             streams.insert(snapshot.fingerprint);
             for block in &snapshot.blocks {
                 stats.chunks += 1;

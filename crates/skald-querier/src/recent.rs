@@ -14,8 +14,9 @@ use skald_ingester::{Ingester, StreamSnapshot};
 #[async_trait::async_trait]
 pub trait RecentData: Send + Sync {
     /// Streams matching `matchers` with their blocks overlapping `[from, through)`,
-    /// without the blocks whose word filter lacks one of `words` (no line there can
-    /// match the query; see [`retain_blocks_with_words`]). Several
+    /// narrowed by `hints` (see [`apply_hints`]: one shard of the streams, no block
+    /// that cannot hold the query's words), so that an ingester ships no more than the
+    /// query reads. Several
     /// snapshots of one stream (one per replica) may come back; the querier merges them
     /// and drops duplicate entries.
     async fn select(
@@ -24,7 +25,7 @@ pub trait RecentData: Send + Sync {
         matchers: &[LabelMatcher],
         from: i64,
         through: i64,
-        words: &[Vec<u8>],
+        hints: &SelectHints,
     ) -> Result<Vec<StreamSnapshot>, QueryError>;
     async fn label_names(&self, tenant: &str, matchers: &[LabelMatcher]) -> Result<Vec<String>, QueryError>;
     async fn label_values(&self, tenant: &str, name: &str, matchers: &[LabelMatcher]) -> Result<Vec<String>, QueryError>;
@@ -40,10 +41,10 @@ impl RecentData for Ingester {
         matchers: &[LabelMatcher],
         from: i64,
         through: i64,
-        words: &[Vec<u8>],
+        hints: &SelectHints,
     ) -> Result<Vec<StreamSnapshot>, QueryError> {
-        let mut snapshots = Ingester::select(self, tenant, matchers, from, through);
-        retain_blocks_with_words(&mut snapshots, words);
+        let mut snapshots = Ingester::select_shard(self, tenant, matchers, from, through, hints.shard);
+        apply_hints(&mut snapshots, hints);
         Ok(snapshots)
     }
 
@@ -58,6 +59,24 @@ impl RecentData for Ingester {
     async fn series(&self, tenant: &str, matchers: &[LabelMatcher]) -> Result<Vec<LabelSet>, QueryError> {
         Ok(Ingester::series(self, tenant, matchers))
     }
+}
+
+/// What a select may leave out: streams of other shards, blocks without the words.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectHints {
+    /// Whole words every wanted line holds.
+    pub words: Vec<Vec<u8>>,
+    /// Only streams whose fingerprint is `index` modulo `count`.
+    pub shard: Option<(u64, u64)>,
+}
+
+/// Narrows `snapshots` by `hints`: other shards' streams and the blocks that cannot
+/// hold the words are left out.
+pub fn apply_hints(snapshots: &mut Vec<StreamSnapshot>, hints: &SelectHints) {
+    if let Some((index, count)) = hints.shard.filter(|(_, count)| *count > 0) {
+        snapshots.retain(|snapshot| snapshot.fingerprint % count == index);
+    }
+    retain_blocks_with_words(snapshots, &hints.words);
 }
 
 /// Leaves out of `snapshots` the blocks whose word filter rules out one of `words` (a
@@ -101,5 +120,9 @@ mod tests {
         let mut untouched = vec![snapshot(3, vec![block(&["x"], true)])];
         retain_blocks_with_words(&mut untouched, &[]);
         assert_eq!(untouched[0].blocks.len(), 1);
+        // One shard of four: the streams whose fingerprint is 2 modulo 4.
+        let mut sharded: Vec<StreamSnapshot> = (0..8).map(|fp| snapshot(fp, vec![block(&["x"], true)])).collect();
+        apply_hints(&mut sharded, &SelectHints { words: Vec::new(), shard: Some((2, 4)) });
+        assert_eq!(sharded.iter().map(|s| s.fingerprint).collect::<Vec<_>>(), [2, 6]);
     }
 }

@@ -1,7 +1,7 @@
 //! The querier's [`StreamSource`]: a tenant's streams from the ingester and the store
 //! (several tenants' for a multi-tenant query, each stream labelled with its tenant).
 
-use crate::recent::RecentData;
+use crate::recent::{RecentData, SelectHints};
 use crate::scan::{BlockRef, BlockScan, ScanStats};
 use skald_common::LabelSet;
 use skald_index::LabelMatcher;
@@ -103,7 +103,7 @@ impl QuerySource {
         let mut streams: BTreeMap<u64, (LabelSet, Vec<BlockRef>)> = BTreeMap::new();
         let snapshots = self
             .runtime
-            .block_on(self.recent.select(tenant, compiled, from, through, words))
+            .block_on(self.recent.select(tenant, compiled, from, through, &SelectHints { words: words.to_vec(), shard: self.shard }))
             .map_err(|e| EngineError { status: e.status(), message: e.to_string() })?;
         for snapshot in snapshots.into_iter().filter(|s| in_shard(s.fingerprint)) {
             let entry = streams.entry(snapshot.fingerprint).or_insert_with(|| (snapshot.labels, Vec::new()));
