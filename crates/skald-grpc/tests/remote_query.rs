@@ -139,10 +139,17 @@ async fn compressed_blocks_cross_the_wire_in_many_parts() {
         let part = skald_common::PushStream { labels: labels.clone(), entries: part.to_vec() };
         cluster.distributor.push(TENANT, vec![raw(part)]).await.expect("push");
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let local =
-        cluster.ingesters[0].ingester.select(TENANT, &[skald_index::LabelMatcher::Eq("app".into(), "big".into())], i64::MIN, i64::MAX);
-    let blocks: usize = local.iter().map(|s| s.blocks.len()).sum();
+    // Blocks are cut by a background thread: wait for them (longer on a busy machine).
+    let matchers = [skald_index::LabelMatcher::Eq("app".into(), "big".into())];
+    let mut blocks = 0;
+    for _ in 0..100 {
+        let local = cluster.ingesters[0].ingester.select(TENANT, &matchers, i64::MIN, i64::MAX);
+        blocks = local.iter().map(|s| s.blocks.len()).sum();
+        if blocks >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(blocks >= 3, "expected several cut blocks, got {blocks}");
 
     let output = cluster.querier.query(TENANT, request("{app=\"big\"}", false)).await.expect("log query");
