@@ -5,6 +5,9 @@ use crate::codec::Codec;
 use rustc_hash::FxHashMap;
 use skald_common::Label;
 
+/// Most bytes of lines in one block of a head snapshot.
+pub const SNAPSHOT_PART_BYTES: usize = 1 << 20;
+
 /// Entries appended since the last cut, in arrival order (which may be out of time
 /// order within the ingester's accepted window; cutting sorts them).
 #[derive(Debug, Default, Clone)]
@@ -85,22 +88,32 @@ impl HeadBlock {
         Some((self.ts[i], self.line_at(i), self.metadata_at(i)))
     }
 
-    /// Copies the entries with `from <= ts < through` into an uncompressed block, so
-    /// readers can treat head data like any other block.
-    pub fn snapshot(&self, from: i64, through: i64) -> Option<EncodedBlock> {
+    /// Copies the entries with `from <= ts < through` into uncompressed blocks of at
+    /// most [`SNAPSHOT_PART_BYTES`] of lines each (in time order), so readers can treat
+    /// head data like any other block, and a head that grew big (its cut still
+    /// pending) still fits the messages that carry blocks to a querier.
+    pub fn snapshot(&self, from: i64, through: i64) -> Vec<EncodedBlock> {
         if self.ts.is_empty() || self.max_ts < from || self.min_ts >= through {
-            return None;
+            return Vec::new();
         }
         let order: Vec<u32> = self.sorted_order().into_iter().filter(|&i| (from..through).contains(&self.ts[i as usize])).collect();
-        if order.is_empty() {
-            return None;
+        let mut blocks = Vec::new();
+        let mut start = 0;
+        while start < order.len() {
+            let mut end = start;
+            let mut raw = 0usize;
+            while end < order.len() && (end == start || raw + self.line_at(order[end] as usize).len() <= SNAPSHOT_PART_BYTES) {
+                raw += self.line_at(order[end] as usize).len();
+                end += 1;
+            }
+            let entries = order[start..end].iter().map(|&i| {
+                let i = i as usize;
+                (self.ts[i], self.line_at(i).as_bytes(), self.metadata_at(i))
+            });
+            blocks.push(encode_block(entries, end - start, raw, Codec::None, false));
+            start = end;
         }
-        let raw: usize = order.iter().map(|&i| self.line_at(i as usize).len()).sum();
-        let entries = order.iter().map(|&i| {
-            let i = i as usize;
-            (self.ts[i], self.line_at(i).as_bytes(), self.metadata_at(i))
-        });
-        Some(encode_block(entries, order.len(), raw, Codec::None, false))
+        blocks
     }
 
     fn line_at(&self, i: usize) -> &str {
@@ -186,5 +199,27 @@ impl HeadBlock {
             (self.ts[i], self.line_at(i).as_bytes(), self.metadata_at(i))
         });
         Some(encode_block(entries, self.ts.len(), self.lines.len(), codec, true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_big_head_snapshots_as_several_blocks_of_bounded_size() {
+        let mut head = HeadBlock::new();
+        let line = "x".repeat(1000);
+        // Appended out of order: the snapshot's blocks follow time.
+        for i in (0..2_500i64).rev() {
+            head.append(i, &line, &[]);
+        }
+        let blocks = head.snapshot(0, i64::MAX);
+        assert_eq!(blocks.len(), 3, "2.5 MB of lines in parts of at most 1 MiB");
+        assert!(blocks.iter().all(|b| b.meta.raw_bytes <= SNAPSHOT_PART_BYTES as u64));
+        assert_eq!(blocks.iter().map(|b| b.meta.entries as usize).sum::<usize>(), 2_500);
+        assert!(blocks.windows(2).all(|w| w[0].meta.max_ts < w[1].meta.min_ts));
+        assert_eq!(head.snapshot(100, 200).iter().map(|b| b.meta.entries).sum::<u32>(), 100);
+        assert!(head.snapshot(5_000, 6_000).is_empty());
     }
 }

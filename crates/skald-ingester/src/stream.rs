@@ -237,14 +237,12 @@ impl Stream {
             self.sealed.iter().flat_map(|c| c.blocks.iter()).chain(self.blocks.iter()).filter(|b| overlaps(b)).cloned().collect();
         for cut in &self.cuts {
             match cut {
-                (_, PendingCut::Compressing(head)) => blocks.extend(head.snapshot(from, through).map(Arc::new)),
+                (_, PendingCut::Compressing(head)) => blocks.extend(head.snapshot(from, through).into_iter().map(Arc::new)),
                 (_, PendingCut::Done(block)) if overlaps(block) => blocks.push(block.clone()),
                 _ => {}
             }
         }
-        if let Some(head) = self.head.snapshot(from, through) {
-            blocks.push(Arc::new(head));
-        }
+        blocks.extend(self.head.snapshot(from, through).into_iter().map(Arc::new));
         blocks
     }
 }

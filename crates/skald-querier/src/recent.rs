@@ -103,7 +103,7 @@ mod tests {
         for (i, line) in lines.iter().enumerate() {
             head.append(i as i64, line, &[]);
         }
-        let block = if filtered { head.encode(skald_chunk::Codec::None) } else { head.snapshot(0, i64::MAX) };
+        let block = if filtered { head.encode(skald_chunk::Codec::None) } else { head.snapshot(0, i64::MAX).pop() };
         Arc::new(block.unwrap())
     }
 
