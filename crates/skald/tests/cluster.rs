@@ -429,41 +429,53 @@ async fn live_tail_through_the_frontend_sees_lines_pushed_to_the_distributor() {
     let cluster = Cluster::up(4);
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).no_proxy().build().unwrap();
     let ws_base = cluster.query.replacen("http://", "ws://", 1);
-    // A query the querier refuses comes back as its 400, through the frontend.
+    // A query the querier refuses comes back as its 400, through the frontend (a 503
+    // while the frontend's gossip has not yet found a healthy querier).
     let bad = format!("{ws_base}/loki/api/v1/tail?query=%7Bjob%3D");
-    match tokio_tungstenite::connect_async(bad.as_str()).await {
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 400),
-        other => panic!("a bad tail query should be refused with 400, got {:?}", other.map(|_| ())),
-    }
-    let start = now_ns() - SECOND;
-    let url = format!("{ws_base}/loki/api/v1/tail?query=%7Bjob%3D%22tail%22%7D&start={start}");
-    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str()).await.expect("tail through the frontend");
-    let line = format!("live line {}", now_ns());
-    let body = skald_push::encode_json(&[stream(&[("job", "tail")], vec![Entry::new(now_ns(), &line)])]);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let mut seen = Vec::new();
-    let mut pushed = false;
-    while !seen.contains(&line) {
-        if !pushed {
-            // Give the querier a moment to subscribe to every ingester, then push.
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            assert_eq!(push(&client, &cluster.push, body.clone()).await.0, 204);
-            pushed = true;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match tokio_tungstenite::connect_async(bad.as_str()).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) if response.status().as_u16() == 503 => {
+                assert!(Instant::now() < deadline, "no querier to tail through\n{}", cluster.logs());
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status().as_u16(), 400);
+                break;
+            }
+            other => panic!("a bad tail query should be refused with 400, got {:?}", other.map(|_| ())),
         }
-        let message = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .unwrap_or_else(|_| panic!("the pushed line did not arrive; seen {seen:?}\n{}", cluster.logs()))
-            .expect("the tail ended")
-            .expect("a websocket error");
-        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
-            let frame: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
-            for stream in frame["streams"].as_array().into_iter().flatten() {
-                for value in stream["values"].as_array().into_iter().flatten() {
-                    seen.push(value[1].as_str().unwrap_or_default().to_string());
+    }
+    // A tail opened before the querier sees every ingester may end at once: open it
+    // again (each attempt pushes its own line) until a pushed line arrives.
+    let mut attempt = 0;
+    let (mut socket, line, mut seen) = loop {
+        attempt += 1;
+        assert!(Instant::now() < deadline, "no tail delivered a pushed line\n{}", cluster.logs());
+        let url = format!("{ws_base}/loki/api/v1/tail?query=%7Bjob%3D%22tail%22%7D&start={}", now_ns() - SECOND);
+        let Ok((mut socket, _)) = tokio_tungstenite::connect_async(url.as_str()).await else { continue };
+        // Give the querier a moment to subscribe to every ingester, then push.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let line = format!("live line {attempt} {}", now_ns());
+        let body = skald_push::encode_json(&[stream(&[("job", "tail")], vec![Entry::new(now_ns(), &line)])]);
+        assert_eq!(push(&client, &cluster.push, body).await.0, 204);
+        let wait_until = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut seen: Vec<String> = Vec::new();
+        while !seen.contains(&line) {
+            let Ok(Some(Ok(message))) = tokio::time::timeout_at(wait_until, socket.next()).await else { break };
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                let frame: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+                for stream in frame["streams"].as_array().into_iter().flatten() {
+                    for value in stream["values"].as_array().into_iter().flatten() {
+                        seen.push(value[1].as_str().unwrap_or_default().to_string());
+                    }
                 }
             }
         }
-    }
+        if seen.contains(&line) {
+            break (socket, line, seen);
+        }
+    };
     // A second of frames more: the copies the other two ingesters hold must not arrive.
     let settle = tokio::time::Instant::now() + Duration::from_secs(1);
     while let Ok(Some(Ok(message))) = tokio::time::timeout_at(settle, socket.next()).await {
