@@ -153,9 +153,11 @@ pub(crate) fn labels_of(object: &Value, what: &str) -> Result<LabelSet, MergeErr
     Ok(LabelSet::from_pairs(pairs))
 }
 
-/// Series grouped by metric, values concatenated in part order, sorted by labels.
-fn merge_matrix(results: Vec<Value>) -> Result<Value, MergeError> {
-    let mut series: BTreeMap<LabelSet, (Value, Vec<Value>)> = BTreeMap::new();
+/// Every series of every matrix result: its `metric`, labels and `values`.
+fn for_each_series(
+    results: Vec<Value>,
+    mut visit: impl FnMut(Value, LabelSet, Vec<Value>) -> Result<(), MergeError>,
+) -> Result<(), MergeError> {
     for result in results {
         let Value::Array(list) = result else {
             return Err(MergeError("a matrix result is not an array".to_string()));
@@ -166,9 +168,19 @@ fn merge_matrix(results: Vec<Value>) -> Result<Value, MergeError> {
             let Some(Value::Array(values)) = item.get_mut("values").map(Value::take) else {
                 return Err(MergeError("a matrix series has no values array".to_string()));
             };
-            series.entry(labels).or_insert_with(|| (metric, Vec::new())).1.extend(values);
+            visit(metric, labels, values)?;
         }
     }
+    Ok(())
+}
+
+/// Series grouped by metric, values concatenated in part order, sorted by labels.
+fn merge_matrix(results: Vec<Value>) -> Result<Value, MergeError> {
+    let mut series: BTreeMap<LabelSet, (Value, Vec<Value>)> = BTreeMap::new();
+    for_each_series(results, |metric, labels, values| {
+        series.entry(labels).or_insert_with(|| (metric, Vec::new())).1.extend(values);
+        Ok(())
+    })?;
     let list = series
         .into_values()
         .map(|(metric, values)| {
@@ -210,38 +222,29 @@ type Points = BTreeMap<i128, (Value, Option<f64>)>;
 /// points sorted by time, series by labels.
 fn combine_matrix(results: Vec<Value>, combine: Combine) -> Result<Value, MergeError> {
     let mut series: BTreeMap<LabelSet, (Value, Points)> = BTreeMap::new();
-    for result in results {
-        let Value::Array(list) = result else {
-            return Err(MergeError("a matrix result is not an array".to_string()));
-        };
-        for mut item in list {
-            let metric = item.get_mut("metric").map(Value::take).unwrap_or(Value::Object(Map::new()));
-            let labels = labels_of(&metric, "metric")?;
-            let Some(Value::Array(values)) = item.get_mut("values").map(Value::take) else {
-                return Err(MergeError("a matrix series has no values array".to_string()));
-            };
-            let points = &mut series.entry(labels).or_insert_with(|| (metric, BTreeMap::new())).1;
-            for point in values {
-                // Timestamps are seconds with up to nanosecond fractions: keyed exactly.
-                let key =
-                    point[0].as_f64().map(|t| (t * 1e9).round() as i128).ok_or_else(|| MergeError("a point without a timestamp".into()))?;
-                let value = point[1].as_str().and_then(parse_sample).ok_or_else(|| MergeError("a point without a value".into()))?;
-                match points.get_mut(&key) {
-                    None => {
-                        points.insert(key, (point, None));
-                    }
-                    Some((first, combined)) => {
-                        let so_far = combined.or_else(|| first[1].as_str().and_then(parse_sample)).unwrap_or(f64::NAN);
-                        *combined = Some(match combine {
-                            Combine::Sum => so_far + value,
-                            Combine::Min => so_far.min(value),
-                            Combine::Max => so_far.max(value),
-                        });
-                    }
+    for_each_series(results, |metric, labels, values| {
+        let points = &mut series.entry(labels).or_insert_with(|| (metric, BTreeMap::new())).1;
+        for point in values {
+            // Timestamps are seconds with up to nanosecond fractions: keyed exactly.
+            let key =
+                point[0].as_f64().map(|t| (t * 1e9).round() as i128).ok_or_else(|| MergeError("a point without a timestamp".into()))?;
+            let value = point[1].as_str().and_then(parse_sample).ok_or_else(|| MergeError("a point without a value".into()))?;
+            match points.get_mut(&key) {
+                None => {
+                    points.insert(key, (point, None));
+                }
+                Some((first, combined)) => {
+                    let so_far = combined.or_else(|| first[1].as_str().and_then(parse_sample)).unwrap_or(f64::NAN);
+                    *combined = Some(match combine {
+                        Combine::Sum => so_far + value,
+                        Combine::Min => so_far.min(value),
+                        Combine::Max => so_far.max(value),
+                    });
                 }
             }
         }
-    }
+        Ok(())
+    })?;
     let list = series
         .into_values()
         .map(|(metric, points)| {
