@@ -181,16 +181,16 @@ fn merge_matrix(results: Vec<Value>) -> Result<Value, MergeError> {
         series.entry(labels).or_insert_with(|| (metric, Vec::new())).1.extend(values);
         Ok(())
     })?;
-    let list = series
-        .into_values()
-        .map(|(metric, values)| {
-            let mut item = Map::new();
-            item.insert("metric".to_string(), metric);
-            item.insert("values".to_string(), Value::Array(values));
-            Value::Object(item)
-        })
-        .collect();
+    let list = series.into_values().map(|(metric, values)| series_object(metric, values)).collect();
     Ok(Value::Array(list))
+}
+
+/// `{"metric": ..., "values": [...]}`, in Loki's key order.
+fn series_object(metric: Value, values: Vec<Value>) -> Value {
+    let mut item = Map::new();
+    item.insert("metric".to_string(), metric);
+    item.insert("values".to_string(), Value::Array(values));
+    Value::Object(item)
 }
 
 /// A sample value as Loki writes it (Go's `FormatFloat(v, 'f', -1, 64)`).
@@ -257,10 +257,7 @@ fn combine_matrix(results: Vec<Value>, combine: Combine) -> Result<Value, MergeE
                     point
                 })
                 .collect();
-            let mut item = Map::new();
-            item.insert("metric".to_string(), metric);
-            item.insert("values".to_string(), Value::Array(values));
-            Value::Object(item)
+            series_object(metric, values)
         })
         .collect();
     Ok(Value::Array(list))
