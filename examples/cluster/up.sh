@@ -15,6 +15,8 @@
 #   SKALD_LIMITS extra lines for limits_config (YAML, indented by two spaces)
 #   SKALD_QUERY_INGESTERS_WITHIN  querier.query_ingesters_within (default 3h)
 #   SKALD_ZONES  when set: ingester-N in availability zone zone-N, zone-aware replication
+#   SKALD_COMPACTION_INTERVAL  compactor.compaction_interval (default 10m)
+#   SKALD_RETENTION_DELETE_DELAY  compactor.retention_delete_delay (default 2h)
 set -euo pipefail
 
 if [ $# -ne 1 ]; then
@@ -104,6 +106,9 @@ frontend:
   scheduler_address: 127.0.0.1:$SCHEDULER_GRPC
 frontend_worker:
   scheduler_address: 127.0.0.1:$SCHEDULER_GRPC
+compactor:
+  compaction_interval: ${SKALD_COMPACTION_INTERVAL:-10m}
+  retention_delete_delay: ${SKALD_RETENTION_DELETE_DELAY:-2h}
 limits_config:
   split_queries_by_interval: 1h
 ${SKALD_LIMITS:-}

@@ -20,6 +20,8 @@
 //! copies of a chunk (the same stream, time range and bytes) are packed once.
 
 use crate::deletes::{CompiledDelete, DeleteStatus};
+use crate::plan::{self, MergePlan};
+use crate::replicas;
 use crate::retention::Retention;
 use crate::rewrite::{Rewrite, rewrite_chunk};
 use crate::{CompactorConfig, CompactorError, deletes, markers};
@@ -29,8 +31,8 @@ use object_store::{ObjectStoreExt, PutPayload};
 use skald_chunk::PackInput;
 use skald_common::LabelSet;
 use skald_index::{ChunkRef, IndexFile, locate};
-use skald_storage::{PACK_TARGET_BYTES, Store};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use skald_storage::Store;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 /// What one pass did.
@@ -47,6 +49,10 @@ pub struct CompactionReport {
     /// Packs and chunk objects merged into new packs.
     pub objects_merged: u64,
     pub packs_written: u64,
+    /// Chunks of a stream that overlapped another (replicas' copies) merged into one
+    /// sequence, and the copies of entries that dropped out (`replicas.rs`).
+    pub overlapping_chunks_merged: u64,
+    pub duplicate_entries_dropped: u64,
 }
 
 /// Each tenant's retention rules (`limits_config` with the tenant's overrides).
@@ -58,7 +64,7 @@ pub struct Compactor {
     retention: RetentionFn,
 }
 
-type Entry = (u64, LabelSet, ChunkRef);
+pub(crate) type Entry = (u64, LabelSet, ChunkRef);
 
 impl Compactor {
     /// A compactor applying the same retention to every tenant.
@@ -199,19 +205,19 @@ impl Compactor {
                 }
             }
         }
-        let merging = objects_to_merge(&kept, &dropped, !fresh.is_empty());
-        if !changed && merging.is_empty() {
+        let plan = plan::plan_merge(self.store.objects().as_ref(), &kept, &dropped, !fresh.is_empty()).await?;
+        if !changed && plan.is_empty() {
             return Ok(());
         }
         let mut seen: HashSet<String> = HashSet::with_capacity(kept.len());
         kept.retain(|e| seen.insert(e.2.key.clone()));
-        if !merging.is_empty() || !fresh.is_empty() {
-            kept = self.merge_into_pack(tenant, day, kept, fresh, &merging, report).await?;
+        if !plan.is_empty() || !fresh.is_empty() {
+            kept = self.merge_into_pack(tenant, day, kept, fresh, &plan, report).await?;
         }
         // Objects that nothing kept names any more: packs and chunk objects that lost
         // their last chunk, and those merged into the new pack.
         let live: HashSet<&str> = kept.iter().map(|e| locate(&e.2.key).object).collect();
-        let mut dead: Vec<String> = dropped.iter().map(|key| locate(key).object.to_string()).chain(merging).collect();
+        let mut dead: Vec<String> = dropped.iter().map(|key| locate(key).object.to_string()).chain(plan.objects).collect();
         dead.retain(|object| !live.contains(object.as_str()));
         dead.sort();
         dead.dedup();
@@ -234,21 +240,23 @@ impl Compactor {
         Ok(())
     }
 
-    /// Reads the kept chunks of the objects in `merging`, adds the rewritten chunks, and
-    /// writes them all as the day's new pack; returns the kept entries with those chunks
-    /// named in the new pack. Two copies of a chunk (same stream, time range and bytes:
-    /// a WAL replay flushes it twice) are packed once.
+    /// Reads the kept chunks that `plan` moves (those of its objects, and its chunks),
+    /// adds the rewritten chunks, and writes them all as the day's new pack; returns the
+    /// kept entries with those chunks named in the new pack. Two copies of a chunk (same
+    /// stream, time range and bytes: a WAL replay flushes it twice) are packed once, and
+    /// chunks of a stream that overlap are merged into one copy (`replicas.rs`).
     async fn merge_into_pack(
         &self,
         tenant: &str,
         day: i64,
         kept: Vec<Entry>,
         fresh: Vec<(LabelSet, PackInput)>,
-        merging: &[String],
+        plan: &MergePlan,
         report: &mut CompactionReport,
     ) -> Result<Vec<Entry>, CompactorError> {
-        let merging: HashSet<&str> = merging.iter().map(String::as_str).collect();
-        let (moving, mut staying): (Vec<Entry>, Vec<Entry>) = kept.into_iter().partition(|e| merging.contains(locate(&e.2.key).object));
+        let merging: HashSet<&str> = plan.objects.iter().map(String::as_str).collect();
+        let (moving, mut staying): (Vec<Entry>, Vec<Entry>) =
+            kept.into_iter().partition(|e| merging.contains(locate(&e.2.key).object) || plan.chunks.contains(&e.2.key));
         let keys: Vec<String> = moving.iter().map(|e| e.2.key.clone()).collect();
         let mut packed: Vec<(LabelSet, PackInput)> = fresh;
         for ((fingerprint, labels, chunk_ref), read) in moving.into_iter().zip(self.store.get_chunks(&keys).await) {
@@ -274,7 +282,9 @@ impl Compactor {
         }
         let mut copies: HashSet<(u64, i64, i64, u32)> = HashSet::with_capacity(packed.len());
         packed.retain(|(_, c)| copies.insert((c.fingerprint, c.from, c.through, crc32c::crc32c(&c.bytes))));
-        packed.sort_by_key(|(_, c)| (c.fingerprint, c.from, c.through));
+        let (packed, overlaps) = replicas::merge_overlapping(packed)?;
+        report.overlapping_chunks_merged += overlaps.chunks_merged;
+        report.duplicate_entries_dropped += overlaps.duplicate_entries;
         let labels: Vec<(u64, LabelSet)> = packed.iter().map(|(labels, c)| (c.fingerprint, labels.clone())).collect();
         let refs = self.store.put_pack(tenant, day, packed.into_iter().map(|(_, c)| c).collect()).await?;
         report.objects_merged += merging.len() as u64;
@@ -282,39 +292,4 @@ impl Compactor {
         staying.extend(labels.into_iter().zip(refs).map(|((fingerprint, labels), chunk_ref)| (fingerprint, labels, chunk_ref)));
         Ok(staying)
     }
-}
-
-/// The objects whose chunks the day's pass moves into a new pack: chunk objects of the
-/// layout before packs, packs that lost chunks (to retention or deletes: rewriting
-/// them frees the space), and the day's small packs when there are two or more of them
-/// or a new pack is written anyway. One small pack alone stays as it is.
-fn objects_to_merge(kept: &[Entry], dropped: &[String], writing_anyway: bool) -> Vec<String> {
-    let mut live_bytes: HashMap<&str, u64> = HashMap::new();
-    let mut legacy: HashSet<&str> = HashSet::new();
-    for (_, _, chunk) in kept {
-        let location = locate(&chunk.key);
-        *live_bytes.entry(location.object).or_default() += chunk.size;
-        if location.range.is_none() {
-            legacy.insert(location.object);
-        }
-    }
-    let damaged: HashSet<&str> = dropped
-        .iter()
-        .map(|key| locate(key))
-        .filter(|l| l.range.is_some())
-        .map(|l| l.object)
-        .filter(|o| live_bytes.contains_key(o))
-        .collect();
-    let small: Vec<&str> = live_bytes
-        .iter()
-        .filter(|(object, bytes)| !legacy.contains(*object) && (**bytes as usize) < PACK_TARGET_BYTES)
-        .map(|(object, _)| *object)
-        .collect();
-    let mut merging: HashSet<&str> = legacy.iter().copied().chain(damaged.iter().copied()).collect();
-    if small.len() >= 2 || !merging.is_empty() || writing_anyway {
-        merging.extend(small);
-    }
-    let mut merging: Vec<String> = merging.into_iter().map(str::to_string).collect();
-    merging.sort();
-    merging
 }

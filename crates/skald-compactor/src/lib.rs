@@ -17,10 +17,13 @@
 //! Run one compactor per object store (Loki: "run the compactor as a singleton").
 
 mod api;
+mod chunk_writer;
 mod compact;
 mod config;
 pub mod deletes;
 mod markers;
+mod plan;
+mod replicas;
 pub mod retention;
 mod rewrite;
 

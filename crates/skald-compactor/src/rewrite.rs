@@ -5,14 +5,12 @@
 //! only marked for deletion once no index names anything in it.
 
 use crate::CompactorError;
+use crate::chunk_writer::ChunkWriter;
 use crate::deletes::{CompiledDelete, EntryMatcher};
-use skald_chunk::{Codec, HeadBlock, PackInput, encode_chunk};
+use skald_chunk::PackInput;
 use skald_common::LabelSet;
 use skald_index::ChunkRef;
 use skald_storage::Store;
-
-/// Raw line bytes per block of a rewritten chunk (the ingester's default block size).
-const BLOCK_BYTES: usize = 1 << 20;
 
 /// What became of a chunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,13 +34,8 @@ pub async fn rewrite_chunk(
     let chunk = store.get_chunk(&chunk_ref.key).await?;
     let mut matchers: Vec<EntryMatcher> = requests.iter().map(|r| r.for_stream(labels)).collect();
     // Rewritten blocks keep the chunk's codec.
-    let codec: Codec = chunk.codec;
-    let mut blocks = Vec::new();
-    let mut head = HeadBlock::new();
+    let mut writer = ChunkWriter::new(fingerprint, chunk.codec);
     let mut removed = 0u64;
-    let mut kept = 0u64;
-    let mut raw_bytes = 0u64;
-    let (mut from, mut through) = (i64::MAX, i64::MIN);
     for i in 0..chunk.blocks.len() {
         let block = chunk.decode_block(i, true).map_err(|source| CompactorError::Chunk { key: chunk_ref.key.clone(), source })?;
         for j in 0..block.len() {
@@ -60,27 +53,14 @@ pub async fn rewrite_chunk(
                 removed += 1;
                 continue;
             }
-            kept += 1;
-            raw_bytes += line.len() as u64;
-            from = from.min(ts);
-            through = through.max(ts);
-            head.append(ts, &line, metadata);
-            if head.raw_bytes() >= BLOCK_BYTES
-                && let Some(encoded) = head.cut(codec)
-            {
-                blocks.push(encoded);
-            }
+            writer.append(ts, &line, metadata);
         }
     }
     if removed == 0 {
         return Ok(Rewrite::Unchanged);
     }
-    if kept == 0 {
-        return Ok(Rewrite::Emptied);
+    match writer.seal() {
+        None => Ok(Rewrite::Emptied),
+        Some(chunk) => Ok(Rewrite::Replaced(chunk)),
     }
-    if let Some(encoded) = head.cut(codec) {
-        blocks.push(encoded);
-    }
-    let bytes = encode_chunk(&blocks);
-    Ok(Rewrite::Replaced(PackInput { fingerprint, from, through, entries: kept, raw_bytes, bytes }))
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod cluster;
 pub mod conformance;
 pub mod emulators;
 pub mod receivers;
