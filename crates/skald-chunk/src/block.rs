@@ -62,9 +62,17 @@ impl EncodedBlock {
         verify_sections(&self.meta, &self.meta_section, &self.lines_section)
     }
 
-    /// False when the block certainly holds no line with `word` as a whole token.
+    /// False when the block certainly holds no line with `word` as a whole token. A
+    /// block without a filter that is not compressed (a snapshot of an open head) is
+    /// searched directly: a word absent from its lines' bytes is no token of them.
     pub fn may_contain_word(&self, word: &[u8]) -> bool {
-        self.word_filter.is_empty() || crate::tokens::may_contain(&self.word_filter, word)
+        if !self.word_filter.is_empty() {
+            return crate::tokens::may_contain(&self.word_filter, word);
+        }
+        match self.codec {
+            Codec::None => memchr::memmem::find(&self.lines_section, word).is_some(),
+            _ => true,
+        }
     }
 }
 

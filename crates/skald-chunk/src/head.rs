@@ -222,4 +222,24 @@ mod tests {
         assert_eq!(head.snapshot(100, 200).iter().map(|b| b.meta.entries).sum::<u32>(), 100);
         assert!(head.snapshot(5_000, 6_000).is_empty());
     }
+
+    #[test]
+    fn snapshot_parts_rule_out_words_their_lines_lack() {
+        let mut head = HeadBlock::new();
+        for i in 0..1_200i64 {
+            // The first part (1 MiB of lines) never says "timeout"; the last one does.
+            let line = if i < 1_100 { format!("{i:04} request served {}", "x".repeat(1000)) } else { format!("{i:04} request timeout") };
+            head.append(i, &line, &[]);
+        }
+        let blocks = head.snapshot(0, i64::MAX);
+        assert_eq!(blocks.len(), 2);
+        assert!(blocks.iter().all(|b| b.word_filter.is_empty()));
+        assert!(!blocks[0].may_contain_word(b"timeout"));
+        assert!(blocks[1].may_contain_word(b"timeout"));
+        assert!(blocks.iter().all(|b| b.may_contain_word(b"request")));
+        // A compressed block without a filter rules nothing out.
+        let mut compressed = blocks[0].clone();
+        compressed.codec = Codec::Zstd(3);
+        assert!(compressed.may_contain_word(b"timeout"));
+    }
 }

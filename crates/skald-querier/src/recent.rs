@@ -82,7 +82,8 @@ pub fn apply_hints(snapshots: &mut Vec<StreamSnapshot>, hints: &SelectHints) {
 /// Leaves out of `snapshots` the blocks whose word filter rules out one of `words` (a
 /// query's required whole words): no line of theirs can match, so the querier need not
 /// get them (an ingester does this before shipping blocks to a querier). Streams left
-/// without blocks are dropped. Blocks without a filter (the open head) stay.
+/// without blocks are dropped. The open head's blocks have no filter; they are
+/// uncompressed, so their lines are searched for the words instead.
 pub fn retain_blocks_with_words(snapshots: &mut Vec<StreamSnapshot>, words: &[Vec<u8>]) {
     if words.is_empty() {
         return;
