@@ -67,7 +67,11 @@ impl Postings {
     /// selective matcher that cannot match an empty value, then checks the rest.
     pub fn select(&self, matchers: &[LabelMatcher]) -> Vec<u64> {
         let mut best: Option<Vec<u64>> = None;
-        for matcher in matchers.iter().filter(|m| !m.matches_empty()) {
+        // The matcher whose postings are the candidates: they satisfy it already, so
+        // only the others are checked (with one matcher over 100,000 streams, checking
+        // it again per stream was a tenth of a query's time).
+        let mut best_matcher = usize::MAX;
+        for (position, matcher) in matchers.iter().enumerate().filter(|(_, m)| !m.matches_empty()) {
             let Some(values) = self.by_label.get(matcher.name()) else { return Vec::new() };
             let mut ids: Vec<u64> = match matcher {
                 LabelMatcher::Eq(_, v) => values.get(v).cloned().unwrap_or_default(),
@@ -77,13 +81,18 @@ impl Postings {
             ids.dedup();
             if best.as_ref().is_none_or(|b| ids.len() < b.len()) {
                 best = Some(ids);
+                best_matcher = position;
             }
         }
-        let candidates: Vec<u64> = match best {
+        let rest: Vec<LabelMatcher> =
+            matchers.iter().enumerate().filter(|(position, _)| *position != best_matcher).map(|(_, m)| m.clone()).collect();
+        let mut out: Vec<u64> = match best {
+            // Sorted and deduplicated above.
+            Some(ids) if rest.is_empty() => return ids.into_iter().filter(|id| self.labels.contains_key(id)).collect(),
             Some(ids) => ids,
             None => self.labels.keys().copied().collect(),
         };
-        let mut out: Vec<u64> = candidates.into_iter().filter(|id| self.labels.get(id).is_some_and(|l| matches_all(matchers, l))).collect();
+        out.retain(|id| self.labels.get(id).is_some_and(|l| matches_all(&rest, l)));
         out.sort_unstable();
         out
     }
@@ -132,5 +141,43 @@ mod tests {
         p.remove(1);
         assert_eq!(p.select(&[m("env", "prod")]), Vec::<u64>::new());
         assert_eq!(p.label_values("env", &[]), vec!["dev"]);
+    }
+
+    /// Every combination of matchers answers as checking each stream against all of
+    /// them (the matcher whose postings give the candidates is not checked twice).
+    #[test]
+    fn select_agrees_with_checking_every_stream() {
+        let mut p = Postings::new();
+        let mut all = Vec::new();
+        for id in 0..60u64 {
+            let mut pairs = vec![
+                ("app".to_string(), format!("svc-{}", id % 7)),
+                ("env".to_string(), ["prod", "dev", "qa"][(id % 3) as usize].to_string()),
+            ];
+            if id % 4 == 0 {
+                pairs.push(("team".to_string(), format!("t{}", id % 5)));
+            }
+            let labels = LabelSet::from_pairs(pairs);
+            p.insert(id, &labels);
+            all.push((id, labels));
+        }
+        p.remove(12);
+        all.retain(|(id, _)| *id != 12);
+        let candidates = [
+            LabelMatcher::Eq("app".into(), "svc-3".into()),
+            LabelMatcher::Neq("env".into(), "dev".into()),
+            LabelMatcher::regex("app", "svc-[12]", false).unwrap(),
+            LabelMatcher::regex("team", ".+", false).unwrap(),
+            LabelMatcher::regex("team", "", false).unwrap(),
+            LabelMatcher::regex("env", "prod|qa", true).unwrap(),
+            LabelMatcher::Eq("team".into(), "".into()),
+        ];
+        for a in 0..candidates.len() {
+            for b in a..candidates.len() {
+                let matchers = if a == b { vec![candidates[a].clone()] } else { vec![candidates[a].clone(), candidates[b].clone()] };
+                let expected: Vec<u64> = all.iter().filter(|(_, l)| matches_all(&matchers, l)).map(|(id, _)| *id).collect();
+                assert_eq!(p.select(&matchers), expected, "{matchers:?}");
+            }
+        }
     }
 }

@@ -91,6 +91,10 @@ impl TenantIndex {
     /// Streams matching every matcher with at least one chunk overlapping
     /// `[from, through]`, each with those chunks (deduplicated across days).
     pub fn select(&self, matchers: &[LabelMatcher], from: i64, through: i64) -> Vec<SelectedStream> {
+        let mut days = self.days_in(from, through);
+        if let (Some(day), None) = (days.next(), days.next()) {
+            return Self::select_in_day(day, matchers, from, through);
+        }
         let mut out: BTreeMap<u64, SelectedStream> = BTreeMap::new();
         for index in self.days_in(from, through) {
             for fp in index.postings.select(matchers) {
@@ -108,6 +112,27 @@ impl TenantIndex {
             }
         }
         out.into_values().collect()
+    }
+
+    /// [`TenantIndex::select`] over one day: each stream is met once, so no map is
+    /// needed to merge days (with 100,000 streams the map's upkeep was a tenth of a
+    /// count over all of them).
+    fn select_in_day(index: &DayIndex, matchers: &[LabelMatcher], from: i64, through: i64) -> Vec<SelectedStream> {
+        let mut out = Vec::new();
+        for fp in index.postings.select(matchers) {
+            let Some(chunks) = index.chunks.get(&fp) else { continue };
+            let mut kept: Vec<ChunkRef> = Vec::new();
+            for chunk in chunks.iter().filter(|c| c.through >= from && c.from <= through) {
+                if !kept.iter().any(|c| c.key == chunk.key) {
+                    kept.push(chunk.clone());
+                }
+            }
+            if !kept.is_empty() {
+                out.push(SelectedStream { fingerprint: fp, labels: index.postings.labels(fp).cloned().unwrap_or_default(), chunks: kept });
+            }
+        }
+        out.sort_unstable_by_key(|s| s.fingerprint);
+        out
     }
 
     pub fn label_names(&self, matchers: &[LabelMatcher], from: i64, through: i64) -> Vec<String> {

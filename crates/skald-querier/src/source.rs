@@ -111,14 +111,14 @@ impl QuerySource {
         }
         let mut selected = self.store.select(tenant, compiled, from, through.saturating_sub(1));
         selected.retain(|stream| in_shard(stream.fingerprint));
-        let keys: Vec<String> = selected.iter().flat_map(|s| s.chunks.iter().map(|c| c.key.clone())).collect();
-        let store = self.store.clone();
+        let keys: Vec<&str> = selected.iter().flat_map(|s| s.chunks.iter().map(|c| c.key.as_str())).collect();
         // All at once: the store reads each pack's chunks with one request.
-        let chunks = self.runtime.block_on(async move { store.get_chunks(&keys).await });
+        let chunks = self.runtime.block_on(self.store.get_chunks(&keys));
         let mut chunks = chunks.into_iter();
         for stream in selected {
-            let entry = streams.entry(stream.fingerprint).or_insert_with(|| (stream.labels.clone(), Vec::new()));
-            for _ in &stream.chunks {
+            let chunk_count = stream.chunks.len();
+            let entry = streams.entry(stream.fingerprint).or_insert_with(|| (stream.labels, Vec::new()));
+            for _ in 0..chunk_count {
                 let chunk = chunks
                     .next()
                     .ok_or_else(|| EngineError::internal("chunk fetch count mismatch"))?

@@ -3,8 +3,9 @@
 //! entry count, not a scan (packs make caches of 100,000 small chunks ordinary).
 
 use parking_lot::Mutex;
+use rustc_hash::FxHashMap as HashMap;
 use skald_chunk::Chunk;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub struct ChunkCache {

@@ -242,13 +242,14 @@ impl Store {
     /// Reads chunks through the cache, one result per key in order. The chunks of one
     /// pack are read with one ranged request (neighbouring ranges coalesced), so the
     /// requests grow with the packs a query touches, not with its streams.
-    pub async fn get_chunks(&self, keys: &[String]) -> Vec<Result<Arc<Chunk>, StorageError>> {
-        let mut results: Vec<Option<Result<Arc<Chunk>, StorageError>>> = keys.iter().map(|key| self.cache.get(key).map(Ok)).collect();
+    pub async fn get_chunks<K: AsRef<str>>(&self, keys: &[K]) -> Vec<Result<Arc<Chunk>, StorageError>> {
+        let mut results: Vec<Option<Result<Arc<Chunk>, StorageError>>> =
+            keys.iter().map(|key| self.cache.get(key.as_ref()).map(Ok)).collect();
         // Misses by object: (result slot, range).
         let mut by_object: HashMap<&str, Vec<Wanted>> = HashMap::new();
         for (slot, key) in keys.iter().enumerate() {
             if results[slot].is_none() {
-                let location = locate(key);
+                let location = locate(key.as_ref());
                 by_object.entry(location.object).or_default().push((slot, location.range));
             }
         }
@@ -257,7 +258,7 @@ impl Store {
             match read {
                 Ok(parts) => {
                     for ((slot, _), bytes) in wanted.into_iter().zip(parts) {
-                        results[slot] = Some(self.decode_and_cache(&keys[slot], bytes));
+                        results[slot] = Some(self.decode_and_cache(keys[slot].as_ref(), bytes));
                     }
                 }
                 Err(error) => {
@@ -265,7 +266,7 @@ impl Store {
                         results[slot] = Some(Err(match &error {
                             StorageError::NotFound { key } => StorageError::NotFound { key: key.clone() },
                             StorageError::Unavailable(inner) => StorageError::Unavailable(inner.clone()),
-                            other => StorageError::Setup(format!("reading {}: {other}", keys[slot])),
+                            other => StorageError::Setup(format!("reading {}: {other}", keys[slot].as_ref())),
                         }));
                     }
                 }
