@@ -112,12 +112,12 @@ mod tests {
     fn blocks_that_cannot_hold_the_words_are_left_out() {
         let snapshot = |fingerprint, blocks| StreamSnapshot { fingerprint, labels: LabelSet::from_pairs([("app", "a")]), blocks };
         let mut snapshots = vec![
-            snapshot(1, vec![block(&["GET /a ok id=7f3a"], true), block(&["POST /b failed id=99"], true), block(&["open head"], false)]),
-            snapshot(2, vec![block(&["nothing here"], true)]),
+            snapshot(1, vec![block(&["GET /a ok id=7f3a"], true), block(&["POST /b failed id=99"], true), block(&["open head failed"], false)]),
+            snapshot(2, vec![block(&["nothing here"], true), block(&["open head"], false)]),
         ];
         retain_blocks_with_words(&mut snapshots, &[b"failed".to_vec()]);
-        assert_eq!(snapshots.len(), 1, "the stream without a candidate block is gone");
-        assert_eq!(snapshots[0].blocks.len(), 2, "the block holding the word, and the head (no filter)");
+        assert_eq!(snapshots.len(), 1, "the stream without a candidate block is gone, its head searched");
+        assert_eq!(snapshots[0].blocks.len(), 2, "the block holding the word, and the head whose lines hold it");
         let mut untouched = vec![snapshot(3, vec![block(&["x"], true)])];
         retain_blocks_with_words(&mut untouched, &[]);
         assert_eq!(untouched[0].blocks.len(), 1);
