@@ -112,7 +112,10 @@ mod tests {
     fn blocks_that_cannot_hold_the_words_are_left_out() {
         let snapshot = |fingerprint, blocks| StreamSnapshot { fingerprint, labels: LabelSet::from_pairs([("app", "a")]), blocks };
         let mut snapshots = vec![
-            snapshot(1, vec![block(&["GET /a ok id=7f3a"], true), block(&["POST /b failed id=99"], true), block(&["open head failed"], false)]),
+            snapshot(
+                1,
+                vec![block(&["GET /a ok id=7f3a"], true), block(&["POST /b failed id=99"], true), block(&["open head failed"], false)],
+            ),
             snapshot(2, vec![block(&["nothing here"], true), block(&["open head"], false)]),
         ];
         retain_blocks_with_words(&mut snapshots, &[b"failed".to_vec()]);
